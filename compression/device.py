@@ -1,0 +1,126 @@
+"""Which device the work runs on, and one heavy job at a time per device.
+
+Streamlit serves every browser session from threads of one process, so a process-wide FIFO
+queue per device is enough to keep two users from thrashing one GPU. The queue is visible
+(`queue_status`) so a page can say what runs and where a waiting job stands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from compression import CompressionError
+
+DEVICE_CHOICES = ("cuda", "mps", "cpu")
+
+
+def get_device() -> torch.device:
+    """CUDA when present, then MPS, then CPU; $COMPRESSION_DEVICE overrides."""
+    wanted = os.environ.get("COMPRESSION_DEVICE", "").strip().lower()
+    if wanted:
+        return parse_device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def parse_device(name: str) -> torch.device:
+    """Validate a device name; refuse one this machine does not have."""
+    kind = name.split(":")[0]
+    if kind not in DEVICE_CHOICES:
+        raise CompressionError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise CompressionError(f"device {name!r} requested but CUDA is not available on this machine")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise CompressionError(f"device {name!r} requested but MPS is not available on this machine")
+    return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    """Human-readable device name for the sidebar, e.g. 'cuda (NVIDIA H100 80GB HBM3)'."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+@dataclass(frozen=True)
+class Ticket:
+    number: int
+    label: str
+    device: str
+    queued_at: float
+
+
+class DeviceQueue:
+    """A FIFO of heavy jobs for one device; `run(label)` blocks until it is this job's turn."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self._cond = threading.Condition()
+        self._waiting: list[Ticket] = []
+        self._running: Ticket | None = None
+        self._numbers = itertools.count(1)
+
+    @contextlib.contextmanager
+    def run(self, label: str, timeout: float | None = None) -> Iterator[Ticket]:
+        ticket = Ticket(next(self._numbers), label, self.device, time.time())
+        with self._cond:
+            self._waiting.append(ticket)
+            try:
+                ok = self._cond.wait_for(
+                    lambda: self._running is None and self._waiting[0] is ticket, timeout)
+                if not ok:
+                    raise CompressionError(f"{self.device} busy for more than {timeout:.0f} s; try again")
+            except BaseException:
+                self._waiting.remove(ticket)
+                self._cond.notify_all()
+                raise
+            self._waiting.pop(0)
+            self._running = ticket
+        try:
+            yield ticket
+        finally:
+            with self._cond:
+                self._running = None
+                self._cond.notify_all()
+
+    def status(self) -> tuple[Ticket | None, list[Ticket]]:
+        """(running job, waiting jobs in order)."""
+        with self._cond:
+            return self._running, list(self._waiting)
+
+
+_QUEUES: dict[str, DeviceQueue] = {}
+_QUEUES_LOCK = threading.Lock()
+
+
+def device_queue(device: torch.device | str) -> DeviceQueue:
+    key = str(torch.device(device).type)
+    with _QUEUES_LOCK:
+        if key not in _QUEUES:
+            _QUEUES[key] = DeviceQueue(key)
+        return _QUEUES[key]
+
+
+def heavy_job(label: str, device: torch.device | str | None = None, timeout: float | None = None):
+    """Context manager: hold the device for one heavy job (training, a sweep, an evaluation)."""
+    return device_queue(device if device is not None else get_device()).run(label, timeout)
