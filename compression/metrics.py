@@ -1,0 +1,180 @@
+"""Honest metrics: every number is measured on the model or the bytes in hand.
+
+Keys (DESIGN.md): accuracy, accuracy_n, params, nonzero_params, size_bytes, macs, latency_ms,
+simulated, baseline. `size_bytes` is the length of an artifact that was actually serialized;
+`macs` come from torch's FLOP counter on the executed model (FLOPs / 2); `latency_ms` is the
+median of timed batch-1 forward passes after warm-up, synchronized on CUDA/MPS.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from compression.data import Dataset
+from compression.device import synchronize
+from compression.models import state_dict_bytes
+from compression.training import predict
+
+
+def count_params(model: nn.Module) -> int:
+    """Parameters stored by the model (buffers such as BatchNorm statistics not included)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_nonzero(model: nn.Module) -> int:
+    return sum(int(torch.count_nonzero(p.detach())) for p in model.parameters())
+
+
+@torch.inference_mode()
+def count_macs(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> int:
+    """Multiply-accumulates for one input, counted on the executed model (FLOPs / 2)."""
+    was_training = model.training
+    model.eval()
+    x = torch.zeros(1, *input_shape, device=device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(x)
+    model.train(was_training)
+    return counter.get_total_flops() // 2
+
+
+@torch.inference_mode()
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu", *,
+               batch_size: int = 1, warmup: int = 10, repeats: int = 50) -> float:
+    """Median wall time of one forward pass, in milliseconds, after `warmup` untimed passes."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    x = torch.randn(batch_size, *input_shape, device=device)
+    for _ in range(warmup):
+        model(x)
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(x)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    model.train(was_training)
+    return statistics.median(times) * 1000.0
+
+
+def throughput(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu", *,
+               batch_size: int = 256, repeats: int = 10) -> float:
+    """Images per second at `batch_size` (median batch time)."""
+    ms = latency_ms(model, input_shape, device, batch_size=batch_size, warmup=3, repeats=repeats)
+    return batch_size / (ms / 1000.0)
+
+
+def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% confidence interval of a proportion measured on n images (Wilson score)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    denom = 1 + z * z / n
+    center = (accuracy + z * z / (2 * n)) / denom
+    half = z * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, center - half), min(1.0, center + half))
+
+
+@dataclass(frozen=True)
+class Metrics:
+    accuracy: float        # top-1 on the test split
+    accuracy_n: int        # test images used
+    params: int            # parameters stored by the deployed model
+    nonzero_params: int
+    size_bytes: int        # length of the serialized artifact
+    macs: float            # per input (mean over the test set for dynamic models)
+    latency_ms: float      # median batch-1 forward pass on `device`
+    simulated: bool        # True when the stored/executed model does not realize the gain
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Metrics":
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
+
+
+METRIC_KEYS = tuple(f.name for f in fields(Metrics))
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured outcome: what was done (model, method, config) and what it gave."""
+    model: str
+    dataset: str
+    method: str
+    config: dict[str, Any]
+    device: str
+    metrics: Metrics
+    baseline: Metrics | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # method-specific (per-layer tables, ...)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat JSON object: the DESIGN.md keys plus model, dataset, method, config, device."""
+        out = {"model": self.model, "dataset": self.dataset, "method": self.method,
+               "config": self.config, "device": self.device, **self.metrics.to_dict(),
+               "baseline": self.baseline.to_dict() if self.baseline else None}
+        out.update({k: v for k, v in self.extra.items() if k not in out})
+        return out
+
+
+def measure(model: nn.Module, dataset: Dataset, *, device: torch.device | str = "cpu",
+            artifact: bytes | None = None, simulated: bool = False, limit: int | None = None,
+            macs: float | None = None) -> Metrics:
+    """Measure a model: accuracy on the test split (first `limit` images), counts, bytes, speed.
+
+    `artifact` is the serialized form the user would download; the dense state_dict by default.
+    """
+    device = torch.device(device)
+    model = model.to(device)
+    logits = predict(model, dataset, "test", device=device, limit=limit)
+    labels = dataset.test.head(limit).labels
+    artifact = artifact if artifact is not None else state_dict_bytes(model)
+    return Metrics(
+        accuracy=float((logits.argmax(1) == labels).float().mean()),
+        accuracy_n=int(labels.shape[0]),
+        params=count_params(model),
+        nonzero_params=count_nonzero(model),
+        size_bytes=len(artifact),
+        macs=macs if macs is not None else count_macs(model, dataset.input_shape, device),
+        latency_ms=latency_ms(model, dataset.input_shape, device),
+        simulated=simulated,
+    )
+
+
+def baseline_metrics(name: str, dataset: Dataset, device: torch.device | str = "cpu", *,
+                     limit: int | None = None) -> Metrics:
+    """Metrics of a zoo model as shipped, cached on disk per checkpoint, dataset and device."""
+    from compression.models import checkpoint_path, load_pretrained
+    from compression.store import file_sha256
+    from compression.paths import home_dir
+
+    device = torch.device(device)
+    model = load_pretrained(name, device)  # a missing checkpoint fails here, with its message
+    key = "|".join([name, file_sha256(checkpoint_path(name)), dataset.name, dataset.source,
+                    device.type, torch.__version__, str(limit)])
+    cache = home_dir() / "cache" / "baselines.json"
+    try:
+        table = json.loads(cache.read_text()) if cache.is_file() else {}
+    except (OSError, ValueError):
+        table = {}  # corrupt cache: measure again
+    if key in table:
+        return Metrics.from_dict(table[key])
+    metrics = measure(model, dataset, device=device, limit=limit)
+    table[key] = metrics.to_dict()
+    tmp = cache.with_suffix(f".tmp{os.getpid()}")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps(table, indent=1))
+    os.replace(tmp, cache)
+    return metrics
