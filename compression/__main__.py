@@ -1,0 +1,5 @@
+import sys
+
+from compression.cli import main
+
+sys.exit(main())

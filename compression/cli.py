@@ -1,0 +1,141 @@
+"""Command line: `python -m compression <command> ... [--json]`.
+
+Each command is a module in compression/commands/ with `register(subparsers)`; the parser it adds
+sets `run(args) -> Iterable[Result | dict]`. Results are stored in the run store (unless
+--no-store) and printed: one JSON object per line with --json, else one readable line each.
+User errors (CompressionError, bad arguments) print one line naming the bad value and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+from typing import Any, Callable, Iterable, Sequence
+
+from compression import CompressionError
+
+EXIT_USER_ERROR = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line instead of usage + message."""
+
+    def error(self, message: str):  # type: ignore[override]
+        sys.stderr.write(f"error: {self.prog}: {message}\n")
+        sys.exit(EXIT_USER_ERROR)
+
+
+# ---------------------------------------------------------------------------------------------
+# argument types: each names the bad value in its message
+
+def _typed(kind: Callable[[str], Any], what: str, check: Callable[[Any], bool] | None = None,
+           allowed: str = "") -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if check is not None and not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: {allowed}")
+        return value
+    return parse
+
+
+def int_range(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    desc = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+    return _typed(int, "an integer", lambda v: v >= lo and (hi is None or v <= hi), f"expected {desc}")
+
+
+def float_range(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> Callable[[str], float]:
+    desc = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+
+    def ok(v: float) -> bool:
+        return (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    return _typed(float, "a number", ok, f"expected a number in {desc}")
+
+
+def list_of(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    """Comma-separated values, each parsed by `item`: '0.1,0.5,0.9'."""
+    def parse(text: str) -> list[Any]:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not parts:
+            raise argparse.ArgumentTypeError(f"{text!r} is an empty list")
+        return [item(p) for p in parts]
+    return parse
+
+
+# ---------------------------------------------------------------------------------------------
+# shared options and output
+
+def add_common(parser: argparse.ArgumentParser, *, dataset: bool = True) -> None:
+    """--json, --device, --no-store, --limit and (optionally) --dataset."""
+    parser.add_argument("--json", action="store_true", help="print one JSON object per result")
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    parser.add_argument("--no-store", action="store_true", help="do not save results to the run store")
+    parser.add_argument("--limit", type=int_range(1), default=None,
+                        help="evaluate on the first N test images only (default: all)")
+    if dataset:
+        parser.add_argument("--dataset", default=None,
+                            help="dataset name (default: the model's own), or imagefolder:<path>")
+
+
+def format_line(d: dict[str, Any]) -> str:
+    """One readable line for a result dict."""
+    if "accuracy" not in d:
+        return "  ".join(f"{k}={v}" for k, v in d.items() if not isinstance(v, (dict, list)))
+    base = d.get("baseline") or {}
+    ratio = (f" ({d['size_bytes'] / base['size_bytes']:.3f}x)" if base.get("size_bytes") else "")
+    return (f"{d['model']:<14} {d['method']:<14} acc {d['accuracy'] * 100:6.2f}% (n={d['accuracy_n']})  "
+            f"params {d['params']:>9,}  nonzero {d['nonzero_params']:>9,}  "
+            f"size {d['size_bytes'] / 1024:9.1f} KiB{ratio}  MACs {d['macs'] / 1e6:7.3f} M  "
+            f"latency {d['latency_ms']:7.3f} ms  {'simulated ' if d['simulated'] else ''}[{d['device']}]")
+
+
+def emit(results: Iterable[Any], args: argparse.Namespace) -> None:
+    """Store and print results as they arrive (sweeps print point by point)."""
+    from compression.metrics import Result
+
+    store = None
+    for item in results:
+        if isinstance(item, Result):
+            if not getattr(args, "no_store", True):
+                if store is None:
+                    from compression.store import RunStore
+                    store = RunStore()
+                run_id = store.add(item)
+                d = {**item.to_dict(), "run_id": run_id}
+            else:
+                d = item.to_dict()
+        else:
+            d = item
+        print(json.dumps(d, default=str) if args.json else format_line(d), flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m compression",
+                           description="Compression Explorer: compress image classifiers and measure the result.")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    subs.required = True
+    import compression.commands as commands
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"compression.commands.{info.name}").register(subs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        emit(args.run(args), args)
+    except CompressionError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
