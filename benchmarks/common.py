@@ -1,0 +1,67 @@
+"""Machine description, timing helpers and the table printer shared by the benchmarks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from compression.device import describe_device, get_device
+    return {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "device": describe_device(get_device())}
+
+
+def timed(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float:
+    """Median seconds of `repeats` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """A GitHub-markdown table of the rows (union of keys, in first-seen order)."""
+    if not rows:
+        return "(no rows)"
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+        return "" if v is None else str(v)
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(cell(r.get(k)) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def save(name: str, rows: list[dict[str, Any]], info: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps({"machine": info, "rows": rows}, indent=1, default=str) + "\n")
+    return path

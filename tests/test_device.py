@@ -1,0 +1,90 @@
+import threading
+import time
+
+import pytest
+import torch
+
+from compression import CompressionError
+from compression.device import DeviceQueue, get_device, parse_device
+
+
+def test_override(monkeypatch):
+    monkeypatch.setenv("COMPRESSION_DEVICE", "cpu")
+    assert get_device() == torch.device("cpu")
+
+
+def test_bad_device_is_named(monkeypatch):
+    with pytest.raises(CompressionError, match="'tpu'"):
+        parse_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(CompressionError, match="CUDA is not available"):
+            parse_device("cuda")
+
+
+def test_queue_runs_one_job_at_a_time_in_order():
+    queue = DeviceQueue("cpu")
+    active, order, peak = [0], [], [0]
+    lock = threading.Lock()
+
+    def job(i):
+        with queue.run(f"job {i}"):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            order.append(i)
+            time.sleep(0.02)
+            with lock:
+                active[0] -= 1
+
+    threads = []
+    for i in range(6):
+        t = threading.Thread(target=job, args=(i,))
+        t.start()
+        threads.append(t)
+        time.sleep(0.005)  # start in order
+    for t in threads:
+        t.join()
+    assert peak[0] == 1 and sorted(order) == list(range(6))
+
+
+def test_queue_status_shows_running_and_waiting():
+    queue = DeviceQueue("cpu")
+    release = threading.Event()
+    started = threading.Event()
+
+    def long_job():
+        with queue.run("long"):
+            started.set()
+            release.wait(5)
+
+    t = threading.Thread(target=long_job)
+    t.start()
+    started.wait(5)
+    w = threading.Thread(target=lambda: queue.run("second").__enter__())
+    w.daemon = True
+    w.start()
+    time.sleep(0.05)
+    running, waiting = queue.status()
+    assert running.label == "long" and [t.label for t in waiting] == ["second"]
+    release.set()
+    t.join()
+
+
+def test_queue_timeout_is_a_message():
+    queue = DeviceQueue("cpu")
+    hold, started = threading.Event(), threading.Event()
+
+    def hog():
+        with queue.run("hog"):
+            started.set()
+            hold.wait(5)
+
+    t = threading.Thread(target=hog)
+    t.start()
+    started.wait(5)
+    with pytest.raises(CompressionError, match="busy"):
+        with queue.run("late", timeout=0.1):
+            pass
+    assert queue.status()[1] == []  # the late job left the queue
+    hold.set()
+    t.join()
