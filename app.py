@@ -7,6 +7,7 @@ import streamlit as st
 
 from compression.evaluate import dataset_for
 from ui import cache
+from ui.byo import upload_panel
 from ui.charts import accuracy_vs_size, runs_frame
 from ui.format import fmt_accuracy_ci, fmt_bytes, fmt_count, fmt_ms, fmt_pct
 from ui.sidebar import show_error, sidebar
@@ -17,6 +18,7 @@ sel = sidebar()
 st.title("Compression Explorer")
 st.caption("Prune, distill, quantize, redesign and make dynamic: every number below is measured "
            "on this machine, and simulated gains are marked as such.")
+upload_panel(sel.device)
 
 try:
     data = cache.dataset(sel.dataset)

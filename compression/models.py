@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from compression import CompressionError
-from compression.paths import MODELS_DIR
+from compression.paths import MODELS_DIR, home_dir
 
 Builder = Callable[..., nn.Module]
 _ARCHITECTURES: dict[str, Builder] = {}
@@ -110,20 +111,45 @@ def cnn(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 28,
 # ---------------------------------------------------------------------------------------------
 # zoo
 
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def user_models_dir() -> Path:
+    """Where models the users brought (their own weights) are kept: $COMPRESSION_HOME/models."""
+    return home_dir() / "models"
+
+
 def zoo_names() -> list[str]:
-    """Names of the pretrained models: one per card in assets/models/."""
-    return sorted(p.stem for p in MODELS_DIR.glob("*.json"))
+    """Names of the pretrained models: the zoo's cards in assets/models/, then the users' own."""
+    zoo = sorted(p.stem for p in MODELS_DIR.glob("*.json"))
+    users = sorted(p.stem for p in user_models_dir().glob("*.json")) if user_models_dir().is_dir() else []
+    return zoo + [n for n in users if n not in zoo]
+
+
+def _card_path(name: str) -> Path | None:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        return None
+    for folder in (MODELS_DIR, user_models_dir()):
+        if (folder / f"{name}.json").is_file():
+            return folder / f"{name}.json"
+    return None
 
 
 def model_card(name: str) -> dict[str, Any]:
-    path = MODELS_DIR / f"{name}.json"
-    if not isinstance(name, str) or "/" in name or not path.is_file():
+    path = _card_path(name)
+    if path is None:
         raise CompressionError(f"unknown model {name!r}; choose one of {', '.join(zoo_names())}")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise CompressionError(f"{path}: model card is not valid JSON") from None
 
 
 def checkpoint_path(name: str) -> Path:
-    return MODELS_DIR / model_card(name).get("checkpoint", f"{name}.pt")
+    card_path = _card_path(name)
+    if card_path is None:
+        model_card(name)  # raises the unknown-model message
+    return card_path.parent / model_card(name).get("checkpoint", f"{name}.pt")
 
 
 def _resolve_builder(card: dict[str, Any]) -> Builder:
@@ -154,14 +180,9 @@ def load_pretrained(name: str, device: torch.device | str = "cpu") -> nn.Module:
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read a state_dict without unpickling code (weights_only=True)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CompressionError(f"{path}: not a readable state_dict ({type(exc).__name__}: {str(exc)[:120]})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CompressionError(f"{path}: expected a state_dict (a dict of tensors), found {type(state).__name__}")
-    return state
+    """Read a state_dict (.pt/.pth or .safetensors) without unpickling code."""
+    from compression.weights import read_weights
+    return read_weights(Path(path))
 
 
 def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -206,10 +227,8 @@ def load_model(name: str, *, weights: str | Path | None = None, device: torch.de
     if weights is None:
         return load_pretrained(name, device)
     path = Path(weights)
-    if not path.is_file():
-        raise CompressionError(f"weights file {str(path)!r} not found")
     model = build_from_card(name)
-    load_state_dict_checked(model, read_state_dict(path), source=str(path))
+    load_state_dict_checked(model, read_state_dict(path), source=path.name)
     return model.to(device).eval()
 
 

@@ -33,3 +33,33 @@ def test_home_shows_stored_runs(home):
     assert not at.exception
     assert not any("No compression runs" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_home_upload_own_weights(home):
+    import io
+    import torch
+    from compression.models import load_pretrained
+    buf = io.BytesIO()
+    torch.save(load_pretrained("lenet5").state_dict(), buf)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.selectbox(key="home_byo_base").set_value("lenet5")
+    at.file_uploader(key="home_byo_file").set_value(("mine.pt", buf.getvalue(), "application/octet-stream"))
+    at.text_input(key="home_byo_name").set_value("lenet5-uploaded")
+    at.run()
+    at.button(key="home_byo_go").click().run()
+    assert not at.exception and not at.error
+    assert at.sidebar.selectbox(key="sidebar_model").value == "lenet5-uploaded"
+    assert _metrics(at)["Test accuracy"] == "90.73 %"  # the zoo lenet5's weights, re-evaluated
+
+
+def test_home_refuses_a_pickled_model(home):
+    import io
+    import torch
+    buf = io.BytesIO()
+    torch.save(torch.nn.Linear(2, 2), buf)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.file_uploader(key="home_byo_file").set_value(("model.pt", buf.getvalue(), "application/octet-stream"))
+    at.run()
+    at.button(key="home_byo_go").click().run()
+    assert not at.exception
+    assert any("pickled object" in e.value for e in at.error)
