@@ -122,7 +122,7 @@ def load_dataset(name: str = "fashion-mnist") -> Dataset:
     if not isinstance(name, str) or not name:
         raise CompressionError(f"dataset name must be a non-empty string, got {name!r}")
     if name.startswith("imagefolder:"):
-        root = Path(name.split(":", 1)[1]).expanduser()
+        root, _ = parse_image_folder(name)
         if not root.is_dir():
             raise CompressionError(f"imagefolder: {str(root)!r} is not a folder")
         return _load_cached(name, _folder_stamp(root))
@@ -141,7 +141,7 @@ def _search_key() -> str:
 @functools.lru_cache(maxsize=4)
 def _load_cached(name: str, key: str) -> Dataset:
     if name.startswith("imagefolder:"):
-        tensors, source = _load_image_folder(Path(name.split(":", 1)[1]).expanduser())
+        tensors, source = _load_image_folder(*parse_image_folder(name))
         classes = tuple(tensors.pop("classes_list"))  # type: ignore[arg-type]
     else:
         loader, classes = _LOADERS[name]
@@ -287,7 +287,19 @@ def _cifar10(name: str) -> tuple[dict, str]:
 # ---------------------------------------------------------------------------------------------
 # image folders: <root>/train/<class>/*.png and <root>/test/<class>/* (or val/)
 
-IMAGE_SIZE = 32  # image-folder images are resized to IMAGE_SIZE x IMAGE_SIZE RGB
+IMAGE_SIZE = 32  # image-folder images are resized to IMAGE_SIZE x IMAGE_SIZE RGB by default
+
+
+def parse_image_folder(name: str) -> tuple[Path, int]:
+    """'imagefolder:<path>[?size=N]' -> (path, side); e.g. ?size=224 for ImageNet models."""
+    spec = name.split(":", 1)[1]
+    size = IMAGE_SIZE
+    if "?size=" in spec:
+        spec, _, text = spec.rpartition("?size=")
+        if not text.isdigit() or not 8 <= int(text) <= 1024:
+            raise CompressionError(f"imagefolder size {text!r} must be an integer in [8, 1024]")
+        size = int(text)
+    return Path(spec).expanduser(), size
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
@@ -300,7 +312,7 @@ def _folder_stamp(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _load_image_folder(root: Path) -> tuple[dict, str]:
+def _load_image_folder(root: Path, size: int = IMAGE_SIZE) -> tuple[dict, str]:
     train_dir = root / "train"
     test_dir = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)
     if not train_dir.is_dir() or test_dir is None:
@@ -313,17 +325,17 @@ def _load_image_folder(root: Path) -> tuple[dict, str]:
     def decode(_: Path) -> dict[str, torch.Tensor]:
         out = {}
         for split, folder in (("train", train_dir), ("test", test_dir)):
-            imgs, labels = _decode_folder(folder, classes)
+            imgs, labels = _decode_folder(folder, classes, size)
             out[f"{split}_images"], out[f"{split}_labels"] = imgs, labels
         return out
 
-    tensors = _decode_with_cache(f"imagefolder-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]}",
+    tensors = _decode_with_cache(f"imagefolder-{size}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]}",
                                  root, decode, stamp=_folder_stamp(root))
     tensors["classes_list"] = classes  # type: ignore[assignment]
     return tensors, str(root)
 
 
-def _decode_folder(folder: Path, classes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def _decode_folder(folder: Path, classes: list[str], size: int) -> tuple[torch.Tensor, torch.Tensor]:
     from PIL import Image, UnidentifiedImageError
 
     images, labels = [], []
@@ -333,9 +345,9 @@ def _decode_folder(folder: Path, classes: list[str]) -> tuple[torch.Tensor, torc
                 continue
             try:
                 with Image.open(path) as im:
-                    im = im.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE))
+                    im = im.convert("RGB").resize((size, size))
                     images.append(torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-                                  .reshape(IMAGE_SIZE, IMAGE_SIZE, 3).permute(2, 0, 1))
+                                  .reshape(size, size, 3).permute(2, 0, 1))
             except (UnidentifiedImageError, OSError) as exc:
                 raise CompressionError(f"{path}: not a readable image ({exc})") from None
             labels.append(label)

@@ -10,6 +10,7 @@ from compression import CompressionError
 from compression.data import Dataset, load_dataset
 from compression.metrics import Metrics, Result, baseline_metrics, measure
 from compression.models import expected_input, load_model, model_card
+from compression.torchvision_models import is_torchvision_name, torchvision_model
 
 
 def dataset_for(model: str, dataset: str | None = None) -> Dataset:
@@ -30,9 +31,12 @@ def check_compatible(model: str, data: Dataset) -> None:
 
 
 def evaluate(model: str, *, dataset: str | None = None, weights: str | Path | None = None,
-             device: torch.device | str = "cpu", limit: int | None = None) -> Result:
-    """Measure a zoo model (or its architecture with the user's weights) on a dataset."""
+             device: torch.device | str = "cpu", limit: int | None = None, pretrained: bool = False) -> Result:
+    """Measure a zoo model (or its architecture with the user's weights, or a torchvision
+    architecture by name) on a dataset."""
     device = torch.device(device)
+    if is_torchvision_name(model):
+        return _evaluate_torchvision(model, dataset, device, limit, pretrained)
     data = dataset_for(model, dataset)
     if weights is None:
         metrics: Metrics = baseline_metrics(model, data, device, limit=limit)
@@ -43,6 +47,18 @@ def evaluate(model: str, *, dataset: str | None = None, weights: str | Path | No
     return Result(model=label, dataset=data.name, method="baseline",
                   config={"weights": str(weights) if weights else None, "limit": limit},
                   device=device.type, metrics=metrics, baseline=metrics)
+
+
+def _evaluate_torchvision(model: str, dataset: str | None, device: torch.device, limit: int | None,
+                         pretrained: bool) -> Result:
+    if dataset is None:
+        raise CompressionError(f"{model} needs --dataset, e.g. imagefolder:<path>?size=224")
+    data = load_dataset(dataset)
+    net = torchvision_model(model, data, pretrained=pretrained).to(device)
+    metrics = measure(net, data, device=device, limit=limit)
+    return Result(model=model, dataset=data.name, method="baseline",
+                  config={"pretrained": pretrained, "limit": limit}, device=device.type,
+                  metrics=metrics, baseline=metrics)
 
 
 def add_user_model(base: str, weights: bytes | Path, *, name: str | None = None,

@@ -82,3 +82,14 @@ def test_image_folder_without_splits(tmp_path):
     (tmp_path / "cats").mkdir()
     with pytest.raises(CompressionError, match="train/<class>"):
         load_dataset(f"imagefolder:{tmp_path}")
+
+
+def test_image_folder_size_option(tmp_path):
+    from PIL import Image
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            Image.new("RGB", (10, 10), (9, 9, 9)).save(tmp_path / split / cls / "0.png")
+    assert load_dataset(f"imagefolder:{tmp_path}?size=64").input_shape == (3, 64, 64)
+    with pytest.raises(CompressionError, match="'5'"):
+        load_dataset(f"imagefolder:{tmp_path}?size=5")

@@ -34,11 +34,11 @@ def test_round_trip(tmp_path):
 def test_concurrent_writers_lose_nothing(tmp_path):
     path = str(tmp_path / "runs.sqlite")
     RunStore(path)
-    procs = [mp.get_context("spawn").Process(target=_writer, args=(path, k * 1000, 40)) for k in range(4)]
+    procs = [mp.get_context("fork").Process(target=_writer, args=(path, k * 1000, 40)) for k in range(4)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(120)
+        p.join(300)
         assert p.exitcode == 0
     rows = RunStore(path).runs()
     assert len(rows) == 160
