@@ -49,11 +49,15 @@ for col, i, (pred, conf) in zip(st.columns(len(indices)), indices, preds):
     col.caption(f"**{data.classes[pred]}** {conf * 100:.0f}%  \n{verdict} · true: {data.classes[truth]}")
 
 st.subheader("Run history")
-runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset)
-if not runs:
+try:
+    runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset)
+except Exception as exc:  # an unreadable run store must not take the page down
+    show_error(exc)
+    runs = None
+if runs == []:
     st.info(f"No compression runs stored yet for **{sel.model}** on **{sel.dataset}**. "
             "Pick a method page in the sidebar (or run `python -m compression ... --json` in a terminal): "
             "every result is saved and plotted here, accuracy against stored size.")
-else:
+elif runs:
     st.plotly_chart(accuracy_vs_size(runs_frame(runs), baseline=base), width="stretch")
     st.caption(f"{len(runs)} stored run{'s' if len(runs) != 1 else ''}. Hollow markers: the gain is simulated (masks or fake quantization).")

@@ -135,7 +135,7 @@ def load_dataset(name: str = "fashion-mnist") -> Dataset:
 def _search_key() -> str:
     """What decides where files are looked up; part of the in-process cache key."""
     return "|".join([os.environ.get("COMPRESSION_DATA", ""), os.getcwd(),
-                     os.environ.get("COMPRESSION_OFFLINE", "")])
+                     os.environ.get("COMPRESSION_OFFLINE", ""), os.environ.get("COMPRESSION_HOME", "")])
 
 
 @functools.lru_cache(maxsize=4)
