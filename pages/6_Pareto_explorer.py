@@ -120,7 +120,7 @@ def report() -> str:
 
 
 d = st.columns(2)
-d[0].download_button(f"Download these {len(table):,} runs (CSV)", table.to_csv(index=False).encode(),
+d[0].download_button(f"Download these {len(table):,} runs (CSV)", lambda: table.to_csv(index=False).encode(),
                      file_name=f"runs-{sel.dataset}.csv", mime="text/csv", key="explorer_csv",
                      icon=":material/table:")
 d[1].download_button("Download a report (HTML, opens offline)", report, file_name=f"report-{sel.dataset}.html",

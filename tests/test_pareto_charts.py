@@ -65,16 +65,20 @@ def test_chart_one_marker_per_run_colored_by_method_shaped_by_model_hollow_when_
     runs = [t for t in _points(fig) if t.customdata is not None]
     assert sorted(i for t in runs for i in t.customdata) == [1, 2, 3, 4, 5, 6]  # every run, once
     by_name = {t.name: t for t in runs}
-    assert by_name["prune · mlp (simulated)"].marker.symbol.endswith("-open")
-    assert not by_name["prune · mlp"].marker.symbol.endswith("-open")
-    assert by_name["prune · mlp"].marker.color != by_name["quantize · mlp"].marker.color
-    assert by_name["prune · mlp"].marker.symbol != by_name["distill · lenet5"].marker.symbol
+    prune = by_name["prune"]
+    shape = dict(zip(prune.customdata, prune.marker.symbol))
+    assert shape[5].endswith("-open") and not shape[2].endswith("-open")  # run 5 is simulated
+    assert shape[2] == shape[4]  # same model, same shape
+    assert by_name["distill"].marker.symbol[0] != shape[2]  # lenet5 is not drawn like mlp
+    assert prune.marker.color != by_name["quantize"].marker.color
     assert by_name["uncompressed (baseline run)"].marker.symbol == "star"
     # error bars are the Wilson interval, in accuracy points
-    t = by_name["quantize · mlp"]
+    t = by_name["quantize"]
     lo, hi = wilson_interval(0.84, 1000)
     assert t.error_y.array[0] == pytest.approx((hi - 0.84) * 100) and t.error_y.arrayminus[0] == pytest.approx((0.84 - lo) * 100)
     assert fig.layout.xaxis.type == "log" and "stored size" in fig.layout.xaxis.title.text
+    legend2 = [t.name for t in fig.data if t.legend == "legend2"]
+    assert legend2 == ["lenet5", "mlp", "hollow: simulated gain"]
 
 
 def test_frontier_is_a_rising_step_line(df):

@@ -108,24 +108,24 @@ def frontier_ids(df: pd.DataFrame, cost: str, *, include_simulated: bool = False
     return [int(i) for i in on["id"]]
 
 
+_BASE_KEY = ("accuracy", "accuracy_n", "size_bytes", "params", "macs")
+
+
 def baseline_points(df: pd.DataFrame) -> pd.DataFrame:
     """One row per distinct uncompressed model measurement: the `baseline` dicts of the runs
     (model, device, metrics), leaving out those already stored as a method == "baseline" run."""
-    rows = []
-    for r in df[["id", "model", "device", "baseline"]].to_dict("records"):
-        b = r["baseline"]
-        if isinstance(b, dict) and b.get("accuracy") is not None:
-            rows.append({"model": r["model"], "device": r["device"], "from_run": r["id"], **b})
-    if not rows:
-        return pd.DataFrame()
-    out = pd.DataFrame(rows)
-    key = ["model", "device", "accuracy", "accuracy_n", "size_bytes", "params", "macs"]
-    out = out.drop_duplicates(subset=key)
-    stored = df[df["method"] == "baseline"][key[:-1]].drop_duplicates()
-    if not stored.empty:
-        out = out.merge(stored.assign(_stored=True), on=key[:-1], how="left")
-        out = out[out["_stored"].isna()].drop(columns="_stored")
-    return out
+    def key(model, device, m):
+        return (model, device) + tuple(m.get(k) for k in _BASE_KEY)
+
+    stored = {key(mo, de, {"accuracy": a, "accuracy_n": n, "size_bytes": s, "params": p, "macs": c})
+              for mo, de, a, n, s, p, c in df.loc[df["method"] == "baseline", ["model", "device", *_BASE_KEY]]
+              .itertuples(index=False)}
+    seen, rows = set(stored), []
+    for run_id, model, device, b in df[["id", "model", "device", "baseline"]].itertuples(index=False):
+        if isinstance(b, dict) and b.get("accuracy") is not None and key(model, device, b) not in seen:
+            seen.add(key(model, device, b))
+            rows.append({"model": model, "device": device, "from_run": int(run_id), **b})
+    return pd.DataFrame(rows)
 
 
 def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = True,
@@ -133,48 +133,56 @@ def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = Tr
                  title: str = "", height: int = 520) -> go.Figure:
     """Accuracy (95% CI bars) against a cost. Color: method; shape: model; hollow: simulated gain;
     black stars: uncompressed baselines; dashed step line: the frontier; dotted: a pipeline path."""
-    fig = go.Figure()
+    traces: list[dict] = []  # plain dicts, validated once by go.Figure at the end (plotly is slow per trace)
     methods = sorted(df["method"].unique())
     models = sorted(df["model"].unique())
     symbol = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(models)}
     runs = df[df["method"] != "baseline"]
-    for (method, model, simulated), part in runs.groupby(["method", "model", "simulated"], sort=True):
+    for method, part in runs.groupby("method", sort=True):  # one trace per method, shapes per point
         color = method_color(method, methods)
-        fig.add_trace(go.Scatter(
-            x=part[cost], y=part["accuracy"] * 100, mode="markers", legendgroup=method, showlegend=False,
-            name=f"{method} · {model}" + (" (simulated)" if simulated else ""),
-            marker=dict(size=9, color=color, symbol=symbol[model] + ("-open" if simulated else ""),
-                        line=dict(width=2 if simulated else 0.5, color=color if simulated else "white")),
-            error_y=dict(type="data", symmetric=False, array=(part["ci_high"] - part["accuracy"]) * 100,
-                         arrayminus=(part["accuracy"] - part["ci_low"]) * 100, thickness=1, width=0, color=color),
-            customdata=_ids(part), hovertext=part["hover"], hoverinfo="text"))
-    _add_baselines(fig, df, cost, symbol)
+        shapes = [symbol[m] + ("-open" if sim else "") for m, sim in zip(part["model"], part["simulated"])]
+        traces.append(dict(
+            type="scatter", mode="markers", name=method, legendgroup=method, showlegend=False,
+            **_xy(part, cost), error_y=_ci_bars(part, color),
+            marker=dict(size=9, color=color, symbol=shapes, line=dict(width=1.5, color=color)),
+            customdata=_ids(part), hovertext=part["hover"].tolist(), hoverinfo="text"))
+    traces += _baselines(df, cost)
     by_id = df.set_index("id")
     if frontier:
-        f = by_id.loc[list(frontier)]
-        fig.add_trace(go.Scatter(
-            x=f[cost], y=f["accuracy"] * 100, mode="lines", line=dict(shape="hv", color="#111", dash="dash", width=1.5),
-            name=f"Pareto frontier ({len(frontier)} runs)", hoverinfo="skip", legend="legend"))
+        traces.append(dict(
+            type="scatter", mode="lines", name=f"Pareto frontier ({len(frontier)} runs)",
+            **_xy(by_id.loc[list(frontier)], cost), hoverinfo="skip",
+            line=dict(shape="hv", color="#111", dash="dash", width=1.5)))
     if len(path) > 1:
         p = by_id.loc[[i for i in path if i in by_id.index]]
-        fig.add_trace(go.Scatter(
-            x=p[cost], y=p["accuracy"] * 100, mode="lines+markers", name=f"pipeline of run {path[-1]}",
+        traces.append(dict(
+            type="scatter", mode="lines+markers", name=f"pipeline of run {path[-1]}", **_xy(p, cost),
             line=dict(color="#555", dash="dot", width=2), marker=dict(size=6, color="#555", symbol="arrow", angleref="previous"),
-            customdata=[int(i) for i in p.index], hovertext=p["hover"], hoverinfo="text"))
+            customdata=[int(i) for i in p.index], hovertext=p["hover"].tolist(), hoverinfo="text"))
     if selected is not None and selected in by_id.index:
         s = by_id.loc[[selected]]
-        fig.add_trace(go.Scatter(
-            x=s[cost], y=s["accuracy"] * 100, mode="markers", name=f"selected: run {selected}",
+        traces.append(dict(
+            type="scatter", mode="markers", name=f"selected: run {selected}", **_xy(s, cost),
             marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(color="#d62728", width=3)),
-            customdata=[int(selected)], hovertext=s["hover"], hoverinfo="text"))
-    _add_legend_keys(fig, methods, models, symbol)
-    fig.update_layout(
-        title=title, height=height, xaxis_title=AXIS_TITLES[cost] + (", log scale" if log_x else ""),
-        yaxis_title="test accuracy (%), 95% CI", xaxis_type="log" if log_x else "linear",
-        margin=dict(l=10, r=10, t=60 if title else 30, b=10), hovermode="closest", clickmode="event+select",
+            customdata=[int(selected)], hovertext=s["hover"].tolist(), hoverinfo="text"))
+    traces += _legend_keys(sorted(runs["method"].unique()), methods, models, symbol, bool(runs["simulated"].any()))
+    return go.Figure(data=traces, layout=dict(
+        title=title, height=height, hovermode="closest", clickmode="event+select",
+        xaxis=dict(title=AXIS_TITLES[cost] + (", log scale" if log_x else ""), type="log" if log_x else "linear"),
+        yaxis=dict(title="test accuracy (%), 95% CI"), margin=dict(l=10, r=10, t=60 if title else 30, b=10),
         legend=dict(title="method", y=1, yanchor="top", x=1.02, tracegroupgap=2),
-        legend2=dict(title="model", y=0.35, yanchor="top", x=1.02))
-    return fig
+        legend2=dict(title="model", y=0.35, yanchor="top", x=1.02)))
+
+
+def _xy(df: pd.DataFrame, cost: str) -> dict:
+    return dict(x=df[cost].to_numpy(), y=df["accuracy"].to_numpy() * 100)
+
+
+def _ci_bars(df: pd.DataFrame, color: str) -> dict:
+    """Error bars from the Wilson interval, in accuracy points."""
+    acc = df["accuracy"].to_numpy()
+    return dict(type="data", symmetric=False, array=(df["ci_high"].to_numpy() - acc) * 100,
+                arrayminus=(acc - df["ci_low"].to_numpy()) * 100, thickness=1, width=0, color=color)
 
 
 def _ids(df: pd.DataFrame) -> list[int]:
@@ -196,39 +204,40 @@ def run_id_of(point: dict) -> int | None:
         return None
 
 
-def _add_baselines(fig: go.Figure, df: pd.DataFrame, cost: str, symbol: dict[str, str]) -> None:
+def _baselines(df: pd.DataFrame, cost: str) -> list[dict]:
+    """Black stars: baseline runs (clickable), and the recorded baselines not stored as runs."""
+    traces = []
     stored = df[df["method"] == "baseline"]
     if not stored.empty:
-        fig.add_trace(go.Scatter(
-            x=stored[cost], y=stored["accuracy"] * 100, mode="markers", name="uncompressed (baseline run)",
+        traces.append(dict(
+            type="scatter", mode="markers", name="uncompressed (baseline run)", **_xy(stored, cost),
             marker=dict(symbol="star", size=16, color="#111", line=dict(color="white", width=1)),
-            error_y=dict(type="data", symmetric=False, array=(stored["ci_high"] - stored["accuracy"]) * 100,
-                         arrayminus=(stored["accuracy"] - stored["ci_low"]) * 100, thickness=1, width=0, color="#111"),
-            customdata=_ids(stored), hovertext=stored["hover"], hoverinfo="text"))
+            error_y=_ci_bars(stored, "#111"), customdata=_ids(stored), hovertext=stored["hover"].tolist(), hoverinfo="text"))
     recorded = baseline_points(df)
     if not recorded.empty and cost in recorded:
+        cols = ["model", "device", "from_run", "accuracy", "accuracy_n", cost]
         text = [f"<b>uncompressed {html.escape(m)}</b> on {html.escape(d)} (recorded with run {r})<br>"
                 f"accuracy {a * 100:.2f} % (n={n:,})<br>{COSTS[cost][0]} {fmt_cost(cost, c)}"
-                for m, d, r, a, n, c in recorded[["model", "device", "from_run", "accuracy", "accuracy_n", cost]].itertuples(index=False)]
-        fig.add_trace(go.Scatter(
-            x=recorded[cost], y=recorded["accuracy"] * 100, mode="markers", name="uncompressed (recorded baseline)",
+                for m, d, r, a, n, c in recorded[cols].itertuples(index=False)]
+        traces.append(dict(
+            type="scatter", mode="markers", name="uncompressed (recorded baseline)", **_xy(recorded, cost),
             marker=dict(symbol="star-diamond", size=14, color="#111", line=dict(color="white", width=1)),
             hovertext=text, hoverinfo="text"))
+    return traces
 
 
-def _add_legend_keys(fig: go.Figure, methods: Sequence[str], models: Sequence[str], symbol: dict[str, str]) -> None:
-    """Legend entries only (no data): colors for methods (click toggles that method), shapes for models."""
-    for method in methods:
-        if method == "baseline":
-            continue
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=method, legendgroup=method,
-                                 marker=dict(size=10, color=method_color(method, methods), symbol="circle")))
-    for model in models:
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=model, legend="legend2",
-                                 marker=dict(size=10, color="#888", symbol=symbol[model])))
-    if any(t.name and "simulated" in t.name for t in fig.data):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="hollow: simulated gain", legend="legend2",
-                                 marker=dict(size=10, color="#888", symbol="circle-open", line=dict(width=2))))
+def _legend_keys(shown: Sequence[str], methods: Sequence[str], models: Sequence[str], symbol: dict[str, str],
+                 simulated: bool) -> list[dict]:
+    """Legend entries only (no data): a filled circle per method (a click toggles that method, its
+    group), then a second legend with the shape of each model and what hollow means."""
+    keys = [dict(type="scatter", x=[None], y=[None], mode="markers", name=m, legendgroup=m,
+                 marker=dict(size=10, color=method_color(m, methods), symbol="circle")) for m in shown]
+    keys += [dict(type="scatter", x=[None], y=[None], mode="markers", name=model, legend="legend2",
+                  marker=dict(size=10, color="#888", symbol=symbol[model])) for model in models]
+    if simulated:
+        keys.append(dict(type="scatter", x=[None], y=[None], mode="markers", name="hollow: simulated gain",
+                         legend="legend2", marker=dict(size=10, color="#888", symbol="circle-open", line=dict(width=2))))
+    return keys
 
 
 def table_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
