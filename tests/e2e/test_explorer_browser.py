@@ -1,5 +1,6 @@
 """The Pareto explorer in headless Chromium: a chart with data, the x-axis switch (kept in the URL),
-a click on a marker opening that run's details, and a link reproducing the view."""
+a click on a marker opening that run's details, the report and CSV downloads, and a link
+reproducing the view."""
 
 import os
 from pathlib import Path
@@ -35,6 +36,16 @@ def test_explorer_in_a_real_browser(app_url, page, screenshots):
     details.first.wait_for(timeout=30_000)
     wait_until_idle(page)
     assert "run=" in page.url and not exception_boxes(page)
+
+    # the report button builds the HTML report of what is shown, with every chart
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Download a report").click()
+    report = Path(download.value.path()).read_text()
+    assert report.startswith("<!DOCTYPE html>") and report.count('class="plotly-graph-div"') == 4
+    assert 'id="frontier-fashion-mnist-size_bytes"' in report
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download these 61 runs (CSV)").click()
+    assert len(Path(download.value.path()).read_text().strip().splitlines()) == 62  # header + 61 runs
 
     # the link reproduces the view in a fresh visit
     link = page.url
