@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
