@@ -1,0 +1,138 @@
+"""The explorer's frames and figure builders (pure functions, no browser)."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from compression.metrics import Metrics, wilson_interval
+from ui.charts_pareto import (baseline_points, comparison_frame, explorer_frame, filter_frame, frontier_ids,
+                              frontier_table, pareto_chart, path_frame, run_id_of, table_frame)
+
+BASE = Metrics(0.90, 1000, 1000, 500, 4000, 40000.0, 0.5, False).to_dict()  # = run 1 below
+
+
+def run(i, method, size, acc, *, model="mlp", simulated=False, device="cpu", day=1, parent=None, n=1000, baseline=BASE):
+    return {"id": i, "created_at": dt.datetime(2024, 5, day, 12, tzinfo=dt.timezone.utc).timestamp(),
+            "model": model, "dataset": "fashion-mnist", "method": method, "config": {"ratio": i / 10},
+            "device": device, "code_version": "t", "accuracy": acc, "accuracy_n": n, "params": size // 4,
+            "nonzero_params": size // 8, "size_bytes": size, "macs": 10.0 * size, "latency_ms": 0.5,
+            "simulated": simulated, "baseline": baseline, "extra": {}, "parent_id": parent, "artifact_path": None}
+
+
+RUNS = [run(1, "baseline", 4000, 0.90, baseline=BASE),
+        run(2, "prune", 1000, 0.85, parent=None, day=2),
+        run(3, "quantize", 500, 0.84, parent=2, day=3),
+        run(4, "prune", 800, 0.70, day=4),                      # dominated by 2? no: cheaper; by 3: yes
+        run(5, "prune", 300, 0.95, simulated=True, day=5),      # would dominate all, but is simulated
+        run(6, "distill", 2000, 0.88, model="lenet5", device="cuda", day=6)]
+
+
+@pytest.fixture
+def df():
+    return explorer_frame(RUNS)
+
+
+def test_frame_carries_the_confidence_interval(df):
+    assert list(df["id"]) == [1, 2, 3, 4, 5, 6]
+    lo, hi = wilson_interval(0.85, 1000)
+    row = df.set_index("id").loc[2]
+    assert (row["ci_low"], row["ci_high"]) == (lo, hi) and lo < 0.85 < hi
+    assert "ratio=0.2" in row["label"] and "run 2" in row["hover"] and "4.00x smaller" in row["hover"]
+    assert explorer_frame([]).empty
+
+
+def test_frontier_leaves_simulated_gains_out_unless_asked(df):
+    assert frontier_ids(df, "size_bytes") == [3, 2, 6, 1]
+    assert frontier_ids(df, "size_bytes", include_simulated=True) == [5]  # 5 dominates every other run
+    assert frontier_ids(df[df["simulated"]], "size_bytes") == []
+
+
+def test_filters(df):
+    assert list(filter_frame(df, methods=["prune"])["id"]) == [2, 4, 5]
+    assert list(filter_frame(df, models=["lenet5"], devices=["cuda"])["id"]) == [6]
+    assert list(filter_frame(df, dates=(dt.date(2024, 5, 3), dt.date(2024, 5, 4)))["id"]) == [3, 4]
+    assert list(filter_frame(df, dates=(dt.date(2024, 5, 5),))["id"]) == [5, 6]  # open-ended range
+    assert len(filter_frame(df)) == 6
+
+
+def _points(fig):
+    return [t for t in fig.data if t.mode == "markers" and t.x is not None and t.x[0] is not None]
+
+
+def test_chart_one_marker_per_run_colored_by_method_shaped_by_model_hollow_when_simulated(df):
+    fig = pareto_chart(df, "size_bytes", frontier=frontier_ids(df, "size_bytes"))
+    runs = [t for t in _points(fig) if t.customdata is not None]
+    assert sorted(i for t in runs for i in t.customdata) == [1, 2, 3, 4, 5, 6]  # every run, once
+    by_name = {t.name: t for t in runs}
+    prune = by_name["prune"]
+    shape = dict(zip(prune.customdata, prune.marker.symbol))
+    assert shape[5].endswith("-open") and not shape[2].endswith("-open")  # run 5 is simulated
+    assert shape[2] == shape[4]  # same model, same shape
+    assert by_name["distill"].marker.symbol[0] != shape[2]  # lenet5 is not drawn like mlp
+    assert prune.marker.color != by_name["quantize"].marker.color
+    assert by_name["uncompressed (baseline run)"].marker.symbol == "star"
+    # error bars are the Wilson interval, in accuracy points
+    t = by_name["quantize"]
+    lo, hi = wilson_interval(0.84, 1000)
+    assert t.error_y.array[0] == pytest.approx((hi - 0.84) * 100) and t.error_y.arrayminus[0] == pytest.approx((0.84 - lo) * 100)
+    assert fig.layout.xaxis.type == "log" and "stored size" in fig.layout.xaxis.title.text
+    legend2 = [t.name for t in fig.data if t.legend == "legend2"]
+    assert legend2 == ["lenet5", "mlp", "hollow: simulated gain"]
+
+
+def test_frontier_is_a_rising_step_line(df):
+    fig = pareto_chart(df, "size_bytes", frontier=frontier_ids(df, "size_bytes"), log_x=False)
+    (line,) = [t for t in fig.data if t.name and t.name.startswith("Pareto frontier")]
+    assert line.line.shape == "hv"  # flat until the next frontier run: "best accuracy within this budget"
+    assert list(line.x) == sorted(line.x) and list(line.y) == sorted(line.y)
+    assert fig.layout.xaxis.type == "linear"
+
+
+def test_selected_run_and_its_pipeline_path(df):
+    fig = pareto_chart(df, "params", path=[2, 3], selected=3)
+    names = [t.name for t in fig.data]
+    assert "pipeline of run 3" in names and "selected: run 3" in names
+    path = fig.data[names.index("pipeline of run 3")]
+    assert list(path.customdata) == [2, 3] and list(path.x) == [250, 125]  # params of runs 2 and 3
+
+
+def test_recorded_baselines_are_marked_once_unless_stored_as_runs(df):
+    other = dict(BASE, accuracy=0.91)
+    extra = explorer_frame(RUNS + [run(7, "prune", 900, 0.8, model="lenet5", baseline=other),
+                                   run(8, "prune", 700, 0.8, model="lenet5", baseline=other)])
+    pts = baseline_points(extra)
+    # mlp's baseline is stored as run 1 (not repeated); lenet5's: one marker per device measured on
+    assert sorted(zip(pts["model"], pts["device"], pts["accuracy"])) == [("lenet5", "cpu", 0.91), ("lenet5", "cuda", 0.90)]
+
+
+@pytest.mark.parametrize("point, expected", [
+    ({"customdata": 7}, 7), ({"customdata": [7]}, 7), ({"customdata": {"0": 7}}, 7),
+    ({"customdata": None}, None), ({}, None), ({"customdata": "x"}, None)])
+def test_run_id_of_a_clicked_point(point, expected):
+    assert run_id_of(point) == expected
+
+
+def test_tables(df):
+    front = frontier_ids(df, "size_bytes")
+    table = table_frame(df, front)
+    assert len(table) == 6 and list(table["on frontier"]) == [True, True, True, False, False, True]
+    row = table.set_index("run").loc[3]
+    assert row["x smaller than baseline"] == 8.0 and row["accuracy change (points)"] == pytest.approx(-6.0)
+    ft = frontier_table(df, front)
+    assert list(ft["run"]) == front and '"ratio": 0.3' in ft.set_index("run").loc[3, "config (JSON)"]
+    assert frontier_table(df, []).empty
+
+
+def test_comparison_against_the_baseline():
+    cmp = comparison_frame(RUNS[2]).set_index("metric")
+    assert cmp.loc["test accuracy", "change"] == "-6.00 points"
+    assert cmp.loc["stored size", "change"] == "0.125x (8x smaller)"
+    assert cmp.loc["parameters", "uncompressed"] == "1,000"
+    no_base = comparison_frame({**RUNS[2], "baseline": None}).set_index("metric")
+    assert (no_base["uncompressed"] == "–").all()
+
+
+def test_path_frame():
+    p = path_frame([RUNS[1], RUNS[2]])
+    assert list(p["step"]) == [1, 2] and list(p["run"]) == [2, 3] and isinstance(p, pd.DataFrame)

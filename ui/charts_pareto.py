@@ -1,0 +1,305 @@
+"""The Pareto explorer's frames and figures: pure functions of stored runs (no streamlit here), so
+the page, the HTML report and the tests draw the same thing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from typing import Iterable, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from compression.metrics import wilson_interval
+from compression.pareto import COSTS, frontier_mask
+from ui.charts import METHOD_COLORS
+from ui.format import fmt_bytes, fmt_count, fmt_ms
+
+AXIS_TITLES = {"size_bytes": "stored size (bytes)", "params": "parameters stored",
+               "macs": "MACs per image", "latency_ms": "latency, batch 1 (ms)"}
+# one shape per model (the star is kept for the uncompressed baselines)
+SYMBOLS = ["circle", "square", "diamond", "triangle-up", "pentagon", "hexagon", "triangle-down",
+           "cross", "x", "hourglass", "bowtie", "triangle-left", "triangle-right", "octagon"]
+OTHER_COLORS = ["#8c564b", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5"]
+_COLUMNS = ["id", "created", "model", "dataset", "method", "config", "label", "device", "accuracy",
+            "accuracy_n", "ci_low", "ci_high", "params", "nonzero_params", "size_bytes", "macs",
+            "latency_ms", "simulated", "parent_id", "artifact_path", "baseline", "code_version", "hover"]
+
+
+def fmt_cost(cost: str, value: float) -> str:
+    if cost == "size_bytes":
+        return f"{fmt_bytes(value)} ({int(value):,} B)"
+    if cost == "latency_ms":
+        return fmt_ms(value)
+    return fmt_count(value)
+
+
+def config_label(config: dict | None, limit: int = 120) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in (config or {}).items() if v is not None)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def method_color(method: str, methods: Sequence[str] = ()) -> str:
+    if method in METHOD_COLORS:
+        return METHOD_COLORS[method]
+    others = sorted(m for m in methods if m not in METHOD_COLORS)
+    return OTHER_COLORS[others.index(method) % len(OTHER_COLORS)] if method in others else OTHER_COLORS[0]
+
+
+def _hover(r: dict) -> str:
+    lo, hi = wilson_interval(r["accuracy"], r["accuracy_n"])
+    lines = [f"<b>run {r['id']}</b> · {html.escape(r['method'])} · {html.escape(r['model'])}"
+             + (" · <i>simulated gain</i>" if r["simulated"] else ""),
+             html.escape(config_label(r["config"], 80)) or "(no config)",
+             f"accuracy {r['accuracy'] * 100:.2f} % (95% CI {lo * 100:.2f}–{hi * 100:.2f}, n={r['accuracy_n']:,})",
+             f"size {fmt_cost('size_bytes', r['size_bytes'])}",
+             f"params {r['params']:,} ({r['nonzero_params']:,} nonzero)",
+             f"MACs {fmt_count(r['macs'])} · latency {fmt_ms(r['latency_ms'])} on {html.escape(r['device'])}"]
+    base = r.get("baseline")
+    if base and base.get("size_bytes") and r["size_bytes"]:
+        lines.append(f"vs uncompressed: {base['size_bytes'] / r['size_bytes']:.2f}x smaller, "
+                     f"{(r['accuracy'] - base['accuracy']) * 100:+.2f} points")
+    return "<br>".join(lines)
+
+
+def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
+    """Stored runs (RunStore.runs rows) -> one row each, with the CI, a config label and hover text."""
+    runs = list(runs)
+    if not runs:
+        return pd.DataFrame(columns=_COLUMNS)
+    df = pd.DataFrame(runs)
+    for col in ("parent_id", "artifact_path", "baseline", "code_version"):
+        if col not in df:
+            df[col] = None
+    ci = [wilson_interval(a, n) for a, n in zip(df["accuracy"], df["accuracy_n"])]
+    df["ci_low"] = [lo for lo, _ in ci]
+    df["ci_high"] = [hi for _, hi in ci]
+    df["label"] = [config_label(c) for c in df["config"]]
+    df["created"] = pd.to_datetime(df["created_at"], unit="s")  # UTC
+    df["simulated"] = df["simulated"].astype(bool)
+    df["hover"] = [_hover(r) for r in df.to_dict("records")]
+    return df[_COLUMNS]
+
+
+def filter_frame(df: pd.DataFrame, *, models: Sequence[str] = (), methods: Sequence[str] = (),
+                 devices: Sequence[str] = (), dates: Sequence[dt.date] = ()) -> pd.DataFrame:
+    """Rows matching every filter; an empty filter lets everything through. `dates` is
+    (first day,) or (first day, last day), both included, in UTC."""
+    keep = pd.Series(True, index=df.index)
+    for col, allowed in (("model", models), ("method", methods), ("device", devices)):
+        if allowed:
+            keep &= df[col].isin(list(allowed))
+    if dates:
+        day = df["created"].dt.date
+        keep &= day >= dates[0]
+        if len(dates) > 1:
+            keep &= day <= dates[1]
+    return df[keep]
+
+
+def frontier_ids(df: pd.DataFrame, cost: str, *, include_simulated: bool = False) -> list[int]:
+    """Run ids on the accuracy-vs-cost frontier, cheapest first (simulated gains left out unless asked)."""
+    pool = df if include_simulated else df[~df["simulated"]]
+    if pool.empty:
+        return []
+    mask = frontier_mask(pool[cost].tolist(), pool["accuracy"].tolist())
+    on = pool[mask].sort_values([cost, "accuracy", "id"], ascending=[True, False, True])
+    return [int(i) for i in on["id"]]
+
+
+_BASE_KEY = ("accuracy", "accuracy_n", "size_bytes", "params", "macs")
+
+
+def baseline_points(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct uncompressed model measurement: the `baseline` dicts of the runs
+    (model, device, metrics), leaving out those already stored as a method == "baseline" run."""
+    def key(model, device, m):
+        return (model, device) + tuple(m.get(k) for k in _BASE_KEY)
+
+    stored = {key(mo, de, {"accuracy": a, "accuracy_n": n, "size_bytes": s, "params": p, "macs": c})
+              for mo, de, a, n, s, p, c in df.loc[df["method"] == "baseline", ["model", "device", *_BASE_KEY]]
+              .itertuples(index=False)}
+    seen, rows = set(stored), []
+    for run_id, model, device, b in df[["id", "model", "device", "baseline"]].itertuples(index=False):
+        if isinstance(b, dict) and b.get("accuracy") is not None and key(model, device, b) not in seen:
+            seen.add(key(model, device, b))
+            rows.append({"model": model, "device": device, "from_run": int(run_id), **b})
+    return pd.DataFrame(rows)
+
+
+def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = True,
+                 frontier: Sequence[int] = (), path: Sequence[int] = (), selected: int | None = None,
+                 title: str = "", height: int = 520) -> go.Figure:
+    """Accuracy (95% CI bars) against a cost. Color: method; shape: model; hollow: simulated gain;
+    black stars: uncompressed baselines; dashed step line: the frontier; dotted: a pipeline path."""
+    traces: list[dict] = []  # plain dicts, validated once by go.Figure at the end (plotly is slow per trace)
+    methods = sorted(df["method"].unique())
+    models = sorted(df["model"].unique())
+    symbol = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(models)}
+    runs = df[df["method"] != "baseline"]
+    for method, part in runs.groupby("method", sort=True):  # one trace per method, shapes per point
+        color = method_color(method, methods)
+        shapes = [symbol[m] + ("-open" if sim else "") for m, sim in zip(part["model"], part["simulated"])]
+        traces.append(dict(
+            type="scatter", mode="markers", name=method, legendgroup=method, showlegend=False,
+            **_xy(part, cost), error_y=_ci_bars(part, color),
+            marker=dict(size=9, color=color, symbol=shapes, line=dict(width=1.5, color=color)),
+            customdata=_ids(part), hovertext=part["hover"].tolist(), hoverinfo="text"))
+    traces += _baselines(df, cost)
+    by_id = df.set_index("id")
+    if frontier:
+        traces.append(dict(
+            type="scatter", mode="lines", name=f"Pareto frontier ({len(frontier)} runs)",
+            **_xy(by_id.loc[list(frontier)], cost), hoverinfo="skip",
+            line=dict(shape="hv", color="#111", dash="dash", width=1.5)))
+    if len(path) > 1:
+        p = by_id.loc[[i for i in path if i in by_id.index]]
+        traces.append(dict(
+            type="scatter", mode="lines+markers", name=f"pipeline of run {path[-1]}", **_xy(p, cost),
+            line=dict(color="#555", dash="dot", width=2), marker=dict(size=6, color="#555", symbol="arrow", angleref="previous"),
+            customdata=[int(i) for i in p.index], hovertext=p["hover"].tolist(), hoverinfo="text"))
+    if selected is not None and selected in by_id.index:
+        s = by_id.loc[[selected]]
+        traces.append(dict(
+            type="scatter", mode="markers", name=f"selected: run {selected}", **_xy(s, cost),
+            marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(color="#d62728", width=3)),
+            customdata=[int(selected)], hovertext=s["hover"].tolist(), hoverinfo="text"))
+    traces += _legend_keys(sorted(runs["method"].unique()), methods, models, symbol, bool(runs["simulated"].any()))
+    return go.Figure(data=traces, layout=dict(
+        title=title, height=height, hovermode="closest", clickmode="event+select",
+        xaxis=dict(title=AXIS_TITLES[cost] + (", log scale" if log_x else ""), type="log" if log_x else "linear"),
+        yaxis=dict(title="test accuracy (%), 95% CI"), margin=dict(l=10, r=10, t=60 if title else 30, b=10),
+        legend=dict(title="method", y=1, yanchor="top", x=1.02, tracegroupgap=2),
+        legend2=dict(title="model", y=0.35, yanchor="top", x=1.02)))
+
+
+def _xy(df: pd.DataFrame, cost: str) -> dict:
+    return dict(x=df[cost].to_numpy(), y=df["accuracy"].to_numpy() * 100)
+
+
+def _ci_bars(df: pd.DataFrame, color: str) -> dict:
+    """Error bars from the Wilson interval, in accuracy points."""
+    acc = df["accuracy"].to_numpy()
+    return dict(type="data", symmetric=False, array=(df["ci_high"].to_numpy() - acc) * 100,
+                arrayminus=(acc - df["ci_low"].to_numpy()) * 100, thickness=1, width=0, color=color)
+
+
+def _ids(df: pd.DataFrame) -> list[int]:
+    """Run ids as plain ints: numpy arrays travel as typed arrays, which come back from a click as
+    {"0": id} objects instead of numbers."""
+    return [int(i) for i in df["id"]]
+
+
+def run_id_of(point: dict) -> int | None:
+    """The run id of a clicked point (its customdata), or None for markers that are not runs."""
+    data = point.get("customdata")
+    if isinstance(data, dict):
+        data = next(iter(data.values()), None)
+    if isinstance(data, (list, tuple)):
+        data = data[0] if data else None
+    try:
+        return int(data) if data is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _baselines(df: pd.DataFrame, cost: str) -> list[dict]:
+    """Black stars: baseline runs (clickable), and the recorded baselines not stored as runs."""
+    traces = []
+    stored = df[df["method"] == "baseline"]
+    if not stored.empty:
+        traces.append(dict(
+            type="scatter", mode="markers", name="uncompressed (baseline run)", **_xy(stored, cost),
+            marker=dict(symbol="star", size=16, color="#111", line=dict(color="white", width=1)),
+            error_y=_ci_bars(stored, "#111"), customdata=_ids(stored), hovertext=stored["hover"].tolist(), hoverinfo="text"))
+    recorded = baseline_points(df)
+    if not recorded.empty and cost in recorded:
+        cols = ["model", "device", "from_run", "accuracy", "accuracy_n", cost]
+        text = [f"<b>uncompressed {html.escape(m)}</b> on {html.escape(d)} (recorded with run {r})<br>"
+                f"accuracy {a * 100:.2f} % (n={n:,})<br>{COSTS[cost][0]} {fmt_cost(cost, c)}"
+                for m, d, r, a, n, c in recorded[cols].itertuples(index=False)]
+        traces.append(dict(
+            type="scatter", mode="markers", name="uncompressed (recorded baseline)", **_xy(recorded, cost),
+            marker=dict(symbol="star-diamond", size=14, color="#111", line=dict(color="white", width=1)),
+            hovertext=text, hoverinfo="text"))
+    return traces
+
+
+def _legend_keys(shown: Sequence[str], methods: Sequence[str], models: Sequence[str], symbol: dict[str, str],
+                 simulated: bool) -> list[dict]:
+    """Legend entries only (no data): a filled circle per method (a click toggles that method, its
+    group), then a second legend with the shape of each model and what hollow means."""
+    keys = [dict(type="scatter", x=[None], y=[None], mode="markers", name=m, legendgroup=m,
+                 marker=dict(size=10, color=method_color(m, methods), symbol="circle")) for m in shown]
+    keys += [dict(type="scatter", x=[None], y=[None], mode="markers", name=model, legend="legend2",
+                  marker=dict(size=10, color="#888", symbol=symbol[model])) for model in models]
+    if simulated:
+        keys.append(dict(type="scatter", x=[None], y=[None], mode="markers", name="hollow: simulated gain",
+                         legend="legend2", marker=dict(size=10, color="#888", symbol="circle-open", line=dict(width=2))))
+    return keys
+
+
+def table_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
+    """The sortable table (and its CSV): plain numbers with units in the column names."""
+    on = set(frontier)
+    base = [b if isinstance(b, dict) else {} for b in df["baseline"]]
+    out = pd.DataFrame({
+        "run": df["id"].astype(int),
+        "created (UTC)": df["created"],
+        "model": df["model"], "method": df["method"], "config": df["label"],
+        "accuracy (%)": df["accuracy"] * 100,
+        "95% CI low (%)": df["ci_low"] * 100, "95% CI high (%)": df["ci_high"] * 100,
+        "test images": df["accuracy_n"],
+        "stored size (bytes)": df["size_bytes"],
+        "x smaller than baseline": [b["size_bytes"] / s if b.get("size_bytes") and s else None
+                                    for b, s in zip(base, df["size_bytes"])],
+        "accuracy change (points)": [(a - b["accuracy"]) * 100 if b.get("accuracy") is not None else None
+                                     for b, a in zip(base, df["accuracy"])],
+        "params": df["params"], "nonzero params": df["nonzero_params"],
+        "MACs / image": df["macs"], "latency (ms)": df["latency_ms"],
+        "device": df["device"], "simulated": df["simulated"],
+        "on frontier": [int(i) in on for i in df["id"]],
+        "parent run": df["parent_id"],
+    })
+    return out.reset_index(drop=True)
+
+
+def frontier_table(df: pd.DataFrame, frontier: Sequence[int]) -> pd.DataFrame:
+    """The frontier's runs, cheapest first, as table_frame rows plus their full config (JSON)."""
+    if not frontier:
+        return table_frame(df.iloc[0:0])
+    rows = df.set_index("id").loc[list(frontier)].reset_index()
+    out = table_frame(rows, frontier).drop(columns=["on frontier"])
+    out["config (JSON)"] = [json.dumps(c, sort_keys=True) for c in rows["config"]]
+    return out
+
+
+METRIC_ROWS = [("accuracy", "test accuracy"), ("size_bytes", "stored size"), ("params", "parameters"),
+               ("nonzero_params", "nonzero parameters"), ("macs", "MACs per image"), ("latency_ms", "latency (batch 1)")]
+
+
+def comparison_frame(run: dict) -> pd.DataFrame:
+    """One run's metrics next to its uncompressed baseline: value, baseline, and the change."""
+    base = run.get("baseline") or {}
+    rows = []
+    for key, label in METRIC_ROWS:
+        value, ref = run.get(key), base.get(key)
+        if key == "accuracy":
+            shown = [f"{value * 100:.2f} % (n={run['accuracy_n']:,})",
+                     f"{ref * 100:.2f} % (n={base.get('accuracy_n', 0):,})" if ref is not None else "–",
+                     f"{(value - ref) * 100:+.2f} points" if ref is not None else "–"]
+        else:
+            fmt = {"size_bytes": lambda v: fmt_cost("size_bytes", v), "latency_ms": fmt_ms}.get(key, lambda v: f"{v:,.0f}")
+            change = (f"{value / ref:.3g}x" + (f" ({ref / value:.3g}x smaller)" if value and value < ref else "")
+                      if ref else "–")
+            shown = [fmt(value), fmt(ref) if ref is not None else "–", change]
+        rows.append({"metric": label, "this run": shown[0], "uncompressed": shown[1], "change": shown[2]})
+    return pd.DataFrame(rows)
+
+
+def path_frame(path: Sequence[dict]) -> pd.DataFrame:
+    """A pipeline's steps, first first: run, method, config, accuracy, size."""
+    return pd.DataFrame([{"step": i + 1, "run": r["id"], "method": r["method"], "config": config_label(r["config"]),
+                          "accuracy (%)": round(r["accuracy"] * 100, 2), "stored size": fmt_cost("size_bytes", r["size_bytes"]),
+                          "simulated": bool(r["simulated"])} for i, r in enumerate(path)])

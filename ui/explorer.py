@@ -1,0 +1,158 @@
+"""The Pareto explorer page's Streamlit side: its state in the URL, the cached frame of stored
+runs, and the details of one run (metrics against its baseline, pipeline path, artifact)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import streamlit as st
+
+from compression.pareto import COSTS, pipeline_path
+from compression.paths import home_dir
+from ui.charts_pareto import comparison_frame, explorer_frame, path_frame
+
+# session key -> (URL parameter, default); a value equal to its default is left out of the URL
+URL_STATE: dict[str, tuple[str, Any]] = {
+    "explorer_x": ("x", "size_bytes"),
+    "explorer_log": ("log", True),
+    "explorer_sim": ("sim", False),
+    "explorer_models": ("models", []),
+    "explorer_methods": ("methods", []),
+    "explorer_devices": ("devices", []),
+    "explorer_dates": ("dates", ()),
+    "explorer_run": ("run", None),
+}
+
+
+def _decode(text: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            return text in ("1", "true", "yes")
+        if isinstance(default, list):
+            return [v for v in text.split(",") if v]
+        if isinstance(default, tuple):  # dates: "2024-05-01..2024-05-31" or "2024-05-01.."
+            first, _, last = text.partition("..")
+            days = [dt.date.fromisoformat(d) for d in (first, last) if d]
+            return tuple(days) if first else ()
+        if default is None:
+            return int(text)
+        return text if text in COSTS else default
+    except ValueError:
+        return default  # a hand-edited link with a bad value: fall back, don't fail
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, tuple):
+        return "..".join(d.isoformat() for d in value) + (".." if len(value) == 1 else "")
+    return str(value)
+
+
+def restore_url_state() -> None:
+    """On the page's first run in a session (its widgets not yet in session state), take the
+    axes, filters, selection and dataset from the URL, so a shared link reproduces the view."""
+    if "explorer_x" in st.session_state:
+        return
+    params = st.query_params
+    if "dataset" in params:
+        st.session_state["keep_sidebar_dataset"] = params["dataset"]  # the sidebar's kept choice
+    for key, (name, default) in URL_STATE.items():
+        if name in params:
+            st.session_state[key] = _decode(params[name], default)
+        elif key != "explorer_dates":  # date_input takes its default from `value`
+            st.session_state[key] = default
+
+
+def save_url_state(dataset: str) -> None:
+    """Write the current view into the URL (only what differs from the defaults)."""
+    wanted = {"dataset": dataset}
+    for key, (name, default) in URL_STATE.items():
+        value = st.session_state.get(key, default)
+        if isinstance(value, list) or isinstance(default, tuple):
+            value = type(default)(value or ())
+        if value != default and value is not None:
+            wanted[name] = _encode(value)
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def keep_valid(key: str, options: list) -> None:
+    """Drop choices no longer offered (a link from another store, a filtered-out run)."""
+    value = st.session_state.get(key)
+    if isinstance(value, list):
+        st.session_state[key] = [v for v in value if v in options]
+    elif value is not None and value not in options:
+        st.session_state[key] = None
+
+
+def load_frame(store, dataset: str) -> pd.DataFrame:
+    """Every stored run of the dataset as the explorer's frame; rebuilt only when runs were added
+    (the store only ever appends, so the count and the newest id identify its content)."""
+    newest = store.runs(dataset=dataset, limit=1)
+    return _frame(str(store.path), dataset, store.count(), newest[0]["id"] if newest else 0)
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the run store…")
+def _frame(path: str, dataset: str, count: int, newest: int) -> pd.DataFrame:
+    from compression.store import RunStore
+    return explorer_frame(RunStore(path).runs(dataset=dataset))
+
+
+def table_columns() -> dict:
+    """Display formats of the runs tables (the numbers stay numbers, so sorting is numeric)."""
+    pct = st.column_config.NumberColumn(format="%.2f")
+    return {"created (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "accuracy (%)": pct, "95% CI low (%)": pct, "95% CI high (%)": pct,
+            "x smaller than baseline": st.column_config.NumberColumn(format="%.2fx"),
+            "accuracy change (points)": st.column_config.NumberColumn(format="%+.2f"),
+            "latency (ms)": st.column_config.NumberColumn(format="%.3f"),
+            "MACs / image": st.column_config.NumberColumn(format="%,.0f")}
+
+
+def resolve_artifact(path: str | None) -> Path | None:
+    """The artifact file of a run if it still exists (relative paths are under the app's data folder)."""
+    if not path:
+        return None
+    p = Path(path)
+    p = p if p.is_absolute() else home_dir() / p
+    return p if p.is_file() else None
+
+
+def run_details(run: dict, lookup: Callable[[int], dict | None]) -> None:
+    """Config, metrics against the uncompressed model, the pipeline path and the artifact download."""
+    created = dt.datetime.fromtimestamp(run["created_at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    st.markdown(f"**Run {run['id']}**: `{run['method']}` on **{run['model']}** ({run['dataset']}), "
+                f"measured on `{run['device']}` at {created}, code `{run['code_version']}`.")
+    if run["simulated"]:
+        st.warning("Simulated gain: the stored or executed model does not realize this compression "
+                   "(masks or fake quantization). The accuracy is real; the savings are not.", icon="⚠️")
+    left, right = st.columns([3, 2])
+    with left:
+        st.dataframe(comparison_frame(run), hide_index=True, width="stretch")
+        if not run.get("baseline"):
+            st.caption("No uncompressed baseline was recorded with this run.")
+    with right:
+        st.caption("Config")
+        st.json(run["config"], expanded=True)
+        if run.get("extra"):
+            st.caption("Method details")
+            st.json(run["extra"], expanded=False)
+    path = pipeline_path(run["id"], lookup)
+    if len(path) > 1:
+        st.caption(f"Pipeline: {len(path)} steps, drawn as a dotted line on the chart")
+        st.dataframe(path_frame(path), hide_index=True, width="stretch")
+    artifact = resolve_artifact(run.get("artifact_path"))
+    if artifact is not None:
+        st.download_button(f"Download the compressed model ({artifact.name}, {artifact.stat().st_size:,} bytes)",
+                           data=artifact.read_bytes, file_name=artifact.name, mime="application/octet-stream",
+                           key="explorer_artifact", icon=":material/download:")
+    elif run.get("artifact_path"):
+        st.caption(f"The artifact `{run['artifact_path']}` is no longer on disk.")
+    else:
+        st.caption("No artifact file was kept for this run.")
