@@ -30,10 +30,17 @@ def app_url(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e-home")
     from compression.evaluate import evaluate
     from compression.store import RunStore
-    os.environ["COMPRESSION_HOME"] = str(home)
-    RunStore(home / "runs.sqlite").add(evaluate("cnn", limit=2000))  # one stored run for the chart
-    with streamlit_server(env={"COMPRESSION_HOME": str(home)}) as url:
-        yield url
+    previous = os.environ.get("COMPRESSION_HOME")
+    os.environ["COMPRESSION_HOME"] = str(home)  # the seeding below and the test's own checks use it
+    try:
+        RunStore(home / "runs.sqlite").add(evaluate("cnn", limit=2000))  # one stored run for the chart
+        with streamlit_server(env={"COMPRESSION_HOME": str(home)}) as url:
+            yield url
+    finally:
+        if previous is None:
+            os.environ.pop("COMPRESSION_HOME", None)
+        else:
+            os.environ["COMPRESSION_HOME"] = previous
 
 
 @pytest.fixture
