@@ -58,7 +58,7 @@ def quantize_zoo_model(name: str, config: QuantConfig, *, dataset: str | None = 
         "bits_per_weight": round(8 * metrics.size_bytes / max(1, sum(r["params"] for r in qm.layers)), 3),
         "compression_ratio": round(baseline.size_bytes / metrics.size_bytes, 3),
         "latency_source": (kernel_report["description"] if not metrics.simulated else
-                           f"simulated: dequantized float model on {device.type} ({reason})"),
+                           f"dequantized float model on {device.type} ({reason})"),
         "kernel": kernel_report,
         "qat_history": qm.history,
         "stopped": qm.stopped,
