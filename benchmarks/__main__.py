@@ -10,7 +10,7 @@ from benchmarks.common import machine, save, table
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
-    available = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here))])
+    available = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)])
                        if m.name.startswith("bench_"))
     names = argv or available
     unknown = [n for n in names if n not in available]

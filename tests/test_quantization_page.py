@@ -57,3 +57,24 @@ def test_chart_builders_have_data():
             "encoding": "codebook", "channel": None}
     fig = weight_histogram(hist)
     assert len(fig.layout.shapes) == 8 and "8 cluster centers" in fig.layout.title.text
+
+
+def test_sweep_job_stores_every_point_and_draws_both_charts(home):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["keep_sidebar_model"] = "mlp"
+    at.session_state["quant_bits"] = 4
+    at.run()
+    at.radio(key="quant_mode").set_value("Sweep").run()
+    at.multiselect(key="quant_sweep_methods").set_value(["uniform", "cluster-huffman"])
+    at.select_slider(key="quant_sweep_bits").set_value((3, 4))
+    at.button(key="quant_sweep_start").click().run()
+    at.session_state["quant_sweep_job"].wait(300)
+    at.run()
+    assert not at.exception, at.exception
+    job = at.session_state["quant_sweep_job"]
+    assert job.status == "done" and len(job.result) == 4  # 2 methods x 2 bit widths
+    assert [r["config"]["bits"] for r in job.result] == [3, 4, 3, 4]
+    from compression.store import RunStore
+    assert RunStore().count() == 1 + 4  # the single run shown before switching, then the sweep
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert sum("weight bits" in t for t in titles) == 1 and sum("stored bytes" in t for t in titles) == 1
