@@ -34,7 +34,7 @@ def test_moving_the_bits_slider_gives_a_new_measured_result(home):
     assert RunStore().count() == 2  # each result went to the run store
 
 
-def test_binary_method_and_bad_layer_bits_are_handled(home):
+def test_binary_method_stores_about_one_bit_per_weight(home):
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.session_state["keep_sidebar_model"] = "mlp"
     at.run()
