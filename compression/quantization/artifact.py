@@ -1,0 +1,205 @@
+"""The packed artifact: the bytes a quantized model is downloaded as, and how they load back.
+
+Layout:  b"CEQ1" | u32 header length | zlib(JSON header) | payload (the blobs, back to back)
+
+The header lists every state_dict entry with its encoding, shape and the (offset, length) of its
+blobs in the payload, plus the activation ranges and the architecture (builder + kwargs) so the
+file alone rebuilds the model. Blob writers (`encode_blobs`) and readers (`decode_blobs`) are
+separate functions per encoding so other pipelines (prune -> cluster -> Huffman) can reuse them:
+
+  float32 / float16 / raw  the values as they are (raw: any dtype, e.g. BatchNorm's counter)
+  affine    b-bit codes (q - qmin) packed, float32 scale per row, b-bit zero points if asymmetric
+  binary    1 bit per weight (the sign), float32 scale per row
+  ternary   5 weights per byte (base 3), float32 scale per row
+  codebook  float32 codebook, b-bit indices packed or Huffman-coded, and (keep_zeros) the
+            positions of the stored weights as relative gaps, packed or Huffman-coded
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from compression import CompressionError
+from compression.huffman import huffman_decode, huffman_encode
+from compression.packing import (pack_bits, pack_ternary, packed_length, positions_from_gaps, sparse_gaps,
+                                 unpack_bits, unpack_ternary)
+from compression.quantization.quantizers import Encoded
+
+MAGIC = b"CEQ1"
+FORMAT_VERSION = 1
+
+
+def _f32(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a, dtype="<f4").tobytes()
+
+
+def _read_f32(blob: memoryview, count: int | None = None) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4", count=-1 if count is None else count).astype(np.float32)
+
+
+def best_index_bits(mask: np.ndarray, candidates=range(1, 9)) -> int:
+    """Gap width (bits) that stores the positions of a sparse mask in the fewest bits."""
+    return min(candidates, key=lambda b: len(sparse_gaps(mask, b)) * b)
+
+
+def encode_blobs(enc: Encoded) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """(named blobs, small JSON-able fields) that store `enc` exactly."""
+    a, meta = enc.arrays, {}
+    if enc.encoding in ("float32", "float16"):
+        return {"values": np.ascontiguousarray(a["values"]).astype("<f4" if enc.bits == 32 else "<f2").tobytes()}, meta
+    if enc.encoding == "affine":
+        qmin, qmax = enc.meta["qmin"], enc.meta["qmax"]
+        meta = {"symmetric": enc.meta["symmetric"], "qmin": qmin, "qmax": qmax, "rows": len(a["scale"])}
+        blobs = {"q": pack_bits(a["q"] - qmin, enc.bits), "scale": _f32(a["scale"])}
+        if not enc.meta["symmetric"]:
+            blobs["zero_point"] = pack_bits(a["zero_point"], enc.bits)
+        return blobs, meta
+    if enc.encoding == "binary":
+        return {"signs": pack_bits(a["signs"], 1), "scale": _f32(a["scale"])}, {"rows": len(a["scale"])}
+    if enc.encoding == "ternary":
+        return {"trits": pack_ternary(a["trits"]), "scale": _f32(a["scale"])}, {"rows": len(a["scale"])}
+    if enc.encoding == "codebook":
+        huff = bool(enc.meta.get("huffman"))
+        k = 1 << enc.bits
+        blobs = {"codebook": _f32(a["codebook"]),
+                 "indices": huffman_encode(a["indices"], k) if huff else pack_bits(a["indices"], enc.bits)}
+        meta = {"huffman": huff, "count": int(len(a["indices"]))}
+        if "positions" in a:
+            mask = np.zeros(int(np.prod(enc.shape)), dtype=bool)
+            mask[a["positions"]] = True
+            ib = best_index_bits(mask)
+            gaps = sparse_gaps(mask, ib)
+            blobs["gaps"] = huffman_encode(gaps, 1 << ib) if huff else pack_bits(gaps, ib)
+            meta.update(index_bits=ib, gap_count=int(len(gaps)))
+        return blobs, meta
+    raise CompressionError(f"cannot store encoding {enc.encoding!r}")
+
+
+def decode_blobs(encoding: str, shape: tuple[int, ...], bits: int, blobs: dict[str, memoryview],
+                 meta: dict[str, Any]) -> Encoded:
+    """Inverse of `encode_blobs`."""
+    n = int(np.prod(shape))
+    if encoding in ("float32", "float16"):
+        dtype = "<f4" if bits == 32 else "<f2"
+        return Encoded(encoding, shape, bits, {"values": np.frombuffer(blobs["values"], dtype=dtype, count=n).copy()})
+    if encoding == "affine":
+        rows, qmin = meta["rows"], meta["qmin"]
+        zp = (unpack_bits(blobs["zero_point"], bits, rows) if "zero_point" in blobs
+              else np.zeros(rows, np.int64))
+        arrays = {"q": unpack_bits(blobs["q"], bits, n) + qmin, "scale": _read_f32(blobs["scale"], rows),
+                  "zero_point": zp}
+        return Encoded("affine", shape, bits, arrays,
+                       {"symmetric": meta["symmetric"], "qmin": qmin, "qmax": meta["qmax"]})
+    if encoding == "binary":
+        return Encoded("binary", shape, 1, {"signs": unpack_bits(blobs["signs"], 1, n),
+                                            "scale": _read_f32(blobs["scale"], meta["rows"])})
+    if encoding == "ternary":
+        return Encoded("ternary", shape, 2, {"trits": unpack_ternary(blobs["trits"], n),
+                                             "scale": _read_f32(blobs["scale"], meta["rows"])})
+    if encoding == "codebook":
+        huff, count = meta["huffman"], meta["count"]
+        arrays = {"codebook": _read_f32(blobs["codebook"], 1 << bits),
+                  "indices": huffman_decode(blobs["indices"])[0] if huff else unpack_bits(blobs["indices"], bits, count)}
+        if "gaps" in blobs:
+            ib = meta["index_bits"]
+            gaps = huffman_decode(blobs["gaps"])[0] if huff else unpack_bits(blobs["gaps"], ib, meta["gap_count"])
+            arrays["positions"] = positions_from_gaps(gaps, ib)
+        return Encoded("codebook", shape, bits, arrays, {"huffman": huff, "keep_zeros": "gaps" in blobs})
+    raise CompressionError(f"artifact holds unknown encoding {encoding!r}")
+
+
+def write_artifact(state: dict[str, torch.Tensor], encoded: dict[str, Encoded], *,
+                   activations: dict[str, dict[str, Any]] | None = None,
+                   architecture: dict[str, Any] | None = None) -> bytes:
+    """Pack a model: entries of `encoded` (keyed like the state_dict) as encoded, every other
+    state_dict entry as raw bytes of its dtype. Returns the artifact's bytes."""
+    records, payload, offset = [], [], 0
+    for name, tensor in state.items():
+        t = tensor.detach().cpu().contiguous()
+        if name in encoded:
+            enc = encoded[name]
+            if tuple(enc.shape) != tuple(t.shape):
+                raise CompressionError(f"{name}: encoded shape {enc.shape} differs from the tensor's {tuple(t.shape)}")
+            blobs, meta = encode_blobs(enc)
+            record = {"name": name, "shape": list(t.shape), "encoding": enc.encoding, "bits": enc.bits, "meta": meta}
+        else:
+            blobs = {"values": t.numpy().tobytes()}
+            record = {"name": name, "shape": list(t.shape), "encoding": "raw", "dtype": str(t.dtype).replace("torch.", "")}
+        record["blobs"] = {}
+        for key, blob in blobs.items():
+            record["blobs"][key] = [offset, len(blob)]
+            payload.append(blob)
+            offset += len(blob)
+        records.append(record)
+    header = {"format": FORMAT_VERSION, "architecture": architecture, "tensors": records,
+              "activations": activations or {}}
+    head = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
+    return MAGIC + struct.pack("<I", len(head)) + head + b"".join(payload)
+
+
+def read_header(blob: bytes | memoryview) -> tuple[dict[str, Any], memoryview]:
+    view = memoryview(blob)
+    if len(view) < 8 or bytes(view[:4]) != MAGIC:
+        raise CompressionError("not a Compression Explorer quantized artifact (bad magic bytes)")
+    (size,) = struct.unpack_from("<I", view, 4)
+    try:
+        header = json.loads(zlib.decompress(view[8:8 + size]))
+    except (zlib.error, ValueError) as exc:
+        raise CompressionError(f"artifact header unreadable ({exc})") from None
+    if header.get("format") != FORMAT_VERSION:
+        raise CompressionError(f"artifact format {header.get('format')!r} not supported (this code reads {FORMAT_VERSION})")
+    return header, view[8 + size:]
+
+
+def read_artifact(blob: bytes | memoryview) -> tuple[dict[str, torch.Tensor], dict[str, Encoded], dict[str, Any]]:
+    """(state_dict with dequantized weights, the Encoded of each quantized entry, header)."""
+    header, payload = read_header(blob)
+    state, encoded = {}, {}
+    for rec in header["tensors"]:
+        blobs = {k: payload[o:o + n] for k, (o, n) in rec["blobs"].items()}
+        if any(len(b) != n for b, (_, n) in zip(blobs.values(), rec["blobs"].values())):
+            raise CompressionError(f"artifact truncated in {rec['name']}")
+        shape = tuple(rec["shape"])
+        if rec["encoding"] == "raw":
+            dtype = getattr(torch, rec["dtype"])
+            state[rec["name"]] = torch.frombuffer(bytearray(blobs["values"]), dtype=dtype).reshape(shape).clone() \
+                if len(blobs["values"]) else torch.zeros(shape, dtype=dtype)
+            continue
+        enc = decode_blobs(rec["encoding"], shape, rec["bits"], blobs, rec["meta"])
+        encoded[rec["name"]] = enc
+        state[rec["name"]] = torch.from_numpy(enc.decode())
+    return state, encoded, header
+
+
+def load_artifact(blob: bytes | memoryview, model: nn.Module | None = None) -> nn.Module:
+    """The model an artifact describes, in eval mode on the CPU: weights decoded into `model`'s
+    architecture (a copy; default: the architecture recorded in the artifact), activation
+    fake-quantization re-attached."""
+    from compression.models import _resolve_builder, clone_model, load_state_dict_checked
+    from compression.quantization.activations import attach_activation_quant
+
+    state, _, header = read_artifact(blob)
+    if model is None:
+        arch = header.get("architecture")
+        if not arch:
+            raise CompressionError("artifact records no architecture: pass the model to load it into")
+        model = _resolve_builder({"builder": arch["builder"], "name": arch.get("name")})(**arch.get("kwargs", {}))
+    else:
+        model = clone_model(model).cpu()
+        for m in model.modules():  # a template may carry hooks from an earlier quantization
+            m._forward_pre_hooks.clear()
+    load_state_dict_checked(model, state, source="quantized artifact")
+    attach_activation_quant(model, header.get("activations", {}))
+    return model.eval()
+
+
+def packed_size_estimate(count: int, bits: int) -> int:
+    """Bytes of `count` fixed-width `bits`-bit codes (for the fixed-width vs Huffman comparison)."""
+    return packed_length(count, bits)

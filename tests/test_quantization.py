@@ -1,0 +1,222 @@
+"""Quantization core: error bounds that follow from the method, real bytes, exact round trips."""
+
+import numpy as np
+import pytest
+import torch
+
+from compression import CompressionError
+from compression.models import load_pretrained, model_card, state_dict_bytes, state_dict_hash, zoo_names
+from compression.quantization import QuantConfig, load_artifact, quantize, quantizable_layers
+from compression.quantization.experiments import architecture_of, layer_sensitivity, weight_histogram
+from compression.quantization.kernels import kernel_eligibility, onnxruntime_available, select_kernel
+from compression.quantization.quantizers import (affine_range, quantize_affine, quantize_binary, quantize_cluster,
+                                                 quantize_ternary, sqnr_db)
+from compression.training import predict
+
+ZOO = [n for n in zoo_names() if n in ("mlp", "lenet5", "cnn")]
+N = 2000  # test images for accuracy checks: enough to see a 0.5-point change of paired predictions
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {n: load_pretrained(n) for n in ZOO}
+
+
+@pytest.fixture(scope="module")
+def float_logits(models, fmnist):
+    return {n: predict(m, fmnist, limit=N) for n, m in models.items()}
+
+
+def accuracy(logits, data):
+    return float((logits.argmax(1) == data.test.labels[:len(logits)]).float().mean())
+
+
+# --------------------------------------------------------------------------------------------- math
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_rounding_error_is_at_most_half_a_step(bits, symmetric, per_channel):
+    rng = np.random.default_rng(bits)
+    w = (rng.standard_normal((16, 50)) * rng.uniform(0.01, 1, (16, 1))).astype(np.float32)
+    enc = quantize_affine(w, bits, symmetric=symmetric, per_channel=per_channel, clip="max")
+    step = enc.arrays["scale"][:, None]  # max clipping: every value lies inside the grid's range
+    err = np.abs(enc.decode() - w).reshape(step.shape[0], -1)
+    assert (err <= step / 2 * (1 + 1e-5)).all()
+    qmin, qmax = affine_range(bits, symmetric)
+    assert enc.arrays["q"].min() >= qmin and enc.arrays["q"].max() <= qmax
+
+
+def test_8bit_sqnr_and_6db_per_bit_on_real_weights(models):
+    # uniform noise of a step s has power s^2/12: 8 bits over +-max leave ~ 6.02 * 8 - 20 log10(max/rms)
+    # dB, and each extra bit halves the step (+6 dB)
+    for name, model in models.items():
+        for layer, module in quantizable_layers(model):
+            w = module.weight.detach().numpy()
+            sq = [sqnr_db(w, quantize_affine(w, b, clip="max").decode()) for b in (4, 6, 8)]
+            assert sq[2] > 35, (name, layer, sq)
+            assert 9 < sq[1] - sq[0] < 15 and 9 < sq[2] - sq[1] < 15, (name, layer, sq)
+
+
+def test_binary_and_ternary_levels():
+    w = np.random.default_rng(0).standard_normal((8, 100)).astype(np.float32)
+    b = quantize_binary(w).decode()
+    assert all(len(np.unique(row)) == 2 for row in b)
+    # alpha = mean |w| is the L2-optimal scale for sign(w): any other scale is worse
+    for s in (0.9, 1.1):
+        worse = quantize_binary(w).decode() * s
+        assert ((worse - w) ** 2).sum() > ((b - w) ** 2).sum()
+    t = quantize_ternary(w).decode()
+    assert all(len(np.unique(row)) <= 3 and 0 in row for row in t)
+
+
+def test_clustering_keeps_exact_zeros_and_uses_2_pow_b_values():
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((30, 40)).astype(np.float32)
+    w[rng.random(w.shape) < 0.6] = 0.0  # pruned weights
+    enc = quantize_cluster(w, 3, keep_zeros=True)
+    d = enc.decode()
+    assert np.array_equal(d == 0, w == 0)  # zeros stay zeros, nothing else becomes zero
+    assert len(np.unique(d[d != 0])) <= 8
+    plain = quantize_cluster(w, 3).decode()  # without the flag, zeros join a cluster
+    assert len(np.unique(plain)) <= 8
+
+
+# --------------------------------------------------------------------------------------------- models
+
+@pytest.mark.parametrize("name", ZOO)
+def test_every_conv_and_linear_layer_is_quantized(name, models):
+    model = models[name]
+    expected = {"Conv2d": sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()),
+                "Linear": sum(isinstance(m, torch.nn.Linear) for m in model.modules())}
+    qm = quantize(model, QuantConfig(bits=4))
+    assert len(qm.quantized_layers) == expected["Conv2d"] + expected["Linear"] == len(qm.layers)
+    parts = ", ".join(f"{n} {k}" for k, n in sorted(expected.items()) if n)
+    assert qm.coverage() == f"{len(qm.layers)} of {len(qm.layers)} layers quantized: {parts}"
+    for layer, module in quantizable_layers(qm.model):  # 4-bit symmetric: at most 15 values per channel
+        assert all(len(torch.unique(row)) <= 15 for row in module.weight.detach().flatten(1))
+
+
+CONFIGS = [QuantConfig(bits=8), QuantConfig(bits=3, symmetric=False, granularity="tensor"),
+           QuantConfig(method="cluster", bits=4), QuantConfig(method="cluster-huffman", bits=5, keep_zeros=True),
+           QuantConfig(method="binary"), QuantConfig(method="ternary"), QuantConfig(bits=16),
+           QuantConfig(bits=4, activation_bits=8, calibration_size=200),
+           QuantConfig(bits=8, activation_bits=4, calibration_size=200, layer_bits={"1": 32})]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.label())
+def test_artifact_loads_back_to_identical_predictions(config, models, fmnist):
+    model = models["mlp"]
+    before = state_dict_hash(model)
+    qm = quantize(model, config, dataset=fmnist, architecture=architecture_of("mlp"))
+    assert state_dict_hash(model) == before  # the input model is unchanged
+    loaded = load_artifact(qm.artifact)      # from the bytes alone
+    x = next(fmnist.batches("test", 500))[0]
+    with torch.inference_mode():
+        assert torch.equal(qm.model(x), loaded(x))
+    # the stored weight bits are a floor for the artifact's length
+    per_weight = {"ternary": 1.6, "cluster-huffman": 0}.get(config.method)  # 5 trits per byte; Huffman: any
+    floor = sum(r["params"] * (per_weight if per_weight is not None and r["quantized"] else r["bits"])
+                for r in qm.layers) / 8
+    assert len(qm.artifact) >= floor
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_8bit_per_channel_size_and_accuracy(name, models, float_logits, fmnist):
+    qm = quantize(models[name], QuantConfig(bits=8))
+    ratio = len(qm.artifact) / len(state_dict_bytes(models[name]))
+    assert ratio <= 0.27  # int8 codes are 1/4 of fp32; scales, biases and BatchNorm stay float
+    drop = accuracy(float_logits[name], fmnist) - accuracy(predict(qm.model, fmnist, limit=N), fmnist)
+    assert abs(drop) <= 0.005
+
+
+def test_4bit_mlp_and_clustering_with_huffman(models, float_logits, fmnist):
+    fp32 = len(state_dict_bytes(models["mlp"]))
+    base = accuracy(float_logits["mlp"], fmnist)
+    q4 = quantize(models["mlp"], QuantConfig(bits=4))
+    assert len(q4.artifact) / fp32 <= 0.15
+    assert base - accuracy(predict(q4.model, fmnist, limit=N), fmnist) <= 0.02
+    fixed = quantize(models["mlp"], QuantConfig(method="cluster", bits=5))
+    huff = quantize(models["mlp"], QuantConfig(method="cluster-huffman", bits=5))
+    assert len(huff.artifact) < len(fixed.artifact)  # Huffman only shortens index streams
+    assert fp32 / len(huff.artifact) >= 6.5
+    assert torch.equal(predict(huff.model, fmnist, limit=N), predict(fixed.model, fmnist, limit=N))  # same codebook
+    assert base - accuracy(predict(huff.model, fmnist, limit=N), fmnist) <= 0.01
+
+
+def test_qat_recovers_accuracy_lost_by_binary_weights(models, fmnist):
+    # post-training sign(w) * mean|w| loses ~27 points on mlp; training through the sign (STE) lets
+    # the other weights compensate, so even 3,000 images bring most of it back
+    ptq = quantize(models["mlp"], QuantConfig(method="binary"))
+    qat = quantize(models["mlp"], QuantConfig(method="binary", qat_epochs=1, qat_subset=3000, qat_lr=5e-4),
+                   dataset=fmnist)
+    a_ptq = accuracy(predict(ptq.model, fmnist, limit=N), fmnist)
+    a_qat = accuracy(predict(qat.model, fmnist, limit=N), fmnist)
+    assert len(qat.history) == 1 and a_qat > a_ptq + 0.10, (a_ptq, a_qat)
+    assert len(qat.artifact) == len(ptq.artifact)  # fine-tuning changes values, not the format
+
+
+def test_qat_stop_keeps_what_was_done(models, fmnist):
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 5
+    qm = quantize(models["mlp"], QuantConfig(bits=3, qat_epochs=3, qat_subset=1000), dataset=fmnist, should_stop=stop)
+    assert qm.stopped and len(qm.history) == 1 and qm.history[0]["partial"]
+
+
+@pytest.mark.parametrize("kwargs, named", [
+    ({"bits": 9}, "9"), ({"bits": 0}, "0"), ({"method": "cluster", "bits": 16}, "16"),
+    ({"method": "lloyd"}, "lloyd"), ({"activation_bits": 6}, "6"), ({"granularity": "group"}, "group"),
+    ({"calibration_size": 0}, "0"), ({"layer_bits": {"0": 5.5}}, "5.5"), ({"bits": 1}, "asymmetric"),
+])
+def test_bad_config_is_refused_with_the_value(kwargs, named):
+    with pytest.raises(CompressionError, match=named):
+        QuantConfig(**kwargs)
+
+
+def test_unknown_layer_and_missing_dataset(models):
+    with pytest.raises(CompressionError, match="'fc9'"):
+        quantize(models["mlp"], QuantConfig(layer_bits={"fc9": 4}))
+    with pytest.raises(CompressionError, match="dataset"):
+        quantize(models["mlp"], QuantConfig(activation_bits=8))
+
+
+def test_binary_and_ternary_bits_are_fixed():
+    assert QuantConfig(method="binary", bits=5).bits == 1 and QuantConfig(method="ternary").bits == 2
+
+
+def test_sensitivity_and_histogram(models, fmnist):
+    rows = layer_sensitivity(models["lenet5"], QuantConfig(bits=2), fmnist, limit=500)
+    assert [r["layer"] for r in rows] == [n for n, _ in quantizable_layers(models["lenet5"])]
+    # one layer at 2 bits hurts less than all of them: each row is at least the all-layers accuracy
+    everything = accuracy_on_val(quantize(models["lenet5"], QuantConfig(bits=2)).model, fmnist, 500)
+    assert all(r["accuracy"] >= everything - 0.01 for r in rows)
+    h = weight_histogram(models["lenet5"], "0", QuantConfig(method="cluster", bits=3))
+    assert len(h["levels"]) <= 8 and set(np.unique(h["quantized"])) <= set(h["levels"].tolist())
+
+
+def accuracy_on_val(model, data, limit):
+    from compression.training import accuracy_on
+    return accuracy_on(model, data, "val", limit=limit)
+
+
+# --------------------------------------------------------------------------------------------- int8 kernel
+
+def test_kernel_eligibility_says_why():
+    assert kernel_eligibility(QuantConfig(bits=4), "cpu") == (False, "no low-precision kernel for 4-bit weights here")
+    assert not kernel_eligibility(QuantConfig(bits=8, symmetric=False), "cpu")[0]
+    assert not kernel_eligibility(QuantConfig(method="cluster", bits=8), "cpu")[0]
+    assert kernel_eligibility(QuantConfig(bits=8), "cpu")[0] == onnxruntime_available()
+
+
+@pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime not installed")
+def test_int8_kernel_agrees_with_the_quantized_model(models, fmnist):
+    qm = quantize(models["lenet5"], QuantConfig(bits=8))
+    report = select_kernel(qm.model, fmnist, QuantConfig(bits=8), candidates=("ort-static",), limit=N, rounds=1)
+    assert report["chosen"] == "ort-static"
+    assert report["candidates"]["ort-static"]["agreement"] >= 0.99
+    simulated = accuracy(predict(qm.model, fmnist, limit=N), fmnist)
+    assert abs(report["accuracy"] - simulated) <= 0.005
+    assert report["size_bytes"] < 0.3 * model_card("lenet5")["size_bytes"]  # its file holds int8 weights too

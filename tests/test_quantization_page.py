@@ -1,0 +1,80 @@
+"""The Quantization page under streamlit.testing.v1.AppTest, and its pure chart builders."""
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from compression.paths import REPO_ROOT as ROOT
+from ui.charts_quantization import accuracy_vs_bits, accuracy_vs_bytes, sweep_frame, weight_histogram
+
+PAGE = str(ROOT / "pages/3_Quantization.py")
+
+
+def _metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def test_moving_the_bits_slider_gives_a_new_measured_result(home):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["keep_sidebar_model"] = "lenet5"
+    at.session_state["quant_bits"] = 4
+    at.run()
+    assert not at.exception, at.exception
+    first = _metrics(at)
+    assert "2 Conv2d, 3 Linear" in " ".join(m.value for m in at.markdown)  # what was quantized
+    assert any("simulated" in i.value for i in at.info)  # no 4-bit kernel: said so
+    at.select_slider(key="quant_bits").set_value(2).run()
+    assert not at.exception, at.exception
+    second = _metrics(at)
+    # 2-bit codes take half the bytes of 4-bit ones (plus the same float scales and biases)
+    size = lambda m: float(m["Stored size"].split()[0])
+    assert size(second) < 0.6 * size(first)
+    assert second["Bits per weight"] != first["Bits per weight"]
+    assert len(at.get("plotly_chart")) >= 2  # weight histogram and the stored-runs chart
+    from compression.store import RunStore
+    assert RunStore().count() == 2  # each result went to the run store
+
+
+def test_binary_method_stores_about_one_bit_per_weight(home):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["keep_sidebar_model"] = "mlp"
+    at.run()
+    at.selectbox(key="quant_method").set_value("binary").run()
+    assert not at.exception
+    assert _metrics(at)["Bits per weight"].startswith("1.")  # 1 bit + per-channel float scales
+
+
+def test_chart_builders_have_data():
+    results = [{"config": {"method": m, "bits": b}, "accuracy": 0.8 + b / 100, "size_bytes": 1000 * b,
+                "latency_ms": 0.1, "simulated": True, "bits_per_weight": b - 0.5}
+               for m in ("uniform", "cluster-huffman") for b in (2, 4, 8)]
+    df = sweep_frame(results)
+    assert len(df) == 6 and df["accuracy"].max() == 88.0
+    fig = accuracy_vs_bits(df, {"accuracy": 0.9, "size_bytes": 32000})
+    assert len(fig.data) == 2 and list(fig.data[1].x) == [2, 4, 8]
+    assert list(fig.data[0].x) == [1.5, 3.5, 7.5]  # Huffman: plotted at its stored bits per weight
+    assert len(accuracy_vs_bytes(df, {"accuracy": 0.9, "size_bytes": 32000}).data) == 3
+    hist = {"layer": "0", "weights": np.random.default_rng(0).normal(size=500), "levels": np.linspace(-1, 1, 8),
+            "encoding": "codebook", "channel": None}
+    fig = weight_histogram(hist)
+    assert len(fig.layout.shapes) == 8 and "8 cluster centers" in fig.layout.title.text
+
+
+def test_sweep_job_stores_every_point_and_draws_both_charts(home):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["keep_sidebar_model"] = "mlp"
+    at.session_state["quant_bits"] = 4
+    at.run()
+    at.radio(key="quant_mode").set_value("Sweep").run()
+    at.multiselect(key="quant_sweep_methods").set_value(["uniform", "cluster-huffman"])
+    at.select_slider(key="quant_sweep_bits").set_value((3, 4))
+    at.button(key="quant_sweep_start").click().run()
+    at.session_state["quant_sweep_job"].wait(300)
+    at.run()
+    assert not at.exception, at.exception
+    job = at.session_state["quant_sweep_job"]
+    assert job.status == "done" and len(job.result) == 4  # 2 methods x 2 bit widths
+    assert [r["config"]["bits"] for r in job.result] == [3, 4, 3, 4]
+    from compression.store import RunStore
+    assert RunStore().count() == 1 + 4  # the single run shown before switching, then the sweep
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert sum("weight bits" in t for t in titles) == 1 and sum("stored bytes" in t for t in titles) == 1
