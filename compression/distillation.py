@@ -505,3 +505,13 @@ def _result(teachers: Sequence[str], student: StudentSpec, cfg: DistillConfig, r
         extra["gain_vs_hard_labels"] = metrics.accuracy - hard_accuracy
     return Result(model="+".join(teachers), dataset=dataset.name, method="distill", config=config,
                   device=device.type, metrics=metrics, baseline=reference, extra=extra)
+
+
+def stored_run_id(store, result: Result) -> int | None:
+    """The id of a stored run with the same model, dataset, device and config (a cached
+    hard-label student is stored once), else None. `store`: a compression.store.RunStore."""
+    config = json.loads(json.dumps(result.config, sort_keys=True, default=str))
+    for row in store.runs(model=result.model, dataset=result.dataset, method=result.method):
+        if row["config"] == config and row["device"] == result.device:
+            return int(row["id"])
+    return None

@@ -13,8 +13,9 @@ import sys
 from compression.cli import add_common, float_range, int_range, list_of
 from compression.device import get_device, parse_device
 from compression.distillation import (MAX_TEMPERATURE, STUDENT_INITS, TRANSFER_SETS, DistillConfig, StudentSpec,
-                                      distill)
+                                      distill, stored_run_id)
 from compression.evaluate import dataset_for
+from compression.store import RunStore
 
 
 def _names(text: str) -> list[str]:
@@ -70,8 +71,10 @@ def run(args):
     outcomes = distill(args.teacher, student, data, cfg, temperatures=args.sweep_temperature,
                        alphas=args.sweep_alpha, baseline=not args.no_baseline, device=device,
                        limit=args.limit, progress=progress)
+    store = None if args.no_store else RunStore()
     for outcome in outcomes:
-        if outcome.cached:  # stored when it was trained: print it, do not store it twice
-            yield {**outcome.result.to_dict(), "run_id": None}
+        known = stored_run_id(store, outcome.result) if outcome.cached and store is not None else None
+        if known is not None:  # a cached hard-label student already stored: print it, do not store it twice
+            yield {**outcome.result.to_dict(), "run_id": known, "cached": True}
         else:
             yield outcome.result
