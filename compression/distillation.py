@@ -111,8 +111,8 @@ def masked_distillation_loss(student_logits: torch.Tensor, target_logp: torch.Te
 
 @dataclass(frozen=True)
 class DistillConfig:
-    temperature: float = 4.0         # softmax(logits / T) for teacher and student, in (0, 100]
-    alpha: float = 0.9               # weight of the soft-label term; 0 = hard labels only (no teacher)
+    temperature: float = 2.0         # softmax(logits / T) for teacher and student, in (0, 100]
+    alpha: float = 0.7               # weight of the soft-label term; 0 = hard labels only (no teacher)
     epochs: int = 10                 # passes over the transfer images
     lr: float = 2e-3                 # Adam, cosine schedule
     batch_size: int = 128

@@ -35,7 +35,7 @@ teacher_arch = model_card(sel.model)["builder"].partition(":")[2]
 
 # --- the teacher's soft labels -----------------------------------------------------------------
 st.subheader(f"Soft labels of the teacher `{sel.model}` ({fmt_pct(teacher_base['accuracy'])} on the test set)")
-temperature = st.slider("Temperature T", 1.0, 20.0, 4.0, 0.5, key="distill_temperature",
+temperature = st.slider("Temperature T", 1.0, 20.0, 2.0, 0.5, key="distill_temperature", format="%.1f",
                         help="softmax(logits / T): T = 1 is the teacher's own output; a larger T spreads the "
                              "probability over the classes the teacher finds alike.")
 indices = gallery_indices(data)
@@ -60,9 +60,10 @@ width = c1.select_slider("Student width", [0.25, 0.375, 0.5, 0.75, 1.0], value=1
                          help="Width multiplier: channels and hidden units x width (a copy of the teacher needs < 1 to be smaller).")
 init = c1.radio("Start from", ["scratch", "pretrained"], key="distill_init", horizontal=True,
                 format_func={"scratch": "random weights (seeded)", "pretrained": "its zoo checkpoint"}.get)
-alpha = c2.slider("alpha (weight of the soft labels)", 0.0, 1.0, 0.9, 0.05, key="distill_alpha",
+alpha = c2.slider("alpha (weight of the soft labels)", 0.0, 1.0, 0.7, 0.05, key="distill_alpha",
                   help="Loss = alpha · T² · KL(teacher_T ‖ student_T) + (1 − alpha) · cross-entropy on the labels.")
-epochs = c2.slider("Epochs", 1, 50, 20, key="distill_epochs")
+epochs = c2.slider("Epochs", 1, 60, 40, key="distill_epochs",
+                   help="With 5,000 labels the teacher helps more the longer both students train (docs/distillation.md).")
 seed = c2.number_input("Seed", 0, 10_000, 0, key="distill_seed", help="Student init and data order (both students).")
 labeled = c3.select_slider("Labeled training images", LABELED_CHOICES, value=5000, key="distill_labeled",
                            format_func=lambda n: f"all {len(data.train):,}" if n is None else f"{n:,}",

@@ -35,8 +35,8 @@ def register(subs) -> None:
                    help="width multiplier of the student (default 1; a copy of the teacher needs < 1)")
     p.add_argument("--student-init", choices=STUDENT_INITS, default="scratch",
                    help="scratch: seeded random init; pretrained: the student's zoo checkpoint")
-    p.add_argument("--temperature", type=float_range(0, MAX_TEMPERATURE, lo_open=True), default=4.0)
-    p.add_argument("--alpha", type=float_range(0, 1), default=0.9,
+    p.add_argument("--temperature", type=float_range(0, MAX_TEMPERATURE, lo_open=True), default=2.0)
+    p.add_argument("--alpha", type=float_range(0, 1), default=0.7,
                    help="weight of the soft-label term (0: hard labels only, the baseline alone)")
     p.add_argument("--epochs", type=int_range(1, 1000), default=10)
     p.add_argument("--lr", type=float_range(0, 10, lo_open=True), default=2e-3)

@@ -14,7 +14,7 @@ def test_distillation_page_in_a_real_browser(app_url, page, screenshots):
     page.get_by_text("Soft labels of the teacher").first.wait_for(timeout=120_000)
     wait_until_idle(page)
     page.wait_for_selector(".js-plotly-plot .barlayer .point", timeout=60_000)  # the soft-label bars have data
-    assert page.get_by_text("T = 4 (soft labels)").count() >= 1
+    assert page.get_by_text("T = 2 (soft labels)").count() >= 1
     assert not exception_boxes(page)
 
     # move T to its maximum with the keyboard: the chart follows
