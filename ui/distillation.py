@@ -1,0 +1,79 @@
+"""Distillation page helpers: the teacher's soft labels on a few test images (cached), and the
+background job that trains the students and stores every one of them as a run."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+from compression.data import Dataset
+from compression.distillation import (DistillConfig, StudentSpec, distill, entropy_bits, softened_probabilities,
+                                      stored_run_id)
+from compression.models import state_dict_bytes
+from compression.paths import home_dir
+from compression.store import RunStore
+from ui import cache
+
+LABELED_CHOICES = (1000, 5000, 20000, None)  # None: every training image has its label
+
+
+def gallery_indices(dataset: Dataset) -> list[int]:
+    """The first test image of each class: one thumbnail per class."""
+    labels = dataset.test.labels
+    return [int((labels == c).nonzero()[0]) for c in range(dataset.num_classes) if (labels == c).any()]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def gallery_logits(teacher: str, dataset_name: str, device: str) -> list[list[float]]:
+    """The teacher's logits for the gallery images (T = 1), computed once per teacher."""
+    data = cache.dataset(dataset_name)
+    x = data.normalize(data.test.images[gallery_indices(data)], device)
+    with torch.inference_mode():
+        return cache.model(teacher, device)(x).float().cpu().tolist()  # the shared model: read only
+
+
+def soft_labels(logits: list[float], temperature: float) -> tuple[list[float], list[float], float, float]:
+    """(probabilities at T = 1, at T, entropy at T = 1 in bits, entropy at T in bits)."""
+    z = torch.tensor(logits)
+    p1, pt = softened_probabilities(z, 1.0), softened_probabilities(z, temperature)
+    return p1.tolist(), pt.tolist(), float(entropy_bits(p1)), float(entropy_bits(pt))
+
+
+@dataclass(frozen=True)
+class Request:
+    teacher: str
+    student: StudentSpec
+    config: DistillConfig
+    temperatures: tuple[float, ...] = ()
+    alphas: tuple[float, ...] = ()
+
+    @property
+    def label(self) -> str:
+        sweep = (f", sweep T {', '.join(f'{t:g}' for t in self.temperatures)}" if self.temperatures else
+                 f", sweep alpha {', '.join(f'{a:g}' for a in self.alphas)}" if self.alphas else "")
+        return f"distill {self.teacher} -> {self.student.label}{sweep}"
+
+
+def run_job(job, request: Request, data: Dataset, store: RunStore, device: str) -> list[dict]:
+    """Worker side: train (hard labels, then each distilled setting), store each student with its
+    weights file, and return the result dicts. Stop ends after the current student, which is kept."""
+    rows: list[dict] = []
+    outcomes = distill([request.teacher], request.student, data, request.config,
+                       temperatures=request.temperatures or None, alphas=request.alphas or None,
+                       device=device, progress=job.progress, should_stop=job.should_stop)
+    for outcome in outcomes:
+        row = outcome.result.to_dict()
+        known = stored_run_id(store, outcome.result) if outcome.cached else None
+        if known is not None:  # trained and stored by an earlier run with the same settings
+            row["run_id"] = known
+        else:
+            artifact = state_dict_bytes(outcome.model)
+            path = home_dir() / "artifacts" / "distill" / f"{hashlib.sha256(artifact).hexdigest()[:16]}.pt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(artifact)
+            row["run_id"] = store.add(outcome.result, artifact_path=str(path))
+        rows.append(row)
+    return rows
