@@ -95,6 +95,7 @@ def sensitivity_heatmap(rows: list[dict], *, baseline_accuracy: float | None = N
 def steps_chart(events: list[dict]) -> go.Figure:
     """Live view of prune -> fine-tune -> repeat: accuracy after each pruning step and epoch."""
     fig = go.Figure()
+    events = [e for e in events if e.get("accuracy") is not None]
     if events:
         df = pd.DataFrame(events)
         fig.add_trace(go.Scatter(x=df["step"], y=df["accuracy"] * 100, mode="lines", line=dict(color="#999"),

@@ -96,13 +96,13 @@ def result_card(view: dict, base: dict) -> None:
                    help=f"On {r['accuracy_n']:,} test images; unpruned {fmt_pct(b.accuracy)}.")
     cols[1].metric("Nonzero parameters", fmt_count(r["nonzero_params"]),
                    f"{fmt_ratio(r['nonzero_params'], b.nonzero_params)} of {fmt_count(b.nonzero_params)}",
-                   delta_color="off", help=f"{r['params']:,} parameters stored, {r['nonzero_params']:,} nonzero.")
+                   delta_color="off", delta_arrow="off", help=f"{r['params']:,} parameters stored, {r['nonzero_params']:,} nonzero.")
     cols[2].metric("Stored size", fmt_bytes(r["size_bytes"]), f"{fmt_ratio(r['size_bytes'], b.size_bytes)} of "
-                   f"{fmt_bytes(b.size_bytes)}", delta_color="off", help="Length of the file you can download below.")
-    cols[3].metric("MACs / image", fmt_count(r["macs"]), f"{fmt_ratio(r['macs'], b.macs)}", delta_color="off",
+                   f"{fmt_bytes(b.size_bytes)}", delta_color="off", delta_arrow="off", help="Length of the file you can download below.")
+    cols[3].metric("MACs / image", fmt_count(r["macs"]), f"{fmt_ratio(r['macs'], b.macs)}", delta_color="off", delta_arrow="off",
                    help="Counted on the model as it executes (dense kernels).")
     cols[4].metric("Latency (batch 1)", fmt_ms(r["latency_ms"]), f"{fmt_ratio(r['latency_ms'], b.latency_ms)}",
-                   delta_color="off", help=f"Median of 50 timed passes on {r['device']}; unpruned {fmt_ms(b.latency_ms)}.")
+                   delta_color="off", delta_arrow="off", help=f"Median of 50 timed passes on {r['device']}; unpruned {fmt_ms(b.latency_ms)}.")
     structured = r["config"]["method"] == "structured"
     words = r["gain"]
     if structured:

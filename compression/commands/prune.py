@@ -27,7 +27,7 @@ def register(subs) -> None:
     p.add_argument("--finetune-epochs", type=int_range(0, 100), default=0, help="epochs after each pruning step")
     p.add_argument("--steps", type=int_range(1, 20), default=1, help="prune -> fine-tune cycles, ratio ramped")
     p.add_argument("--finetune-split", choices=SPLITS, default="val", help="images to fine-tune on")
-    p.add_argument("--lr", type=float_range(0, 1, lo_open=True), default=1e-4, help="fine-tuning learning rate")
+    p.add_argument("--lr", type=float_range(0, 1, lo_open=True), default=1e-3, help="fine-tuning learning rate (Adam, cosine decay)")
     p.add_argument("--seed", type=int_range(0), default=0)
     p.add_argument("--out", default=None, help="folder to write each pruned artifact to")
     add_common(p)
