@@ -47,7 +47,7 @@ def test_bad_prune_config_named(kwargs, named):
 
 
 @pytest.mark.parametrize("kwargs, named", [({"epochs": -1}, "-1"), ({"steps": 0}, "0"), ({"lr": 0}, "0"),
-                                           ({"split": "test"}, "test")])
+                                           ({"split": "test"}, "test"), ({"distill": 1.5}, "1.5")])
 def test_bad_finetune_config_named(kwargs, named):
     with pytest.raises(CompressionError, match=named):
         FinetuneConfig(**kwargs)
@@ -161,6 +161,13 @@ def test_masks_keep_pruned_weights_at_zero_through_fine_tuning(zoo, fmnist):
     assert sparsity(run.model) >= 0.9 - 1e-6
     # ... and fine-tuning changed the kept ones
     assert not torch.equal(run.model[1].weight, pruned_only[1].weight)
+
+
+def test_distillation_from_the_unpruned_model_keeps_the_masks(zoo, fmnist):
+    run = prune_finetune(zoo["mlp"], fmnist, PruneConfig("unstructured", 0.8, "global"),
+                         FinetuneConfig(epochs=1, subset=512, distill=0.5, monitor_images=200))
+    assert sparsity(run.model) >= 0.8 - 1e-6
+    assert all(h["accuracy"] > 0.5 for h in run.history)  # 10 classes: far above chance
 
 
 def test_apply_masks_zeroes_in_place():

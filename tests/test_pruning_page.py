@@ -13,6 +13,15 @@ from compression.paths import REPO_ROOT as ROOT
 PAGE = str(ROOT / "pages" / "1_Pruning.py")
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """AppTest leaves sys.modules['__main__'] set to the page script; a later test that spawns
+    processes (test_store) would then re-run the page in every child. Put the real one back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 def _page(model="mlp"):
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.session_state["keep_sidebar_model"] = model
@@ -67,6 +76,21 @@ def test_fine_tuning_runs_as_a_job_and_stores_its_result(home):
     assert phases == ["pruned", "fine-tuned"]
     assert result["config"]["finetune_epochs"] == 1 and result["sparsity"] == pytest.approx(0.8, abs=1e-3)
     assert "Test accuracy" in _metrics(at)
+
+
+def test_sensitivity_runs_once_then_comes_from_the_cache(home):
+    at = _page()
+    at.run()
+    at.button(key="prune_sens_run").click().run()
+    at.session_state["prune_sens_job"].wait(300)
+    at.run()
+    assert not at.exception
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any('"type":"heatmap"' in spec.replace(" ", "") for spec in charts)
+    again = _page()
+    again.run()  # a new session: the heatmap is read from the disk cache, no button
+    assert not again.exception
+    assert not any(b.key == "prune_sens_run" for b in again.button)
 
 
 def test_bad_sweep_selection_is_a_message_not_a_crash(home):
