@@ -236,3 +236,36 @@ def test_ds_cnn_is_the_converted_cnn(cnn):
     torch.testing.assert_close(designed.eval()(x), converted.eval()(x))
     assert count_macs(designed, SHAPE) == count_macs(converted, SHAPE)
     assert build_model("ds_cnn", num_classes=7, in_channels=3, image_size=32)(torch.zeros(2, 3, 32, 32)).shape == (2, 7)
+
+
+# ---------------------------------------------------------------------------------------------
+# recovery: layer matching, training, Stop
+
+def test_layer_matching_beats_the_svd_on_the_data(mlp, fmnist):
+    from compression.architecture import _capture, match_layers
+    from compression.training import accuracy_on
+    svd = low_rank(mlp, rank=8)
+    x = fmnist.normalize(fmnist.train.head(1024).images)
+    target = _capture(mlp, "1", x, want="output")
+    with torch.no_grad():
+        svd_error = float((svd[1](x.flatten(1)) - target).pow(2).mean() / target.pow(2).mean())
+    matched, report = match_layers(mlp, svd, fmnist, RecoveryConfig(match_steps=100, match_images=1024))
+    # the SVD minimizes the weight error; matching minimizes the output error on the images, from the SVD
+    assert [r["layer"] for r in report] == ["1", "3", "5"]
+    assert report[0]["relative_error"] < 0.5 * svd_error
+    assert accuracy_on(matched, fmnist, "test", limit=1000) > accuracy_on(svd, fmnist, "test", limit=1000) + 0.1
+    assert state_dict_hash(svd) != state_dict_hash(matched)  # a trained copy; svd itself untouched
+
+
+def test_stop_keeps_the_epochs_done(mlp, fmnist):
+    from compression.architecture import recovered_result
+    cfg = ArchitectureConfig(convert=("low-rank",), rank=8)
+    events = []
+    result = recovered_result("mlp", convert(mlp, cfg), cfg, RecoveryConfig(epochs=3, subset=512, augment=False),
+                              original=mlp, dataset=fmnist, limit=500, progress=events.append,
+                              should_stop=lambda: len(events) >= 1)
+    assert result.extra["stopped"] and result.config["recover_epochs"] == 1 and len(result.extra["history"]) == 1
+    assert result.metrics.params == count_params(convert(mlp, cfg))  # training keeps the structure
+    nothing = recovered_result("mlp", convert(mlp, cfg), cfg, RecoveryConfig(epochs=1, subset=512), original=mlp,
+                               dataset=fmnist, limit=500, should_stop=lambda: True)
+    assert nothing is None  # stopped before the first batch: nothing new to measure
