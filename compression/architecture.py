@@ -6,9 +6,12 @@ channel (k*k*I), and a pointwise 1 x 1 step that mixes channels (I*O): the ratio
 1/O + 1/k^2. For a Linear layer the analogue is low-rank factorization: the M x N weight becomes
 (M x K) @ (K x N), K*(M + N) weights, initialized from the truncated SVD of the trained weight.
 
-Three parts: the calculator (pure arithmetic, `compare_conv`), the converters
-(`to_depthwise_separable`, `low_rank`; new models, inputs untouched) with a measured per-layer
-table (`layer_table`), and recovery (`recover`: fine-tune or distill from the original).
+Four parts: the calculator (pure arithmetic, `compare_conv`); the converters
+(`to_depthwise_separable`, `low_rank`, `convert`; new models, inputs untouched) with a measured
+per-layer table (`layer_table`); recovery (`recover`: optionally `match_layers`, which fits each new
+layer to the original layer's output, then fine-tuning or distillation from the original); and
+`converted_result` / `recovered_result`, which measure and return `Result`s. `ds_cnn` is the cnn
+built from the same blocks, for the zoo.
 """
 
 from __future__ import annotations
@@ -408,9 +411,10 @@ def _prediction(old: nn.Module, new: nn.Module, out_shape: tuple[int, ...]) -> d
                 "predicted_macs": r * (m + n)}
     if isinstance(old, nn.Conv2d):
         k, i, o = old.kernel_size, old.in_channels, old.out_channels
-        why = _convertible_conv(old, SeparableConfig(min_in_channels=i + 1)) or "kept"
-        return {"change": f"kept ({why})", "predicted_params": conv_params(k, i, o, bias=old.bias is not None),
-                "predicted_macs": conv_macs(k, i, o, out_shape[2], out_shape[3]) // old.groups}
+        why = _convertible_conv(old, SeparableConfig()) or f"I={i}, below min_in_channels"
+        per_group = i // old.groups  # each filter sees I/groups channels
+        return {"change": f"kept ({why})", "predicted_params": conv_params(k, per_group, o, bias=old.bias is not None),
+                "predicted_macs": conv_macs(k, per_group, o, out_shape[2], out_shape[3])}
     m, n = old.out_features, old.in_features
     return {"change": "kept", "predicted_params": linear_params(m, n, bias=old.bias is not None),
             "predicted_macs": m * n}

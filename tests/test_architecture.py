@@ -95,6 +95,16 @@ def test_only_spatial_ungrouped_convs_are_converted():
     assert [type(m).__name__ for m in again] == ["SeparableConv2d", "Conv2d", "Conv2d", "SeparableConv2d"]
 
 
+def test_layer_table_says_why_a_layer_was_kept():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, groups=4, padding=1),
+                          nn.Conv2d(4, 8, 3, padding=1, bias=True), nn.Flatten(), nn.Linear(8 * 36, 5))
+    rows = layer_table(model, to_depthwise_separable(model, SeparableConfig(min_in_channels=2)), (1, 6, 6))
+    assert [r["change"] for r in rows] == ["kept (I=1, below min_in_channels)", "kept (1x1: nothing to separate)",
+                                           "kept (already grouped)", "depthwise-separable", "kept"]
+    assert rows[3]["params_after"] == rows[3]["predicted_params"] == 9 * 4 + 2 * 4 + 4 * 8 + 8  # bias on pointwise
+    assert all(r["params_after"] == r["predicted_params"] and r["macs_after"] == r["predicted_macs"] for r in rows)
+
+
 def test_conversion_is_seeded_and_leaves_the_global_rng_alone(cnn):
     torch.manual_seed(123)
     expected = torch.rand(3)

@@ -37,6 +37,7 @@ def register(subs) -> None:
                    help="training images the layer matching draws from")
     p.add_argument("--lr", type=float_range(0, 10, lo_open=True), default=2e-3, help="recovery peak learning rate")
     p.add_argument("--subset", type=int_range(1), default=None, help="recover on the first N training images")
+    p.add_argument("--no-augment", action="store_true", help="recover without random shifts and flips")
     p.add_argument("--temperature", type=float_range(0, 100, lo_open=True), default=4.0, help="distill: T")
     p.add_argument("--alpha", type=float_range(0, 1), default=0.9, help="distill: weight of the soft term")
     p.add_argument("--seed", type=int_range(0), default=0, help="initialization of new layers and recovery data order")
@@ -54,7 +55,8 @@ def run(args):
     cfg = ArchitectureConfig(convert=tuple(dict.fromkeys(args.convert)), rank=args.rank, energy=args.energy,
                              min_in_channels=args.min_in_channels, seed=args.seed)
     recovery = (RecoveryConfig(method=args.recover, epochs=args.recover_epochs, lr=args.lr, subset=args.subset,
-                               temperature=args.temperature, alpha=args.alpha, match_steps=args.match_steps,
+                               augment=not args.no_augment, temperature=args.temperature,
+                               alpha=args.alpha, match_steps=args.match_steps,
                                match_images=args.match_images, seed=args.seed)
                 if args.recover_epochs or args.match_steps else None)
     device = parse_device(args.device) if args.device else get_device()
