@@ -31,7 +31,7 @@ def test_low_rank_mlp_at_90_percent_energy(home, capsys):
 def test_depthwise_cnn_then_distill_recovers_and_stores_both(home, capsys):
     code, (converted, recovered), err = _run(
         capsys, "--model", "cnn", "--convert", "depthwise,low-rank", "--rank", "16", "--min-in-channels", "2",
-        "--match-steps", "40", "--match-images", "512", "--recover-epochs", "1", "--recover", "distill",
+        "--match-steps", "30", "--match-images", "256", "--recover-epochs", "1", "--recover", "distill",
         "--subset", "256", "--limit", "1000", "--json")
     assert code == 0
     assert "matched layer 4 (1/3)" in err and "distill epoch 1/1" in err  # progress on stderr
