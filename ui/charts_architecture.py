@@ -92,12 +92,14 @@ def layer_frame(rows: list[dict], totals: dict | None = None) -> pd.DataFrame:
         "predicted weights": r["predicted_params"], "MACs before": r["macs_before"],
         "MACs after": r["macs_after"], "predicted MACs": r["predicted_macs"],
     } for r in rows])
-    if totals:
-        df = pd.concat([df, pd.DataFrame([{"layer": "whole model", "kind": "", "change": "",
-                                           "weights before": totals["params_before"],
-                                           "weights after": totals["params_after"],
-                                           "MACs before": totals["macs_before"],
-                                           "MACs after": totals["macs_after"]}])], ignore_index=True)
+    if totals:  # the prediction for the whole model: the rest (BatchNorms, ...) is unchanged
+        df = pd.concat([df, pd.DataFrame([{
+            "layer": "whole model", "kind": "", "change": "",
+            "weights before": totals["params_before"], "weights after": totals["params_after"],
+            "predicted weights": totals["params_before"] - sum(r["params_before"] - r["predicted_params"] for r in rows),
+            "MACs before": totals["macs_before"], "MACs after": totals["macs_after"],
+            "predicted MACs": totals["macs_before"] - sum(r["macs_before"] - r["predicted_macs"] for r in rows),
+        }])], ignore_index=True)
     df["weights ratio"] = df["weights after"] / df["weights before"]
     df["MACs ratio"] = df["MACs after"] / df["MACs before"]
     return df
