@@ -270,7 +270,7 @@ def test_layer_matching_beats_the_svd_on_the_data(mlp, fmnist):
 def test_stop_keeps_the_epochs_done(mlp, fmnist):
     from compression.architecture import recovered_result
     cfg = ArchitectureConfig(convert=("low-rank",), rank=8)
-    events = []
+    events, before = [], state_dict_hash(mlp)
     result = recovered_result("mlp", convert(mlp, cfg), cfg, RecoveryConfig(epochs=3, subset=512, augment=False),
                               original=mlp, dataset=fmnist, limit=500, progress=events.append,
                               should_stop=lambda: len(events) >= 1)
@@ -279,3 +279,4 @@ def test_stop_keeps_the_epochs_done(mlp, fmnist):
     nothing = recovered_result("mlp", convert(mlp, cfg), cfg, RecoveryConfig(epochs=1, subset=512), original=mlp,
                                dataset=fmnist, limit=500, should_stop=lambda: True)
     assert nothing is None  # stopped before the first batch: nothing new to measure
+    assert state_dict_hash(mlp) == before and not mlp.training  # the original (teacher) untouched
