@@ -1,0 +1,78 @@
+"""The Architecture page under streamlit.testing.v1.AppTest (mlp: the cheapest model to convert)."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from compression.paths import REPO_ROOT as ROOT
+
+PAGE = str(ROOT / "pages" / "4_Architecture.py")
+
+
+def _metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.fixture
+def page(home):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["keep_sidebar_model"] = "mlp"
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_calculator_defaults_to_the_issue_example_and_follows_its_sliders(page):
+    m = _metrics(page)
+    assert (m["Standard weights"], m["Separable weights"]) == ("72", "26")  # 3x3, 2 -> 4
+    assert m["Separable / standard"] == m["Closed form 1/O + 1/k²"] + "x" == "0.3611x"
+    page.slider(key="architecture_k").set_value(5).run()
+    page.slider(key="architecture_o").set_value(8).run()
+    m = _metrics(page)
+    assert (m["Standard weights"], m["Separable weights"]) == (f"{25 * 2 * 8}", f"{25 * 2 + 2 * 8}")
+    assert m["Closed form 1/O + 1/k²"] == f"{1 / 8 + 1 / 25:.4f}"
+    assert not page.exception
+    assert len(page.get("plotly_chart")) >= 3  # diagram, weight bars, accuracy against cost
+
+
+def test_rank_and_energy_sliders_show_the_converted_model_at_once(page):
+    m = _metrics(page)
+    assert m["Parameters"] == "141,724"  # low-rank at 90% energy, ranks 111/50/9 (depthwise: no convs)
+    page.slider(key="architecture_energy").set_value(0.5).run()
+    assert _metrics(page)["Parameters"] == "23,562"
+    page.radio(key="architecture_by").set_value("rank").run()
+    page.slider(key="architecture_rank").set_value(8).run()
+    # every layer at rank 8, biases kept: K(M + N) + M each (100x10 too: 880 weights < 1000)
+    assert _metrics(page)["Parameters"] == f"{8 * 1084 + 300 + 8 * 400 + 100 + 8 * 110 + 10:,}" == "13,162"
+    assert not page.exception
+    accuracy = float(_metrics(page)["Accuracy before training"].split()[0])
+    assert 10 < accuracy < 89.8  # from the SVD: better than chance, below the full model
+    from compression.store import RunStore
+    runs = RunStore().runs(method="architecture")
+    assert len(runs) == 3 and all(r["extra"]["stage"] == "converted" for r in runs)
+
+
+def test_bad_choice_shows_a_message_not_a_traceback(page):
+    page.multiselect(key="architecture_convert").set_value([]).run()
+    assert not page.exception
+    assert any("at least one conversion" in i.value for i in page.info)
+
+
+def test_recovery_job_trains_stores_and_reports(page):
+    page.radio(key="architecture_by").set_value("rank").run()
+    page.slider(key="architecture_rank").set_value(4).run()
+    before = float(_metrics(page)["Accuracy before training"].split()[0])
+    page.select_slider(key="architecture_match").set_value(0)
+    page.slider(key="architecture_epochs").set_value(1)
+    page.select_slider(key="architecture_subset").set_value(2000)
+    page.button(key="architecture_recover").click().run()
+    job = page.session_state["architecture_job"].wait(timeout=300)
+    assert job.status == "done", job.error
+    page.run()
+    assert not page.exception
+    assert any("Recovered (0 matching steps per layer, finetune 1 epochs)" in s.value for s in page.success)
+    after = job.result["accuracy"]
+    assert after * 100 > before  # rank 4 keeps too little; one short epoch already wins accuracy back
+    assert job.result["params"] == 4 * 1084 + 300 + 4 * 400 + 100 + 4 * 110 + 10  # training keeps the shape
+    from compression.store import RunStore
+    stages = [r["extra"]["stage"] for r in RunStore().runs(method="architecture")]
+    assert stages.count("recovered") == 1

@@ -1,0 +1,62 @@
+"""Cached calls and the recovery job for the Architecture page.
+
+The conversion is quick (a copy, an SVD per Linear layer, one pass over the test images), so it
+runs inline under st.cache_data; it does not queue behind a running recovery job, so moving the
+rank slider stays responsive while a model trains. Recovery is slow and runs through ui.jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from compression.architecture import (ArchitectureConfig, RecoveryConfig, convert, converted_result,
+                                      recovered_result)
+from compression.metrics import baseline_metrics, count_macs, count_params
+from compression.models import zoo_names
+from ui import cache, jobs
+
+JOB_KEY = "architecture_job"
+
+
+@st.cache_data(max_entries=8, show_spinner="Measuring the original model…")
+def baseline(name: str, dataset_name: str, device: str) -> dict[str, Any]:
+    return baseline_metrics(name, cache.dataset(dataset_name), device).to_dict()
+
+
+@st.cache_data(max_entries=64, show_spinner="Converting and measuring on the test images…")
+def converted(name: str, dataset_name: str, device: str, cfg: tuple) -> dict[str, Any]:
+    """The converted model's measured result (stored in the run store once per configuration)."""
+    config = ArchitectureConfig(**dict(cfg))
+    model, result = converted_result(name, config, dataset=cache.dataset(dataset_name), device=device,
+                                     model=cache.model(name, device))
+    run_id = cache.run_store().add(result)
+    shape = cache.dataset(dataset_name).input_shape
+    original = cache.model(name, device)
+    totals = {"params_before": count_params(original), "params_after": count_params(model),
+              "macs_before": count_macs(original, shape, device), "macs_after": count_macs(model, shape, device)}
+    return {**result.to_dict(), "run_id": run_id, "totals": totals}
+
+
+def references(name: str, dataset_name: str, device: str) -> dict[str, dict]:
+    """Models designed small to compare with: ds_cnn beside the cnn it was derived from."""
+    if name == "cnn" and "ds_cnn" in zoo_names():
+        return {"ds_cnn (designed small, from scratch)": baseline("ds_cnn", dataset_name, device)}
+    return {}
+
+
+def start_recovery(name: str, dataset_name: str, device: str, cfg: ArchitectureConfig,
+                   recovery: RecoveryConfig) -> jobs.Job:
+    """Convert again (seeded: the same model as shown) and recover in a worker thread; the worker
+    stores the recovered result, so leaving the page keeps it."""
+    data, original, store = cache.dataset(dataset_name), cache.model(name, device), cache.run_store()
+
+    def work(job: jobs.Job) -> dict[str, Any] | None:
+        model = convert(original, cfg)  # the cached model is read only: convert copies it
+        result = recovered_result(name, model, cfg, recovery, original=original, dataset=data, device=device,
+                                  progress=job.progress, should_stop=job.should_stop)
+        if result is None:
+            return None
+        return {**result.to_dict(), "run_id": store.add(result)}
+    label = f"{recovery.method} {name} ({'+'.join(cfg.convert)}) for {recovery.epochs} epochs"
+    return jobs.start(JOB_KEY, label, work, device=device)
