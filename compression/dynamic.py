@@ -16,8 +16,10 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
-from typing import Sequence
+import contextlib
+import functools
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -107,10 +109,10 @@ class ExitHead(nn.Module):
 @register_model
 def lenet5_exits(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 28, exit_pool: int = 2,
                  exit_hidden: int = 0, exit_loss_weights: Sequence[float] = (1.0, 1.0), distill: Sequence[float] = (0.0, 1.0)) -> nn.Module:
-    """LeNet-5 (the zoo's lenet5 layers) with one early exit: a linear layer on the pooled
-    first-block features. The full path is exactly lenet5 (416,520 MACs). No exit after the second
-    block: it would save at most 14 % of the MACs for the images leaving there, and at batch 1 its
-    head costs more time than the three small linear layers it skips."""
+    """LeNet-5 (the zoo's lenet5 layers) with one early exit on the max-pooled first-block
+    features (zoo card: 294-32-10 head). The full path is exactly lenet5 (416,520 MACs). No exit
+    after the second block: it would save at most 14 % of the MACs for the images leaving there,
+    and at batch 1 its head costs more time than the three small linear layers it skips."""
     s1 = image_size // 2                  # after conv1 (padding 2) and pool
     s2 = (s1 - 4) // 2                    # after conv2 (no padding) and pool
     stages = [
@@ -124,10 +126,10 @@ def lenet5_exits(*, num_classes: int = 10, in_channels: int = 1, image_size: int
 
 
 @register_model
-def cnn_exits(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 28,
+def cnn_exits(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 28, exit_hidden: int = 0,
               exit_loss_weights: Sequence[float] = (1.0, 1.0, 1.0), distill: Sequence[float] = (0.0, 1.0)) -> nn.Module:
-    """The zoo's cnn (16-32-64 conv blocks, 128 hidden) with a linear exit after the first and the
-    second block: 3 exits. The full path is exactly cnn (1,994,240 MACs)."""
+    """The zoo's cnn (16-32-64 conv blocks, 128 hidden) with an exit on the max-pooled features of
+    the first and of the second block: 3 exits. The full path is exactly cnn (1,994,240 MACs)."""
     s1, s2, s3 = image_size // 2, image_size // 4, image_size // 8
     stages = [
         nn.Sequential(*conv_bn_relu(in_channels, 16), nn.MaxPool2d(2)),  # (B, 16, 14, 14)
@@ -135,8 +137,29 @@ def cnn_exits(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 
         nn.Sequential(*conv_bn_relu(32, 64), nn.MaxPool2d(2), nn.Flatten(),
                       nn.Linear(64 * s3 * s3, 128), nn.ReLU(inplace=True), nn.Dropout(0.2)),  # (B, 128)
     ]
-    exits = [ExitHead(16, s1, num_classes, 2), ExitHead(32, s2, num_classes, 2), nn.Linear(128, num_classes)]
+    exits = [ExitHead(16, s1, num_classes, 2, exit_hidden), ExitHead(32, s2, num_classes, 2, exit_hidden),
+             nn.Linear(128, num_classes)]
     return MultiExitNet(stages, exits, exit_loss_weights, distill)
+
+
+@contextlib.contextmanager
+def _evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode for the duration, then the caller's mode back (models given to us stay as they were)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _in_eval_mode(fn):
+    """Decorator: run fn(model, ...) with the model in eval mode, then restore its mode."""
+    @functools.wraps(fn)
+    def wrapper(model, *args, **kwargs):
+        with _evaluating(model):
+            return fn(model, *args, **kwargs)
+    return wrapper
 
 
 def require_multi_exit(model: nn.Module, name: str = "model") -> MultiExitNet:
@@ -171,9 +194,10 @@ class EarlyExitConfig:
     """When an image leaves: confidence (max softmax) above the threshold, or normalized entropy
     (entropy / log C, in [0, 1]) below it. One threshold for every early exit, or one per exit.
 
-    Strict comparisons on purpose: float32 softmax saturates to exactly 1.0, so `>= 1.0` would
-    still let images out; with `>`, confidence 1.0 (entropy 0.0) means "never leave early" and
-    confidence 0.0 (entropy 1.0 ... nearly: any non-uniform output) means "everyone leaves first".
+    Strict comparisons on purpose: softmax saturates to exactly 1.0 in floating point, so
+    `>= 1.0` would still let images out; with `>`, confidence 1.0 (entropy 0.0) means "never leave
+    early", and confidence 0.0 (entropy 1.0) sends every image out at the first exit (entropy 1.0
+    keeps only a perfectly uniform output).
     """
     criterion: str = "confidence"               # confidence | entropy
     thresholds: tuple[float, ...] = (0.9,)      # one for all early exits, or one per early exit
@@ -282,16 +306,14 @@ def _run_batch(model: MultiExitNet, x: torch.Tensor, criterion: str,
 def exit_costs(model: MultiExitNet, input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> list[int]:
     """MACs an image costs when it leaves at exit k: the stages run plus every head evaluated,
     counted by torch's FLOP counter on that path (FLOPs / 2)."""
-    was_training = model.training
-    model.eval()
     costs = []
     x = torch.zeros(1, *input_shape, device=device)
-    for k in range(model.num_exits):
-        counter = FlopCounterMode(display=False)
-        with counter:
-            model.forward_to(x, k)
-        costs.append(counter.get_total_flops() // 2)
-    model.train(was_training)
+    with _evaluating(model):
+        for k in range(model.num_exits):
+            counter = FlopCounterMode(display=False)
+            with counter:
+                model.forward_to(x, k)
+            costs.append(counter.get_total_flops() // 2)
     return costs
 
 
@@ -321,12 +343,12 @@ class ExitTable:
         return self.confidence if criterion == "confidence" else self.entropy
 
 
+@_in_eval_mode
 @torch.inference_mode()
 def exit_table(model: MultiExitNet, dataset: Dataset, *, split: str = "test", device: torch.device | str = "cpu",
                limit: int | None = None, batch_size: int = 1000) -> ExitTable:
-    """One pass over the split with every exit evaluated; the model is put in eval mode, not changed."""
+    """One pass over the split with every exit evaluated (in eval mode; the model is not changed)."""
     model = require_multi_exit(model)
-    model.eval()
     outs: list[list[torch.Tensor]] = [[] for _ in range(model.num_exits)]
     for x, _ in dataset.batches(split, batch_size, device=device, limit=limit):
         for k, logits in enumerate(model.forward_all(x)):
@@ -359,7 +381,7 @@ def sweep(table: ExitTable, criterion: str, thresholds: torch.Tensor | Sequence)
     if criterion not in CRITERIA:
         raise CompressionError(f"exit criterion must be confidence or entropy, got {criterion!r}")
     e = table.num_exits
-    taus = torch.as_tensor(thresholds, dtype=torch.float32)
+    taus = torch.as_tensor(thresholds, dtype=torch.float64)  # compared with float64 scores, as at run time
     if taus.dim() == 1:
         taus = taus[:, None].expand(-1, e - 1)
     scores = table.scores(criterion)[:-1]                                  # (E-1, N)
@@ -379,8 +401,8 @@ def sweep(table: ExitTable, criterion: str, thresholds: torch.Tensor | Sequence)
 def curve_thresholds(table: ExitTable, criterion: str, n: int = 200) -> torch.Tensor:
     """n thresholds spread evenly over the first exit's scores (quantiles), plus the two ends,
     so the curve's points spread along the MACs axis instead of bunching near confidence 1."""
-    q = torch.quantile(table.scores(criterion)[0].double(), torch.linspace(0, 1, n - 2, dtype=torch.float64))
-    return torch.cat([torch.tensor([0.0, 1.0], dtype=torch.float64), q]).clamp(0, 1).unique().float()
+    q = torch.quantile(table.scores(criterion)[0], torch.linspace(0, 1, n - 2, dtype=torch.float64))
+    return torch.cat([torch.tensor([0.0, 1.0], dtype=torch.float64), q]).clamp(0, 1).unique()
 
 
 def choose_thresholds(table: ExitTable, criterion: str, *, max_drop: float = 0.01, grid: int = 41,
@@ -389,9 +411,9 @@ def choose_thresholds(table: ExitTable, criterion: str, *, max_drop: float = 0.0
     stays within `max_drop` of the full network's (the last exit's), searched over a grid of
     quantiles of each exit's scores. Choose them on the validation split, report the test split."""
     e = table.num_exits
-    never = torch.tensor([1.0 if criterion == "confidence" else 0.0])
+    never = torch.tensor([1.0 if criterion == "confidence" else 0.0], dtype=torch.float64)
     levels = torch.linspace(0, 1, grid if not shared else 4 * grid, dtype=torch.float64)
-    cands = [torch.cat([torch.quantile(table.scores(criterion)[k].double(), levels).float(), never])
+    cands = [torch.cat([torch.quantile(table.scores(criterion)[k], levels), never])
              for k in range(1 if shared else e - 1)]
     combos = torch.cartesian_prod(*cands) if len(cands) > 1 else cands[0][:, None]
     result = sweep(table, criterion, combos if not shared else combos[:, 0])
@@ -405,6 +427,7 @@ def choose_thresholds(table: ExitTable, criterion: str, *, max_drop: float = 0.0
 # ---------------------------------------------------------------------------------------------
 # measured speed
 
+@_in_eval_mode
 @torch.inference_mode()
 def early_exit_latency(model: MultiExitNet, dataset: Dataset, cfg: EarlyExitConfig, *,
                        device: torch.device | str = "cpu", images: int = 300, warmup: int = 20,
@@ -419,7 +442,6 @@ def early_exit_latency(model: MultiExitNet, dataset: Dataset, cfg: EarlyExitConf
     mean and median over the timed images are returned beside it. `exit_index` (where each test
     image leaves, from the sweep) lets rare exits get at least `per_exit` timed images."""
     device = torch.device(device)
-    model.eval()
     chosen = list(range(min(images, len(dataset.test))))
     if exit_index is not None:
         for k in range(model.num_exits):
@@ -453,13 +475,13 @@ def early_exit_latency(model: MultiExitNet, dataset: Dataset, cfg: EarlyExitConf
             "full_mean_ms": statistics.fmean(full), "images": len(xs)}
 
 
+@_in_eval_mode
 @torch.inference_mode()
 def early_exit_throughput(model: MultiExitNet, dataset: Dataset, cfg: EarlyExitConfig, *,
                           device: torch.device | str = "cpu", batch_size: int = 256, batches: int = 8) -> dict:
     """Images per second on real test batches: early exit (images that left are dropped from the
     batch) against the full network, alternating on the same batches; median batch time each."""
     device = torch.device(device)
-    model.eval()
     xs = [x for x, _ in dataset.batches("test", batch_size, device=device, limit=batch_size * batches)]
     taus = cfg.per_exit(model.num_exits)
     _run_batch(model, xs[0], cfg.criterion, taus)
