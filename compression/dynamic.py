@@ -108,7 +108,8 @@ class ExitHead(nn.Module):
 
 @register_model
 def lenet5_exits(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 28, exit_pool: int = 2,
-                 exit_hidden: int = 0, exit_loss_weights: Sequence[float] = (1.0, 1.0), distill: Sequence[float] = (0.0, 1.0)) -> nn.Module:
+                 exit_hidden: int = 0, exit_loss_weights: Sequence[float] = (1.0, 1.0),
+                 distill: Sequence[float] = (0.0, 1.0)) -> nn.Module:
     """LeNet-5 (the zoo's lenet5 layers) with one early exit on the max-pooled first-block
     features (zoo card: 294-32-10 head). The full path is exactly lenet5 (416,520 MACs). No exit
     after the second block: it would save at most 14 % of the MACs for the images leaving there,
@@ -164,7 +165,8 @@ def _in_eval_mode(fn):
 
 def require_multi_exit(model: nn.Module, name: str = "model") -> MultiExitNet:
     if not isinstance(model, MultiExitNet):
-        raise CompressionError(f"{name!r} has no early exits; choose a multi-exit model such as lenet5_exits or cnn_exits")
+        raise CompressionError(f"{name!r} has no early exits; "
+                               "choose a multi-exit model such as lenet5_exits or cnn_exits")
     return model
 
 
@@ -368,34 +370,73 @@ def exit_table(model: MultiExitNet, dataset: Dataset, *, split: str = "test", de
 @dataclass(frozen=True)
 class Sweep:
     """Outcome of T threshold settings on an ExitTable (all tensors on the CPU)."""
-    thresholds: torch.Tensor   # (T, E-1)
-    accuracy: torch.Tensor     # (T,)
-    macs: torch.Tensor         # (T,) mean MACs per image
-    shares: torch.Tensor       # (T, E) share of images leaving at each exit
+    thresholds: torch.Tensor     # (T, E-1)
+    accuracy: torch.Tensor       # (T,)
+    macs: torch.Tensor           # (T,) mean MACs per image
+    shares: torch.Tensor         # (T, E) share of images leaving at each exit
     exit_accuracy: torch.Tensor  # (T, E) accuracy of the images that left there (nan if none)
-    exit_index: torch.Tensor   # (T, N) where each image left
+    exit_index: torch.Tensor | None = None  # (T, N) where each image left (`sweep` only)
+
+
+def _check(criterion: str) -> None:
+    if criterion not in CRITERIA:
+        raise CompressionError(f"exit criterion must be confidence or entropy, got {criterion!r}")
+
+
+def _outcome(table: ExitTable, taus: torch.Tensor, counts: torch.Tensor, right: torch.Tensor,
+             exit_index: torch.Tensor | None = None) -> Sweep:
+    """(T, E) images leaving at each exit and how many of them are right -> Sweep."""
+    costs = torch.tensor(table.costs, dtype=torch.float64)
+    return Sweep(thresholds=taus, accuracy=right.sum(1) / table.n, macs=counts @ costs / table.n,
+                 shares=counts / table.n, exit_accuracy=right / counts.where(counts > 0, torch.nan),
+                 exit_index=exit_index)
 
 
 def sweep(table: ExitTable, criterion: str, thresholds: torch.Tensor | Sequence) -> Sweep:
-    """Vectorized: (T, E-1) thresholds (or (T,) shared by every early exit) -> Sweep."""
-    if criterion not in CRITERIA:
-        raise CompressionError(f"exit criterion must be confidence or entropy, got {criterion!r}")
-    e = table.num_exits
-    taus = torch.as_tensor(thresholds, dtype=torch.float64)  # compared with float64 scores, as at run time
+    """Any thresholds, (T, E-1) (or (T,) shared by every early exit), image by image: where each
+    image leaves, as early_exit_forward decides it (same float64 scores, same comparisons)."""
+    _check(criterion)
+    e, last = table.num_exits, table.num_exits - 1
+    taus = torch.as_tensor(thresholds, dtype=torch.float64)
     if taus.dim() == 1:
-        taus = taus[:, None].expand(-1, e - 1)
-    scores = table.scores(criterion)[:-1]                                  # (E-1, N)
-    go = leaves(scores[None], criterion, taus[:, :, None])                 # (T, E-1, N)
-    go = torch.cat([go, torch.ones_like(go[:, :1])], dim=1)                # the last exit takes the rest
-    exit_index = go.byte().argmax(dim=1)                                   # first exit that says "leave"
-    correct = table.correct.T.gather(1, exit_index.T).T                    # (T, N)
-    onehot = F.one_hot(exit_index, e)                                      # (T, N, E)
-    counts = onehot.sum(1).double()                                        # (T, E)
-    right = (onehot * correct[..., None]).sum(1).double()
-    costs = torch.tensor(table.costs, dtype=torch.float64)
-    return Sweep(thresholds=taus, accuracy=correct.double().mean(1), macs=counts @ costs / table.n,
-                 shares=counts / table.n, exit_accuracy=right / counts.where(counts > 0, torch.nan),
-                 exit_index=exit_index)
+        taus = taus[:, None].expand(-1, last)
+    scores = table.scores(criterion)
+    exit_index = torch.full((len(taus), table.n), last, dtype=torch.uint8)   # (T, N)
+    right = table.correct[last].expand(len(taus), -1)
+    for k in reversed(range(last)):              # the earliest exit that says "leave" wins
+        go = leaves(scores[k], criterion, taus[:, k:k + 1])                  # (T, N)
+        exit_index = exit_index.masked_fill(go, k)
+        right = torch.where(go, table.correct[k], right)
+    at = [exit_index == k for k in range(e)]
+    counts = torch.stack([a.sum(1) for a in at], 1).double()                 # (T, E)
+    hits = torch.stack([(a & right).sum(1) for a in at], 1).double()
+    return _outcome(table, taus, counts, hits, exit_index.long())
+
+
+def sweep_shared(table: ExitTable, criterion: str, thresholds: torch.Tensor | Sequence) -> Sweep:
+    """The same numbers as `sweep` for T thresholds each shared by every early exit, without
+    touching T x N tensors: an image gets past exit k iff every earlier exit declined, i.e. iff
+    the best earlier score does not pass T. Sorting those once turns each count into a binary
+    search, so 200 thresholds cost microseconds after one O(N log N) pass."""
+    _check(criterion)
+    e = table.num_exits
+    taus = torch.as_tensor(thresholds, dtype=torch.float64)
+    # leaving means g > t: confidence > T, or -entropy > -T (entropy < T)
+    g, t = (table.confidence, taus) if criterion == "confidence" else (-table.entropy, -taus)
+    best = torch.cat([torch.full_like(g[:1], -math.inf), g[:-1].cummax(0).values])  # (E, N) best before k
+    correct = table.correct.double()
+
+    def weighted_count(before: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """sum of weights over images with before <= t, for every t: (T,)"""
+        order = before.argsort()
+        cum = torch.cat([torch.zeros(1, dtype=torch.float64), weights[order].cumsum(0)])
+        return cum[torch.searchsorted(before[order], t, right=True)]
+
+    ones = torch.ones(table.n, dtype=torch.float64)
+    reach = torch.stack([weighted_count(best[k], ones) for k in range(e)] + [torch.zeros_like(t)], 1)  # (T, E+1)
+    hits = torch.stack([weighted_count(best[k], correct[k]) -
+                        (weighted_count(best[k + 1], correct[k]) if k + 1 < e else 0) for k in range(e)], 1)
+    return _outcome(table, taus[:, None].expand(-1, e - 1), reach[:, :-1] - reach[:, 1:], hits)
 
 
 def curve_thresholds(table: ExitTable, criterion: str, n: int = 200) -> torch.Tensor:
@@ -410,13 +451,13 @@ def choose_thresholds(table: ExitTable, criterion: str, *, max_drop: float = 0.0
     """Per-exit thresholds (or one `shared` by every exit) with the fewest mean MACs whose accuracy
     stays within `max_drop` of the full network's (the last exit's), searched over a grid of
     quantiles of each exit's scores. Choose them on the validation split, report the test split."""
-    e = table.num_exits
+    shared = shared or table.num_exits == 2
     never = torch.tensor([1.0 if criterion == "confidence" else 0.0], dtype=torch.float64)
-    levels = torch.linspace(0, 1, grid if not shared else 4 * grid, dtype=torch.float64)
+    levels = torch.linspace(0, 1, grid, dtype=torch.float64)
     cands = [torch.cat([torch.quantile(table.scores(criterion)[k], levels), never])
-             for k in range(1 if shared else e - 1)]
+             for k in range(1 if shared else table.num_exits - 1)]
     combos = torch.cartesian_prod(*cands) if len(cands) > 1 else cands[0][:, None]
-    result = sweep(table, criterion, combos if not shared else combos[:, 0])
+    result = sweep_shared(table, criterion, combos[:, 0]) if shared else sweep(table, criterion, combos)
     full = float(table.correct[-1].float().mean())
     ok = result.accuracy >= full - max_drop - 1e-9
     macs = result.macs.where(ok, torch.inf)

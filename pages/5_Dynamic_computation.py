@@ -38,7 +38,8 @@ def depth_section() -> None:
     early = table.num_exits - 1
     per_exit = c3.checkbox("Per-exit thresholds", key="dynamic_per_exit", disabled=early < 2,
                            help="One threshold for each early exit instead of one for all.")
-    keys = [f"dynamic_threshold_{criterion}_{k}" for k in range(early)] if per_exit else [f"dynamic_threshold_{criterion}"]
+    keys = ([f"dynamic_threshold_{criterion}_{k}" for k in range(early)] if per_exit
+            else [f"dynamic_threshold_{criterion}"])
     start = dyn.suggested(name, sel.dataset, sel.device, criterion, not per_exit)
     if st.session_state.get("dynamic_suggested_for") != (name, criterion, per_exit):
         st.session_state.update({k: float(t) for k, t in zip(keys, start)})
@@ -55,8 +56,8 @@ def depth_section() -> None:
     m[0].metric("Accuracy", fmt_pct(p["accuracy"]), points(p["accuracy"], full["accuracy"]),
                 help=f"Top-1 on {p['n']:,} test images; full network {fmt_pct(full['accuracy'])}.")
     m[1].metric("Mean MACs / image", fmt_count(p["macs"]), f"{fmt_ratio(p['macs'], full['macs'])} of full",
-                delta_color="off", delta_arrow="off", help=f"Full network: {fmt_count(full['macs'])} MACs. Each image costs the "
-                "layers it ran plus every exit head it passed.")
+                delta_color="off", delta_arrow="off", help=f"Full network: {fmt_count(full['macs'])} MACs. "
+                "Each image costs the layers it ran plus every exit head it passed.")
     m[2].metric("Leave at exit 1", fmt_pct(p["exits"]["share"].iloc[0], 1))
     m[3].metric("Run to the end", fmt_pct(p["exits"]["share"].iloc[-1], 1))
     left, right = st.columns([3, 2])
@@ -79,7 +80,8 @@ def show_examples(name: str, p: dict) -> None:
         for col, e in zip(st.columns(6), ex[group]):
             truth = int(data.test.labels[e["index"]])
             col.image(data.test.images[e["index"]].permute(1, 2, 0).squeeze(-1).numpy(), width=72, clamp=True)
-            steps = " → ".join(f"exit {k + 1}: {data.classes[c]} {conf * 100:.0f}%" for k, (c, conf) in enumerate(e["steps"]))
+            steps = " → ".join(f"exit {k + 1}: {data.classes[c]} {conf * 100:.0f}%"
+                               for k, (c, conf) in enumerate(e["steps"]))
             col.caption(f"{steps}  \ntrue: {data.classes[truth]}")
 
 
@@ -95,7 +97,8 @@ def speed_section(name: str, cfg: EarlyExitConfig) -> None:
             show_error(exc)
     r = st.session_state.get("dynamic_last")
     if r and r["model"] == name:
-        st.caption(f"Run {r['run_id']}: {r['criterion']} thresholds {r['thresholds']}, accuracy {fmt_pct(r['accuracy'])}.")
+        st.caption(f"Run {r['run_id']}: {r['criterion']} thresholds {r['thresholds']}, "
+                   f"accuracy {fmt_pct(r['accuracy'])}.")
         s = st.columns(4)
         s[0].metric("Latency, early exit (batch 1)", fmt_ms(r["latency_ms"]),
                     f"{r['latency_speedup']:.2f}x faster", help=f"Mean over {r['latency_images']} images; "
@@ -123,15 +126,18 @@ def width_section() -> None:
     m = st.columns(5)
     m[0].metric("Accuracy", fmt_pct(r.metrics.accuracy), points(r.metrics.accuracy, base.accuracy),
                 help=f"Top-1 on {r.metrics.accuracy_n:,} test images.")
-    m[1].metric("MACs / image", fmt_count(r.metrics.macs), f"{fmt_ratio(r.metrics.macs, base.macs)} of full", delta_color="off", delta_arrow="off")
+    m[1].metric("MACs / image", fmt_count(r.metrics.macs), f"{fmt_ratio(r.metrics.macs, base.macs)} of full",
+                delta_color="off", delta_arrow="off")
     m[2].metric("Latency (batch 1)", fmt_ms(r.metrics.latency_ms),
                 f"{fmt_ratio(r.metrics.latency_ms, base.latency_ms)} of full", delta_color="off", delta_arrow="off",
                 help=f"Median of 50 timed passes on {sel.device}.")
     m[3].metric("Parameters", f"{r.metrics.params:,}")
-    m[4].metric("Size on disk", fmt_bytes(r.metrics.size_bytes), help="The plain model at this width, as saved by torch.save.")
+    m[4].metric("Size on disk", fmt_bytes(r.metrics.size_bytes),
+                help="The plain model at this width, as saved by torch.save.")
     st.plotly_chart(width_chart(frame, current=width), width="stretch")
     st.caption(f"Channels at width {width}: {r.extra['channels']} (conv blocks and hidden units). "
-               "Each width is measured as the plain network it becomes: its own bytes, MACs counted on it, its own latency.")
+               "Each width is measured as the plain network it becomes: its own bytes, MACs counted on it, "
+               "its own latency.")
     if st.button("Save this width to the run store", key="dynamic_save_width"):
         st.success(f"Stored as run {cache.run_store().add(r)}.")
 

@@ -11,7 +11,7 @@ import torch
 from compression.device import heavy_job
 from compression.dynamic import (EarlyExitConfig, ExitTable, MultiExitNet, SlimmableCNN, WidthConfig, choose_thresholds,
                                  curve_thresholds, early_exit_result, exit_table, slim_to_static, sweep,
-                                 width_result)
+                                 sweep_shared, width_result)
 from compression.evaluate import dataset_for
 from compression.metrics import Result, measure
 from compression.models import build_from_card, model_card, zoo_names
@@ -45,7 +45,7 @@ def curve(name: str, dataset: str, device: str, criterion: str) -> pd.DataFrame:
     """The accuracy-vs-mean-MACs curve over 200 thresholds shared by every exit."""
     t = table(name, dataset, device)
     taus = curve_thresholds(t, criterion, 200)
-    s = sweep(t, criterion, taus)
+    s = sweep_shared(t, criterion, taus)
     return pd.DataFrame({"threshold": taus.numpy(), "accuracy": s.accuracy.numpy(), "macs": s.macs.numpy()})
 
 

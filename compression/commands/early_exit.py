@@ -19,7 +19,8 @@ def register(subs) -> None:
     how = p.add_mutually_exclusive_group()
     how.add_argument("--threshold", type=list_of(float_range(0, 1)), default=None,
                      help="T in [0, 1] for every early exit, or one per early exit: 0.9,0.8")
-    how.add_argument("--sweep", action="store_true", help="one result per threshold, evenly spread over the first exit's scores")
+    how.add_argument("--sweep", action="store_true",
+                     help="one result per threshold, spread evenly over the first exit's scores")
     how.add_argument("--width", type=list_of(float_range(0, 1, lo_open=True)), default=None,
                      help="slimmable models: width multiplier(s), e.g. 0.5 or 0.25,0.5,0.75,1.0")
     p.add_argument("--points", type=int_range(2, 200), default=11, help="thresholds in a --sweep (default 11)")
@@ -56,7 +57,8 @@ def run(args):
         raise CompressionError(f"{args.model!r} has neither early exits nor widths; "
                                "choose lenet5_exits, cnn_exits or cnn_slim")
     if args.width is not None:
-        raise CompressionError(f"--width is for slimmable models; {args.model!r} has early exits: give --threshold or --sweep")
+        raise CompressionError(f"--width is for slimmable models; {args.model!r} has early exits: "
+                               "give --threshold or --sweep")
     if args.threshold is not None:
         EarlyExitConfig(args.criterion, tuple(args.threshold)).per_exit(model.num_exits)
     data = dataset_for(args.model, args.dataset)
