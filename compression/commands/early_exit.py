@@ -1,0 +1,77 @@
+"""python -m compression early-exit --model NAME [--criterion {confidence,entropy}]
+                                     [--threshold T[,T2...] | --sweep [--points N]] [--json]
+   python -m compression early-exit --model cnn_slim --width W[,W2...] [--json]
+
+Without --threshold or --sweep, the thresholds are chosen on the validation split (fewest mean
+MACs within --max-drop of the full network's accuracy) and reported on the test split."""
+
+from dataclasses import replace
+
+from compression import CompressionError
+from compression.cli import add_common, float_range, int_range, list_of
+
+
+def register(subs) -> None:
+    p = subs.add_parser("early-exit", help="dynamic depth (early exits) and dynamic width (slimmable models)")
+    p.add_argument("--model", required=True, help="a multi-exit zoo model (lenet5_exits, cnn_exits) or cnn_slim")
+    p.add_argument("--criterion", choices=("confidence", "entropy"), default="confidence",
+                   help="leave when max softmax > T, or when entropy / log(classes) < T")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--threshold", type=list_of(float_range(0, 1)), default=None,
+                     help="T in [0, 1] for every early exit, or one per early exit: 0.9,0.8")
+    how.add_argument("--sweep", action="store_true",
+                     help="one result per threshold, spread evenly over the first exit's scores")
+    how.add_argument("--width", type=list_of(float_range(0, 1, lo_open=True)), default=None,
+                     help="slimmable models: width multiplier(s), e.g. 0.5 or 0.25,0.5,0.75,1.0")
+    p.add_argument("--points", type=int_range(2, 200), default=11, help="thresholds in a --sweep (default 11)")
+    p.add_argument("--max-drop", type=float_range(0, 1), default=0.01,
+                   help="for the chosen threshold: accuracy loss allowed, as a fraction (default 0.01 = 1 point)")
+    p.add_argument("--latency-images", type=int_range(1, 10000), default=300,
+                   help="test images timed one by one for the batch-1 latency (default 300)")
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def run(args):
+    from compression.device import get_device, parse_device
+    from compression.dynamic import (EarlyExitConfig, MultiExitNet, SlimmableCNN, WidthConfig, choose_thresholds,
+                                     curve_thresholds, early_exit_result, exit_table, slim_to_static, width_result)
+    from compression.evaluate import dataset_for
+    from compression.metrics import measure
+    from compression.models import load_pretrained
+
+    device = parse_device(args.device) if args.device else get_device()
+    model = load_pretrained(args.model, device)  # unknown names and bad values fail before the data loads
+    if isinstance(model, SlimmableCNN):
+        if args.threshold is not None or args.sweep:
+            raise CompressionError(f"{args.model!r} is slimmable (dynamic width): give --width, not thresholds")
+        configs = [WidthConfig(w) for w in (args.width or model.widths)]
+        for cfg in configs:
+            model.check_width(cfg.width)
+        data = dataset_for(args.model, args.dataset)
+        full = measure(slim_to_static(model, model.widths[-1]).to(device), data, device=device, limit=args.limit)
+        for cfg in configs:
+            yield width_result(model, data, cfg, name=args.model, device=device, limit=args.limit, baseline=full)
+        return
+    if not isinstance(model, MultiExitNet):
+        raise CompressionError(f"{args.model!r} has neither early exits nor widths; "
+                               "choose lenet5_exits, cnn_exits or cnn_slim")
+    if args.width is not None:
+        raise CompressionError(f"--width is for slimmable models; {args.model!r} has early exits: "
+                               "give --threshold or --sweep")
+    if args.threshold is not None:
+        EarlyExitConfig(args.criterion, tuple(args.threshold)).per_exit(model.num_exits)
+    data = dataset_for(args.model, args.dataset)
+    table = exit_table(model, data, device=device, limit=args.limit)
+    if args.sweep:
+        settings = [(float(t),) for t in curve_thresholds(table, args.criterion, args.points)]
+    elif args.threshold is not None:
+        settings = [tuple(args.threshold)]
+    else:
+        settings = [choose_thresholds(exit_table(model, data, split="val", device=device), args.criterion,
+                                      max_drop=args.max_drop)]
+    chosen = {} if args.sweep or args.threshold is not None else {"chosen_on": "val", "max_drop": args.max_drop}
+    for t in settings:
+        result = early_exit_result(model, data, EarlyExitConfig(args.criterion, t), name=args.model, device=device,
+                                   table=table, latency_images=args.latency_images)
+        yield replace(result, config={**result.config, **chosen}) if chosen else result

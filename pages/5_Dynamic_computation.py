@@ -1,0 +1,148 @@
+"""Dynamic computation: early exits with a threshold slider (dynamic depth) and a slimmable
+network's width selector (dynamic width). Every number is measured on the test set; the slider
+reads a cached table of every exit's verdict, so it answers at once."""
+
+import streamlit as st
+
+from compression.dynamic import CRITERIA, EarlyExitConfig
+from ui import cache
+from ui import dynamic as dyn
+from ui.charts_dynamic import exit_bars, exit_curve, width_chart
+from ui.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct, fmt_ratio
+from ui.sidebar import show_error, sidebar
+
+st.set_page_config(page_title="Dynamic computation", layout="wide")
+sel = sidebar()
+st.title("Dynamic computation")
+st.caption("One model, computation chosen at run time: easy images leave at an early exit (dynamic depth); "
+           "a slimmable network runs at a fraction of its width (dynamic width). Nothing here is simulated: "
+           "MACs are counted on the layers an image really runs, latency is timed with the later layers skipped.")
+mode = st.radio("Mode", ["Dynamic depth (early exits)", "Dynamic width (slimmable)"], horizontal=True,
+                key="dynamic_mode", label_visibility="collapsed")
+points = lambda a, b: f"{(a - b) * 100:+.2f} pts"  # noqa: E731
+
+
+def depth_section() -> None:
+    names = dyn.models_of_kind(sel.dataset, "exits")
+    if not names:
+        st.info(f"No multi-exit model in the zoo for {sel.dataset}; train one with "
+                "`python -m compression zoo train lenet5_exits`.")
+        return
+    c1, c2, c3 = st.columns([2, 2, 1])
+    name = c1.selectbox("Multi-exit model", names, key="dynamic_model",
+                        index=names.index(sel.model) if sel.model in names else 0)
+    criterion = c2.radio("Leave when", CRITERIA, key="dynamic_criterion", horizontal=True,
+                         format_func=lambda c: "confidence (max softmax) > T" if c == "confidence"
+                         else "entropy / log(classes) < T")
+    table = dyn.table(name, sel.dataset, sel.device)
+    early = table.num_exits - 1
+    per_exit = c3.checkbox("Per-exit thresholds", key="dynamic_per_exit", disabled=early < 2,
+                           help="One threshold for each early exit instead of one for all.")
+    keys = ([f"dynamic_threshold_{criterion}_{k}" for k in range(early)] if per_exit
+            else [f"dynamic_threshold_{criterion}"])
+    start = dyn.suggested(name, sel.dataset, sel.device, criterion, not per_exit)
+    if st.session_state.get("dynamic_suggested_for") != (name, criterion, per_exit):
+        st.session_state.update({k: float(t) for k, t in zip(keys, start)})
+        st.session_state["dynamic_suggested_for"] = (name, criterion, per_exit)
+    help_ = ("Starts at the threshold with the fewest mean MACs within 1 point of the full network's "
+             "accuracy, chosen on the validation images. Confidence 1.0 (entropy 0.0) never leaves early.")
+    cols = st.columns(len(keys))
+    taus = [col.slider(f"Threshold T at exit {k + 1}" if per_exit else "Threshold T", 0.0, 1.0, step=0.001,
+                       format="%.3f", key=key, help=help_) for k, (col, key) in enumerate(zip(cols, keys))]
+    cfg = EarlyExitConfig(criterion, tuple(taus))
+    p = dyn.point(name, sel.dataset, sel.device, cfg)
+    full = p["full"]
+    m = st.columns(4)
+    m[0].metric("Accuracy", fmt_pct(p["accuracy"]), points(p["accuracy"], full["accuracy"]),
+                help=f"Top-1 on {p['n']:,} test images; full network {fmt_pct(full['accuracy'])}.")
+    m[1].metric("Mean MACs / image", fmt_count(p["macs"]), f"{fmt_ratio(p['macs'], full['macs'])} of full",
+                delta_color="off", delta_arrow="off", help=f"Full network: {fmt_count(full['macs'])} MACs. "
+                "Each image costs the layers it ran plus every exit head it passed.")
+    m[2].metric("Leave at exit 1", fmt_pct(p["exits"]["share"].iloc[0], 1))
+    m[3].metric("Run to the end", fmt_pct(p["exits"]["share"].iloc[-1], 1))
+    left, right = st.columns([3, 2])
+    left.plotly_chart(exit_curve(dyn.curve(name, sel.dataset, sel.device, criterion), current=p, full=full,
+                                 title="Accuracy vs mean MACs over 200 thresholds"), width="stretch")
+    right.markdown("**Where images leave** (bar labels: accuracy of the images that left there)")
+    right.plotly_chart(exit_bars(p["exits"]), width="stretch")
+    show_examples(name, p)
+    speed_section(name, cfg)
+
+
+def show_examples(name: str, p: dict) -> None:
+    data = cache.dataset(sel.dataset)
+    ex = dyn.examples(name, sel.dataset, sel.device, p["exit_index"])
+    for group, title in (("first", "Easy: left at the first exit"), ("last", "Hard: went all the way")):
+        st.markdown(f"**{title}**")
+        if not ex[group]:
+            st.caption("No test image at this threshold.")
+            continue
+        for col, e in zip(st.columns(6), ex[group]):
+            truth = int(data.test.labels[e["index"]])
+            col.image(data.test.images[e["index"]].permute(1, 2, 0).squeeze(-1).numpy(), width=72, clamp=True)
+            steps = " → ".join(f"exit {k + 1}: {data.classes[c]} {conf * 100:.0f}%"
+                               for k, (c, conf) in enumerate(e["steps"]))
+            col.caption(f"{steps}  \ntrue: {data.classes[truth]}")
+
+
+def speed_section(name: str, cfg: EarlyExitConfig) -> None:
+    st.subheader("Measured speed")
+    st.caption(f"Batch 1: 300 test images timed one by one on {sel.device}, real early exit (later layers not run) "
+               "against the full network, interleaved. Batched: 8 batches of 256, images that left are dropped "
+               "from the batch as it goes on. Saving stores this threshold in the run store.")
+    if st.button("Measure speed and save this threshold", key="dynamic_measure"):
+        try:
+            st.session_state["dynamic_last"] = dyn.measure_and_store(name, sel.dataset, sel.device, cfg)
+        except Exception as exc:
+            show_error(exc)
+    r = st.session_state.get("dynamic_last")
+    if r and r["model"] == name:
+        st.caption(f"Run {r['run_id']}: {r['criterion']} thresholds {r['thresholds']}, "
+                   f"accuracy {fmt_pct(r['accuracy'])}.")
+        s = st.columns(4)
+        s[0].metric("Latency, early exit (batch 1)", fmt_ms(r["latency_ms"]),
+                    f"{r['latency_speedup']:.2f}x faster", help=f"Mean over {r['latency_images']} images; "
+                    f"median {fmt_ms(r['latency_median_ms'])}.")
+        s[1].metric("Latency, full network", fmt_ms(r["full_latency_ms"]))
+        s[2].metric("Images / s, early exit (batch 256)", f"{r['throughput']:,.0f}",
+                    f"{r['throughput'] / r['full_throughput']:.2f}x", delta_color="off", delta_arrow="off")
+        s[3].metric("Images / s, full network", f"{r['full_throughput']:,.0f}")
+
+
+def width_section() -> None:
+    names = dyn.models_of_kind(sel.dataset, "slim")
+    if not names:
+        st.info(f"No slimmable model in the zoo for {sel.dataset}; train one with "
+                "`python -m compression zoo train cnn_slim`.")
+        return
+    name = st.selectbox("Slimmable model", names, key="dynamic_slim_model")
+    results = dyn.width_results(name, sel.dataset, sel.device)
+    frame = dyn.width_frame(results)
+    widths = [float(w) for w in frame["width"]]
+    width = st.select_slider("Width multiplier", options=widths, value=widths[-1], key="dynamic_width",
+                             help="The share of every hidden layer's channels; each width has its own BatchNorm.")
+    r = results[widths.index(width)]
+    base = r.baseline
+    m = st.columns(5)
+    m[0].metric("Accuracy", fmt_pct(r.metrics.accuracy), points(r.metrics.accuracy, base.accuracy),
+                help=f"Top-1 on {r.metrics.accuracy_n:,} test images.")
+    m[1].metric("MACs / image", fmt_count(r.metrics.macs), f"{fmt_ratio(r.metrics.macs, base.macs)} of full",
+                delta_color="off", delta_arrow="off")
+    m[2].metric("Latency (batch 1)", fmt_ms(r.metrics.latency_ms),
+                f"{fmt_ratio(r.metrics.latency_ms, base.latency_ms)} of full", delta_color="off", delta_arrow="off",
+                help=f"Median of 50 timed passes on {sel.device}.")
+    m[3].metric("Parameters", f"{r.metrics.params:,}")
+    m[4].metric("Size on disk", fmt_bytes(r.metrics.size_bytes),
+                help="The plain model at this width, as saved by torch.save.")
+    st.plotly_chart(width_chart(frame, current=width), width="stretch")
+    st.caption(f"Channels at width {width}: {r.extra['channels']} (conv blocks and hidden units). "
+               "Each width is measured as the plain network it becomes: its own bytes, MACs counted on it, "
+               "its own latency.")
+    if st.button("Save this width to the run store", key="dynamic_save_width"):
+        st.success(f"Stored as run {cache.run_store().add(r)}.")
+
+
+try:
+    depth_section() if mode.startswith("Dynamic depth") else width_section()
+except Exception as exc:
+    show_error(exc)
