@@ -1,4 +1,7 @@
-"""python -m benchmarks [NAME ...]: run benchmarks/bench_<NAME>.py (all when none is named)."""
+"""python -m benchmarks [NAME[:PART,PART] ...]: run benchmarks/bench_<NAME>.py (all when none is
+named), or only the named parts of it where it has parts."""
+
+import os
 
 import importlib
 import pkgutil
@@ -12,7 +15,8 @@ def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
     available = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)])
                        if m.name.startswith("bench_"))
-    names = argv or available
+    requested = argv or available
+    names = [r.partition(":")[0] for r in requested]
     unknown = [n for n in names if n not in available]
     if unknown:
         print(f"error: unknown benchmark {unknown[0]!r}; choose from {', '.join(available)}", file=sys.stderr)
@@ -20,7 +24,8 @@ def main(argv: list[str]) -> int:
     info = machine()
     print(f"# Benchmarks — {info['date']} — {info['cpu']} ({info['cores']} cores, "
           f"{info['torch_threads']} torch threads) — torch {info['torch']} — device {info['device']}\n")
-    for name in names:
+    for name, request in zip(names, requested):
+        os.environ["BENCH_PARTS"] = request.partition(":")[2]
         module = importlib.import_module(f"benchmarks.bench_{name}")
         print(f"## {name}\n\n{(module.__doc__ or '').strip()}\n", flush=True)
         rows = module.run()

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.prune as torch_prune
 
+from benchmarks import common
 from compression.data import load_dataset
 from compression.device import get_device
 from compression.metrics import baseline_metrics, count_macs, count_nonzero, count_params, latency_ms
@@ -158,4 +159,5 @@ def sweep_lenet5(data, device) -> list[dict]:
 def run() -> list[dict]:
     device = get_device()
     data = load_dataset("fashion-mnist")
-    return structured_cnn(data, device) + unstructured_mlp(data, device) + sweep_lenet5(data, device)
+    parts = {"structured": structured_cnn, "unstructured": unstructured_mlp, "sweep": sweep_lenet5}
+    return [row for part in common.parts(list(parts)) for row in parts[part](data, device)]

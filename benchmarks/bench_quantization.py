@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 import torch
 
+from benchmarks import common
 from compression.data import load_dataset
 from compression.models import clone_model, load_pretrained, state_dict_bytes
 from compression.quantization import QuantConfig, bit_configs, quantize, sweep
@@ -174,4 +175,5 @@ def sweep_time(data) -> list[dict]:
 
 def run() -> list[dict]:
     data = load_dataset("fashion-mnist")
-    return sweep_time(data) + targets(data) + backends(data)
+    parts = {"sweep": sweep_time, "targets": targets, "backends": backends}
+    return [row for part in common.parts(list(parts)) for row in parts[part](data)]

@@ -31,6 +31,15 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "device": describe_device(get_device())}
 
 
+def parts(available: list[str]) -> list[str]:
+    """The parts of a benchmark to run: `python -m benchmarks NAME:part,part` sets BENCH_PARTS."""
+    chosen = [s for s in os.environ.get("BENCH_PARTS", "").split(",") if s] or available
+    unknown = [s for s in chosen if s not in available]
+    if unknown:
+        raise SystemExit(f"error: unknown part {unknown[0]!r}; choose from {', '.join(available)}")
+    return chosen
+
+
 def timed(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float:
     """Median seconds of `repeats` calls after `warmup` untimed ones."""
     for _ in range(warmup):
@@ -61,7 +70,10 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def save(name: str, rows: list[dict[str, Any]], info: dict[str, Any]) -> Path:
+    """results/NAME.json, or results/NAME.PARTS.json when only some parts ran (the full run's file
+    is kept)."""
     RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+    chosen = os.environ.get("BENCH_PARTS", "")
+    path = RESULTS_DIR / (f"{name}.{chosen.replace(',', '+')}.json" if chosen else f"{name}.json")
     path.write_text(json.dumps({"machine": info, "rows": rows}, indent=1, default=str) + "\n")
     return path
