@@ -155,7 +155,9 @@ def test_entropy_grows_with_t_and_argmax_stays(logits, t_low, factor):
     assert entropy_bits(high) >= entropy_bits(low) - 1e-9
     assert entropy_bits(high) <= math.log2(len(logits)) + 1e-9
     assert torch.isclose(high.sum(), torch.tensor(1.0, dtype=torch.float64))
-    assert z[high.argmax()] == z.max() and z[low.argmax()] == z.max()
+    # argmax unchanged, up to ties: logits equal to the max within float64 rounding (hypothesis
+    # found 0.0 vs -1.2e-38) may swap places once divided by T
+    assert z[high.argmax()] >= z.max() - 1e-12 and z[low.argmax()] >= z.max() - 1e-12
 
 
 def test_teacher_soft_labels_soften_on_real_images(fmnist, cnn):
