@@ -376,7 +376,7 @@ def layer_table(original: nn.Module, converted: nn.Module, input_shape: tuple[in
     after (measured on the executed modules) and the calculator's prediction for the new layer."""
     device = torch.device(device)
     targets = {n for n, m in original.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
-    before = _io_shapes(original, targets, input_shape, device)
+    before = _io_shapes(clone_model(original), targets, input_shape, device)  # hooks never on a shared model
     after = _io_shapes(converted, targets, input_shape, device)
     new_modules = dict(converted.named_modules())
     rows = []
