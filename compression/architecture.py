@@ -300,6 +300,7 @@ class ArchitectureConfig:
     seed: int = 0                              # depthwise: initialization of the new layers
 
     def __post_init__(self):
+        given = self.convert
         if isinstance(self.convert, str):
             convert = (self.convert,)
         elif isinstance(self.convert, (list, tuple)):
@@ -309,7 +310,7 @@ class ArchitectureConfig:
         object.__setattr__(self, "convert", convert)
         bad = [c for c in convert if c not in CONVERSIONS]
         if not convert or bad:
-            raise CompressionError(f"convert must be one or more of {', '.join(CONVERSIONS)}, got {bad or 'nothing'}")
+            raise CompressionError(f"convert must be one or more of {', '.join(CONVERSIONS)}, got {given!r}")
         SeparableConfig(self.min_in_channels, self.seed)
         if "low-rank" in convert:
             LowRankConfig(self.rank, self.energy)

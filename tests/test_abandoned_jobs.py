@@ -1,6 +1,6 @@
 """Leaving the page mid-run does not corrupt the store (issue 9).
 
-A pruning sweep (8 ratios, each stored by the worker as soon as it is measured) is started from
+A pruning sweep (5 ratios, each stored by the worker as soon as it is measured) is started from
 the page under AppTest and then (a) stopped mid-run, (b) abandoned: the session is thrown away
 while the worker runs, and another session reads the store meanwhile. Afterwards the SQLite file
 passes its integrity check and every finished result is in it exactly once."""
@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from compression.paths import REPO_ROOT as ROOT
 from compression.store import RunStore
 
-RATIOS = [0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]  # the page's default sweep
+RATIOS = [0.0, 0.2, 0.4, 0.6, 0.8]
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +32,7 @@ def _start_sweep() -> tuple[AppTest, object]:
     at = AppTest.from_file(str(ROOT / "pages" / "1_Pruning.py"), default_timeout=180)
     at.session_state["keep_sidebar_model"] = "mlp"
     at.session_state["prune_mode"] = "Sweep"
+    at.session_state["prune_sweep"] = RATIOS
     at.run()
     assert not at.exception
     assert at.multiselect(key="prune_sweep").value == RATIOS
@@ -54,12 +55,12 @@ def _intact(store: RunStore) -> None:
 
 def test_stop_mid_run_keeps_each_finished_result_exactly_once(home):
     at, job = _start_sweep()
-    _wait_for(lambda: len(job.events) >= 2 or job.finished)
+    _wait_for(lambda: len(job.events) >= 1 or job.finished)
     job.request_stop()  # what the Stop button does
     job.wait(180)
     assert job.status == "stopped"
     kept = [v["result"] for v in job.result]
-    assert 2 <= len(kept) < len(RATIOS)  # stopped mid-run, after at least two ratios
+    assert 1 <= len(kept) < len(RATIOS)  # stopped mid-run, after at least one ratio
     store = RunStore()
     _intact(store)
     stored = store.runs(method="prune")
