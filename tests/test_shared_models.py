@@ -60,7 +60,10 @@ def _wait_job(at: AppTest, key: str) -> None:
 
 
 def test_pages_never_modify_the_shared_models(home):
+    import streamlit as st
+
     from ui import cache
+    st.cache_data.clear()  # results cached by earlier tests would skip the core calls under test
     shared = {name: cache.model(name, DEVICE) for name in MODELS}
     before = {name: _fingerprint(m) for name, m in shared.items()}
     assert all(not f["training"][0] for f in before.values())  # served in eval mode
