@@ -300,16 +300,23 @@ class ArchitectureConfig:
     seed: int = 0                              # depthwise: initialization of the new layers
 
     def __post_init__(self):
-        convert = tuple(self.convert) if not isinstance(self.convert, str) else (self.convert,)
+        given = self.convert
+        if isinstance(self.convert, str):
+            convert = (self.convert,)
+        elif isinstance(self.convert, (list, tuple)):
+            convert = tuple(self.convert)
+        else:
+            raise CompressionError(f"convert must be one or more of {', '.join(CONVERSIONS)}, got {self.convert!r}")
         object.__setattr__(self, "convert", convert)
         bad = [c for c in convert if c not in CONVERSIONS]
         if not convert or bad:
-            raise CompressionError(f"convert must be one or more of {', '.join(CONVERSIONS)}, got {bad or 'nothing'}")
+            raise CompressionError(f"convert must be one or more of {', '.join(CONVERSIONS)}, got {given!r}")
         SeparableConfig(self.min_in_channels, self.seed)
         if "low-rank" in convert:
             LowRankConfig(self.rank, self.energy)
         elif self.rank is not None or self.energy is not None:
-            raise CompressionError("rank/energy apply only with the low-rank conversion")
+            raise CompressionError("rank/energy apply only with the low-rank conversion, "
+                                   f"got rank={self.rank!r}, energy={self.energy!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "convert": list(self.convert)}
@@ -370,7 +377,7 @@ def layer_table(original: nn.Module, converted: nn.Module, input_shape: tuple[in
     after (measured on the executed modules) and the calculator's prediction for the new layer."""
     device = torch.device(device)
     targets = {n for n, m in original.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
-    before = _io_shapes(original, targets, input_shape, device)
+    before = _io_shapes(clone_model(original), targets, input_shape, device)  # hooks never on a shared model
     after = _io_shapes(converted, targets, input_shape, device)
     new_modules = dict(converted.named_modules())
     rows = []
@@ -446,10 +453,11 @@ class RecoveryConfig:
         if not isinstance(self.match_images, int) or not 1 <= self.match_images <= 100_000:
             raise CompressionError(f"match_images must be an integer in [1, 100000], got {self.match_images!r}")
         if self.epochs == 0 and self.match_steps == 0:
-            raise CompressionError("recovery needs epochs >= 1 or match_steps >= 1, got neither")
-        if not 0 < self.temperature <= 100:
+            raise CompressionError(f"recovery needs epochs >= 1 or match_steps >= 1, got epochs={self.epochs!r}, "
+                                   f"match_steps={self.match_steps!r}")
+        if not isinstance(self.temperature, (int, float)) or not 0 < self.temperature <= 100:
             raise CompressionError(f"temperature must be in (0, 100], got {self.temperature!r}")
-        if not 0 <= self.alpha <= 1:
+        if not isinstance(self.alpha, (int, float)) or not 0 <= self.alpha <= 1:
             raise CompressionError(f"alpha must be in [0, 1], got {self.alpha!r}")
         self.train_config()  # lr, subset and seed are checked by TrainConfig
 

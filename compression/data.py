@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import os
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -374,7 +375,7 @@ def _decode_with_cache(name: str, folder: Path, decode: Callable[[Path], dict[st
             cache.unlink(missing_ok=True)  # half-written or corrupt: decode again
     tensors = decode(folder)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}")
+    tmp = cache.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")  # two sessions may decode at once
     torch.save(tensors, tmp)
     os.replace(tmp, cache)  # atomic: a reader never sees half a file
     return tensors

@@ -210,9 +210,11 @@ class EarlyExitConfig:
         values = self.thresholds
         if isinstance(values, (int, float)):
             values = (values,)
+        if not isinstance(values, (list, tuple)):
+            raise CompressionError(f"exit thresholds must be numbers in [0, 1], got {values!r}")
         values = tuple(values)
         if not values:
-            raise CompressionError("exit thresholds: need at least one value in [0, 1]")
+            raise CompressionError(f"exit thresholds: need at least one value in [0, 1], got {self.thresholds!r}")
         for t in values:
             if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0 or math.isnan(t):
                 raise CompressionError(f"exit threshold must be in [0, 1], got {t!r}")

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import statistics
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -173,7 +174,7 @@ def baseline_metrics(name: str, dataset: Dataset, device: torch.device | str = "
         return Metrics.from_dict(table[key])
     metrics = measure(model, dataset, device=device, limit=limit)
     table[key] = metrics.to_dict()
-    tmp = cache.with_suffix(f".tmp{os.getpid()}")
+    tmp = cache.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(json.dumps(table, indent=1))
     os.replace(tmp, cache)

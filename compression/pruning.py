@@ -25,6 +25,7 @@ import json
 import math
 import os
 import struct
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -739,7 +740,7 @@ def cached_sensitivity(name: str, dataset: Dataset, *, method: str, ratios: tupl
         return rows  # incomplete: not cached
     table[key] = rows
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}")
+    tmp = cache.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(json.dumps(table))
     os.replace(tmp, cache)
     return rows

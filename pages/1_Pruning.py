@@ -95,14 +95,21 @@ if mode == "One ratio" and epochs == 0:
 else:
     label = "Run sweep" if mode == "Sweep" else "Prune and fine-tune"
     if st.button(label, key="prune_run", type="primary"):
-        ui_pruning.start_job(sel.model, sel.dataset, sel.device, cfg, ft, ratios)
+        try:
+            ui_pruning.start_job(sel.model, sel.dataset, sel.device, cfg, ft, ratios)
+        except Exception as exc:
+            show_error(exc)
     if jobs.get("prune_job") is None:
         st.info(f"{label}: runs in the background with a progress bar and a Stop button; every finished result "
                 "is stored.")
     jobs.panel("prune_job", show_progress, show_result)
 
 st.subheader("All pruning runs of this model")
-runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset, method="prune")
+try:
+    runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset, method="prune")
+except Exception as exc:  # an unreadable store: a message, the rest of the page works
+    show_error(exc)
+    runs = []
 if runs:
     left, right = st.columns(2)
     left.plotly_chart(accuracy_vs_ratio(pruning_frame(runs), baseline_accuracy=base["accuracy"]), width="stretch")
@@ -113,7 +120,11 @@ if runs:
 st.subheader("Sensitivity analysis")
 st.caption("Accuracy on 2,000 validation images when only one layer is pruned, at each ratio "
            f"({method}, importance {importance}). Computed once per model and setting, then read from the cache.")
-rows = ui_pruning.stored_sensitivity(sel.model, sel.dataset, sel.device, method, importance)
+try:
+    rows = ui_pruning.stored_sensitivity(sel.model, sel.dataset, sel.device, method, importance)
+except Exception as exc:
+    show_error(exc)
+    st.stop()
 if rows:
     st.plotly_chart(sensitivity_heatmap(rows, baseline_accuracy=base["accuracy"]), width="stretch")
 else:

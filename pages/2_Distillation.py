@@ -44,7 +44,11 @@ for col, i in zip(st.columns(len(indices)), indices):
     col.caption(data.classes[int(data.test.labels[i])])
 picked = st.radio("Test image", range(len(indices)), horizontal=True, key="distill_image",
                   format_func=lambda k: data.classes[int(data.test.labels[indices[k]])])
-p1, pt, h1, ht = soft_labels(gallery_logits(sel.model, sel.dataset, sel.device)[picked], temperature)
+try:
+    p1, pt, h1, ht = soft_labels(gallery_logits(sel.model, sel.dataset, sel.device)[picked], temperature)
+except Exception as exc:
+    show_error(exc)
+    st.stop()
 st.plotly_chart(soft_label_bars(p1, pt, list(data.classes), temperature), width="stretch", key="distill_soft")
 st.caption(f"Entropy {h1:.2f} bits at T = 1, {ht:.2f} bits at T = {temperature:g} (uniform over "
            f"{data.num_classes} classes: {math.log2(data.num_classes):.2f} bits). The most likely "
@@ -94,8 +98,11 @@ except Exception as exc:
     st.stop()
 
 if st.button("Train", type="primary", key="distill_start", disabled=mode != "one run" and not sweep):
-    store = cache.run_store()
-    jobs.start(JOB, request.label, lambda job: run_job(job, request, data, store, sel.device), device=sel.device)
+    try:
+        store = cache.run_store()
+        jobs.start(JOB, request.label, lambda job: run_job(job, request, data, store, sel.device), device=sel.device)
+    except Exception as exc:
+        show_error(exc)
 
 
 def show_progress(job: jobs.Job) -> None:
@@ -134,7 +141,11 @@ jobs.panel(JOB, show_progress, show_result)
 
 # --- every stored student beside the teacher ----------------------------------------------------
 st.subheader("Students beside the teacher")
-runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset, method="distill")
+try:
+    runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset, method="distill")
+except Exception as exc:  # an unreadable store: a message, the rest of the page works
+    show_error(exc)
+    st.stop()
 if runs:
     st.plotly_chart(accuracy_vs_size(runs_frame(runs), baseline=teacher_base), width="stretch", key="distill_pareto")
     st.caption(f"{len(runs)} stored student{'s' if len(runs) != 1 else ''} of {sel.model}; the star is the teacher. "

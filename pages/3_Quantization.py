@@ -99,7 +99,10 @@ mode = st.radio("Mode", ["Single run", "Sweep"], key="quant_mode", horizontal=Tr
                 help="Sweep: accuracy against bits and bytes for several methods, in the background.")
 if mode == "Single run" and cfg.qat_epochs:
     if st.button("Start quantization-aware fine-tuning", key="quant_qat_start", type="primary"):
-        q.start_qat("quant_qat_job", sel.model, sel.dataset, sel.device, cfg.to_dict())
+        try:
+            q.start_qat("quant_qat_job", sel.model, sel.dataset, sel.device, cfg.to_dict())
+        except Exception as exc:
+            show_error(exc)
     jobs.panel("quant_qat_job",
                show_progress=lambda job: job.events and st.plotly_chart(qat_curve(job.events), key="quant_qat_live"),
                show_result=lambda job: job.result and show_result(job.result))
@@ -116,7 +119,7 @@ else:
         try:
             configs = q.sweep_configs(cfg.to_dict(), methods, list(range(lo, hi + 1)))
             q.start_sweep("quant_sweep_job", sel.model, sel.dataset, sel.device, configs)
-        except CompressionError as exc:
+        except Exception as exc:
             show_error(exc)
 
     def sweep_charts(job) -> None:
@@ -139,16 +142,27 @@ layer_rows = q.layers(sel.model, sel.device)
 layer = st.selectbox("Layer", [r["layer"] for r in layer_rows], key="quant_hist_layer",
                      format_func=lambda n: next(f"{n} ({r['type']}, {r['weights']:,} weights)"
                                                 for r in layer_rows if r["layer"] == n))
-st.plotly_chart(weight_histogram(q.histogram(sel.model, sel.device, layer, cfg.to_dict())), key="quant_hist_chart")
+try:
+    st.plotly_chart(weight_histogram(q.histogram(sel.model, sel.device, layer, cfg.to_dict())), key="quant_hist_chart")
+except Exception as exc:
+    show_error(exc)
 
 st.subheader("Per-layer sensitivity")
 if st.toggle("Quantize one layer at a time (weights only, 2,000 validation images)", key="quant_sens"):
-    rows = q.sensitivity(sel.model, sel.dataset, sel.device, cfg.to_dict())
+    try:
+        rows = q.sensitivity(sel.model, sel.dataset, sel.device, cfg.to_dict())
+    except Exception as exc:
+        show_error(exc)
+        st.stop()
     st.plotly_chart(sensitivity_bars(rows), key="quant_sens_chart")
     st.caption(f"Float accuracy on the same images: {fmt_pct(rows[0]['float_accuracy'])}. Try lower bits on the "
                "least sensitive layers in the per-layer table above.")
 
 st.subheader("All stored runs of this model")
-runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset)
+try:
+    runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset)
+except Exception as exc:  # an unreadable store: a message, the rest of the page works
+    show_error(exc)
+    st.stop()
 st.plotly_chart(accuracy_vs_size(runs_frame(runs), baseline=base), key="quant_pareto")
 st.caption("Hollow markers: simulated gains. Every quantization run above is stored here and on the home page.")

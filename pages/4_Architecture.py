@@ -134,8 +134,12 @@ jobs.panel(arch.JOB_KEY, show_progress, show_result)
 st.subheader("Accuracy against cost: every stored run")
 axis = st.radio("x axis", ["size_bytes", "params", "macs"], horizontal=True, key="architecture_axis",
                 format_func={"size_bytes": "stored size", "params": "parameters", "macs": "MACs"}.get)
-runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset)
-refs = arch.references(sel.model, sel.dataset, sel.device)
+try:
+    runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset)
+    refs = arch.references(sel.model, sel.dataset, sel.device)
+except Exception as exc:  # an unreadable store: a message, the rest of the page works
+    show_error(exc)
+    st.stop()
 st.plotly_chart(architecture_pareto(runs_frame(runs), axis, baseline=base, references=refs),
                 width="stretch", key="architecture_pareto")
 st.caption(f"{len(runs)} stored run{'s' * (len(runs) != 1)} of {sel.model}. Architecture runs store real, "

@@ -59,5 +59,5 @@ def show_error(exc: Exception) -> None:
         st.error(str(exc))
     else:
         import logging
-        logging.getLogger("compression.app").exception("unexpected error")
+        logging.getLogger("compression.app").error("unexpected error on a page", exc_info=exc)
         st.error(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]}). The details are in the server log.")

@@ -63,11 +63,19 @@ class QuantConfig:
             raise CompressionError(f"QAT subset {self.qat_subset!r} must be a positive number of images")
         if self.backend not in BACKENDS:
             raise CompressionError(f"int8 backend {self.backend!r} unknown; choose one of {', '.join(BACKENDS)}")
-        pairs = tuple(sorted(dict(self.layer_bits).items()))  # accepts a dict or pairs
+        try:
+            given = dict(self.layer_bits)  # accepts a dict or (name, bits) pairs
+        except (TypeError, ValueError):
+            raise CompressionError("per-layer bits must map layer names to bits, e.g. {'0': 4}, "
+                                   f"got {self.layer_bits!r}") from None
+        for name in given:
+            if not isinstance(name, str):
+                raise CompressionError(f"per-layer bits: layer names are strings, got {name!r} in {self.layer_bits!r}")
+        pairs = tuple(sorted(given.items()))
         per_layer = tuple(sorted(set(allowed) | {32}))         # 32 always means: keep this layer fp32
         for name, b in pairs:
             if b not in per_layer or isinstance(b, bool):
-                raise CompressionError(f"bits {b!r} for layer {name!r} not allowed for {self.method}; "
+                raise CompressionError(f"bits {b!r} for layer {name!r} (in {self.layer_bits!r}) not allowed for {self.method}; "
                                        f"choose one of {', '.join(map(str, per_layer))} (32 keeps it fp32)")
         object.__setattr__(self, "layer_bits", pairs)
 
