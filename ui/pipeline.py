@@ -75,3 +75,20 @@ def stage_bars(job, steps: list[str]) -> None:
         else:
             frac, state = 0.0, "waiting"
         st.progress(frac, text=f"Step {i}: {spec} — {state}")
+
+
+def start_budget(model: str, dataset: str, device: str, cfg) -> None:
+    """The budget search in the background: each point is stored as it finishes, and the outcome
+    (points so far, best within budget) is visible while it runs; Stop keeps what was measured."""
+    from compression.budget import BudgetOutcome, iter_search
+
+    cache.dataset(dataset)  # loaded once in the app process
+
+    def work(job) -> BudgetOutcome:
+        outcome = BudgetOutcome(cfg)
+        job.result = outcome
+        for _ in iter_search(model, dataset, cfg, outcome, device=device, progress=job.progress,
+                             should_stop=job.should_stop):
+            pass
+        return outcome
+    jobs.start("budget_job", f"budget search {model}", work, device=device)
