@@ -479,7 +479,6 @@ def run_pipeline(name: str, dataset: Dataset, cfg: PipelineConfig, *, device: to
     units = [_step_unit_count(s) for s in cfg.steps]
     total, before = sum(units), 0
     state = _State(clone_model(original).to(device).eval())
-    torch.manual_seed(cfg.seed)
     for i, step in enumerate(cfg.steps, start=1):
         if stop():
             return
@@ -492,7 +491,9 @@ def run_pipeline(name: str, dataset: Dataset, cfg: PipelineConfig, *, device: to
                 progress({**{k_: v for k_, v in entry.items() if k_ not in ("step", "steps")},
                           "step": before + k, "steps": total, "stage": i, "stages": len(cfg.steps),
                           "stage_label": step.spec(), "stage_step": k, "stage_steps": units[i - 1]})
-        state, history, stopped = _apply(step, state, cfg, name, dataset, original, device, report, stop)
+        with torch.random.fork_rng(devices=[]):  # dropout draws seeded per step; the caller's RNG untouched
+            torch.manual_seed(cfg.seed + i)
+            state, history, stopped = _apply(step, state, cfg, name, dataset, original, device, report, stop)
         if stopped:
             return
         before += units[i - 1]
