@@ -1,0 +1,113 @@
+"""Pipelines: compression methods in order (prune -> fine-tune -> distill -> quantize), each step
+measured and stored, the last one a real file that loads back into the model."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from compression import CompressionError
+from compression.evaluate import dataset_for
+from compression.pipeline import KINDS, RECIPES, PipelineConfig, check_composition, parse_steps
+from ui import cache, jobs
+from ui import pipeline as ui_pipe
+from ui.charts_pipeline import live_chart, path_chart, steps_frame
+from ui.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct
+from ui.sidebar import show_error, sidebar
+
+st.set_page_config(page_title="Pipelines · Compression Explorer", layout="wide")
+sel = sidebar()
+st.title("Pipelines")
+st.caption("Apply methods one after another. Every step is measured and stored as a run (its parent is the step "
+           "before, so the Pareto explorer draws the path); the last step's file is what you download. Orders that "
+           "cannot work are refused before anything runs, with the reason.")
+try:
+    data = cache.dataset(sel.dataset)
+    dataset_for(sel.model, sel.dataset)
+    base = cache.baseline(sel.model, sel.dataset, sel.device)
+except Exception as exc:
+    show_error(exc)
+    st.stop()
+
+mode = st.radio("Pipeline", ["Named recipe", "Build your own"], key="pipe_mode", horizontal=True)
+if mode == "Named recipe":
+    recipe = st.selectbox("Recipe", list(RECIPES), key="pipe_recipe")
+    steps_text, about = RECIPES[recipe]
+    st.markdown(about)
+else:
+    st.session_state.setdefault("pipe_steps", [])
+    kind = st.selectbox("Step to add", KINDS, key="pipe_kind",
+                        help="prune: remove weights or channels; finetune: train on labels; distill: train with the "
+                             "original model as teacher; quantize: store the weights with fewer bits (last step).")
+    new_step = ui_pipe.knob_widgets(kind)
+    b1, b2, b3, _ = st.columns([1, 1, 1, 4])
+    if b1.button("Add step", key="pipe_add", type="primary"):
+        st.session_state["pipe_steps"] = [*st.session_state["pipe_steps"], new_step]
+    if b2.button("Remove last", key="pipe_remove", disabled=not st.session_state["pipe_steps"]):
+        st.session_state["pipe_steps"] = st.session_state["pipe_steps"][:-1]
+    if b3.button("Clear", key="pipe_clear"):
+        st.session_state["pipe_steps"] = []
+    steps_text = ",".join(st.session_state["pipe_steps"])
+
+subset = st.select_slider("Training images per epoch", ["1,000", "5,000", "all"], value="all", key="pipe_subset",
+                          help="Fewer images: a quick demo run; all: the numbers to report.")
+cfg = None
+if steps_text:
+    try:
+        cfg = PipelineConfig(parse_steps(steps_text), subset=None if subset == "all" else int(subset.replace(",", "")))
+        check_composition(cfg.steps, cache.model(sel.model, sel.device))
+    except CompressionError as exc:
+        st.error(f"Refused before running: {exc}")
+        cfg = None
+if cfg is not None:
+    st.markdown("\n".join(f"{i}. `{s.spec()}`" for i, s in enumerate(cfg.steps, start=1)))
+    st.caption("The same from the command line:")
+    st.code(f'python -m compression pipeline --model {sel.model} --steps "{cfg.spec}"'
+            + (f" --subset {cfg.subset}" if cfg.subset else "") + " --json", language="bash")
+elif not steps_text:
+    st.info("Add steps above: for example prune, then fine-tune, then quantize.")
+
+
+def show_results(results: list[dict]) -> None:
+    final, b = results[-1], results[-1]["baseline"]
+    st.subheader(f"{sel.model}: {len(results)} step{'s' if len(results) > 1 else ''}")
+    cols = st.columns(5)
+    cols[0].metric("Test accuracy", fmt_pct(final["accuracy"]),
+                   f"{(final['accuracy'] - b['accuracy']) * 100:+.2f} points", help=f"fp32: {fmt_pct(b['accuracy'])}")
+    cols[1].metric("Stored size", fmt_bytes(final["size_bytes"]), f"{b['size_bytes'] / final['size_bytes']:.1f}x smaller",
+                   delta_color="off", help=f"Length of the file below; fp32 state_dict: {fmt_bytes(b['size_bytes'])}.")
+    cols[2].metric("Nonzero parameters", fmt_count(final["nonzero_params"]), f"of {fmt_count(final['params'])}",
+                   delta_color="off")
+    cols[3].metric("MACs / image", fmt_count(final["macs"]), f"{final['macs'] / b['macs']:.2f}x of fp32", delta_color="off")
+    cols[4].metric("Latency (batch 1)", fmt_ms(final["latency_ms"]), "simulated" if final["simulated"] else "measured",
+                   delta_color="off", help=f"fp32: {fmt_ms(b['latency_ms'])} on {final['device']}")
+    (st.warning if final["simulated"] else st.success)(final["gain"])
+    st.plotly_chart(path_chart(results), key="pipe_path_chart", width="stretch")
+    st.dataframe(steps_frame(results), hide_index=True, width="stretch")
+    path = Path(final.get("artifact") or "")
+    if path.is_file():
+        st.download_button(f"Download the final model ({fmt_bytes(path.stat().st_size)})", path.read_bytes(),
+                           file_name=path.name, key="pipe_download",
+                           help="Load it with compression.pipeline.load_artifact(bytes): the same predictions.")
+
+
+def show_progress(job) -> None:
+    ui_pipe.stage_bars(job, st.session_state.get("pipe_running", []))
+    if any(e.get("accuracy") is not None or e.get("val_accuracy") is not None for e in job.events):
+        st.plotly_chart(live_chart(job.events), key="pipe_live_chart", width="stretch")
+    if job.result:
+        st.dataframe(steps_frame(job.result), hide_index=True, width="stretch")
+
+
+def show_result(job) -> None:
+    results = job.result or []
+    if job.status == "stopped":
+        st.warning(f"Stopped: {len(results)} of {len(st.session_state.get('pipe_running', []))} steps finished; "
+                   "they are stored and shown below.")
+    if results:
+        show_results(results)
+
+
+if st.button("Run the pipeline", key="pipe_run", type="primary", disabled=cfg is None):
+    st.session_state["pipe_running"] = [s.spec() for s in cfg.steps]
+    ui_pipe.start(sel.model, sel.dataset, sel.device, cfg)
+jobs.panel("pipe_job", show_progress, show_result)

@@ -1,0 +1,122 @@
+"""Budget search: config validation, the grid, the choice (most accurate within the measured
+budget), every point stored, the CLI and the page."""
+
+import json
+import sys
+
+import pytest
+
+from compression import CompressionError
+from compression.budget import BOTH_GRID, PRUNE_GRID, QUANT_GRID, BudgetConfig, candidates, search, summary
+
+# three quantization points whose sizes are known from the quantization family's measurements on
+# mlp: 8-bit ~270 kB, 4-bit ~137 kB, 2-bit ~70 kB; a 140,000-byte budget admits the last two
+SMALL_GRID = ("quantize:uniform:8", "quantize:uniform:4", "quantize:uniform:2")
+BUDGET = 140_000
+
+
+@pytest.fixture
+def small_grid(monkeypatch):
+    monkeypatch.setattr("compression.budget.QUANT_GRID", SMALL_GRID)
+
+
+@pytest.mark.parametrize("kwargs, named", [
+    (dict(metric="flops"), "flops"), (dict(limit=0), "0"), (dict(limit=-5.0), "-5.0"),
+    (dict(methods=("distill",)), "distill"), (dict(methods=()), "none"), (dict(finetune_epochs=11), "11"),
+])
+def test_bad_budget_configs_are_refused_naming_the_value(kwargs, named):
+    with pytest.raises(CompressionError, match=named):
+        BudgetConfig(**kwargs)
+
+
+def test_the_grid_follows_the_allowed_methods():
+    assert candidates(BudgetConfig(methods=("prune",))) == list(PRUNE_GRID)
+    assert candidates(BudgetConfig(methods=("quantize",))) == list(QUANT_GRID)
+    both = candidates(BudgetConfig())
+    assert both == [*PRUNE_GRID, *QUANT_GRID, *BOTH_GRID]
+    tuned = candidates(BudgetConfig(methods=("prune",), finetune_epochs=2))
+    assert all(s.endswith(":epochs=2") for s in tuned)
+
+
+def test_search_returns_the_most_accurate_point_within_the_measured_budget(fmnist, home, small_grid):
+    from compression.store import RunStore
+    outcome = search("mlp", fmnist.name, BudgetConfig(limit=BUDGET, methods=("quantize",)), limit=500)
+    sizes = {p["spec"]: p["size_bytes"] for p in outcome.points}
+    assert list(sizes) == list(SMALL_GRID)
+    assert sizes["quantize:uniform:8"] > BUDGET > sizes["quantize:uniform:4"] > sizes["quantize:uniform:2"]
+    assert [p["fits"] for p in outcome.points] == [False, True, True]
+    # 4-bit loses ~0.3 points, 2-bit ~4 (post-training): the 4-bit point is the most accurate that fits
+    assert outcome.best["spec"] == "quantize:uniform:4"
+    assert {r["id"] for r in RunStore().runs()} == {p["run_id"] for p in outcome.points}  # each point stored
+    line = summary(outcome)
+    assert line["chosen"] == "quantize:uniform:4" and line["within_budget"] == 2 and line["tried"] == 3
+
+
+def test_no_point_within_budget_says_so(fmnist, small_grid):
+    outcome = search("mlp", fmnist.name, BudgetConfig(limit=1000, methods=("quantize",)), limit=200, store=False)
+    assert outcome.best is None
+    assert "no configuration tried fits size_bytes <= 1000" in summary(outcome)["reason"]
+
+
+def test_budget_chart_greys_the_points_over_budget():
+    from ui.charts_pipeline import budget_chart
+    rows = [{"index": i, "accuracy": a, "size_bytes": s, "simulated": True, "label": f"p{i}"}
+            for i, (a, s) in enumerate([(0.9, 300), (0.89, 150), (0.85, 70)])]
+    fig = budget_chart(rows, "size_bytes", 200, best=1)
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["over budget"].x) == [300] and by_name["over budget"].marker.color == "#bbbbbb"
+    assert list(by_name["within budget"].x) == [150, 70]
+    assert list(by_name["chosen: most accurate within budget"].x) == [150]
+    assert fig.layout.shapes[0].x0 == 200  # the budget line
+
+
+def _cli(capsys, *args):
+    from compression.cli import main
+    try:
+        code = main(["budget", *args])
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_prints_each_point_then_the_choice(home, capsys, small_grid):
+    code, out, err = _cli(capsys, "--model", "mlp", "--max-bytes", str(BUDGET), "--methods", "quantize",
+                          "--limit", "300", "--json")
+    assert code == 0, err
+    *points, last = [json.loads(line) for line in out.splitlines()]
+    assert [p["within_budget"] for p in points] == [False, True, True]
+    assert all(p["run_id"] and p["method"] == "pipeline" for p in points)
+    assert last["chosen"] == "quantize:uniform:4" and last["size_bytes"] <= BUDGET and last["unit"] == "bytes"
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--max-bytes", "0"], "'0'"), (["--max-bytes", "1000", "--methods", "distill"], "'distill'"),
+    (["--max-latency-ms", "fast"], "'fast'"), ([], "one of the arguments"),
+])
+def test_cli_refuses_bad_arguments_in_one_line(capsys, args, named):
+    code, out, err = _cli(capsys, "--model", "mlp", *args)
+    assert code == 2 and named in err and len(err.strip().splitlines()) == 1
+
+
+def test_page_runs_a_search_and_draws_the_curve(home, small_grid):
+    from streamlit.testing.v1 import AppTest
+    from compression.paths import REPO_ROOT
+    main = sys.modules["__main__"]
+    try:
+        at = AppTest.from_file(str(REPO_ROOT / "pages" / "8_Budget_search.py"), default_timeout=180)
+        at.session_state["keep_sidebar_model"] = "mlp"
+        at.session_state["budget_methods"] = ["quantize"]
+        at.session_state["budget_amount_size_bytes"] = BUDGET / 1024
+        at.run()
+        assert not at.exception
+        assert any("3 configurations to try" in c.value for c in at.caption)
+        at.button(key="budget_run").click().run()
+        job = at.session_state["budget_job"]
+        job.wait(300)
+        at.run()
+        assert not at.exception and job.status == "done", job.error
+        assert any("Chosen" in s.value and "quantize:uniform:4" in s.value for s in at.success)
+        assert at.get("plotly_chart")
+    finally:
+        sys.modules["__main__"] = main

@@ -1,0 +1,114 @@
+"""The pipelines page under AppTest: builder, refused orders, a run with results stored as a chain,
+Stop keeping finished steps; and the plot builders."""
+
+import sys
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from compression.paths import REPO_ROOT as ROOT
+
+PAGE = str(ROOT / "pages" / "7_Pipelines.py")
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
+def _page():
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["keep_sidebar_model"] = "mlp"
+    return at
+
+
+def test_recipe_mode_shows_the_steps_and_the_command_line(home):
+    at = _page()
+    at.run()
+    assert not at.exception
+    assert at.radio(key="pipe_mode").value == "Named recipe"
+    assert "prune:unstructured:0.9" in at.code[0].value and "--model mlp" in at.code[0].value
+    assert not at.button(key="pipe_run").disabled
+
+
+def test_builder_adds_steps_and_refuses_a_bad_order_before_running(home):
+    at = _page()
+    at.session_state["pipe_mode"] = "Build your own"
+    at.run()
+    at.selectbox(key="pipe_kind").set_value("quantize").run()
+    at.button(key="pipe_add").click().run()
+    at.selectbox(key="pipe_kind").set_value("finetune").run()
+    at.button(key="pipe_add").click().run()
+    assert not at.exception
+    assert at.session_state["pipe_steps"] == ["quantize:uniform:8", "finetune:1"]
+    assert any("Refused before running" in e.value and "cannot follow quantize" in e.value for e in at.error)
+    assert at.button(key="pipe_run").disabled
+    at.button(key="pipe_remove").click().run()
+    assert not at.error and not at.button(key="pipe_run").disabled
+
+
+def test_running_a_pipeline_stores_each_step_and_shows_the_path(home):
+    at = _page()
+    at.session_state["pipe_mode"] = "Build your own"
+    at.session_state["pipe_steps"] = ["prune:unstructured:0.8", "quantize:cluster-huffman:4"]
+    at.session_state["pipe_subset"] = "1,000"
+    at.run()
+    at.button(key="pipe_run").click().run()
+    job = at.session_state["pipe_job"]
+    job.wait(300)
+    at.run()
+    assert not at.exception and job.status == "done", job.error
+    assert len(job.result) == 2
+    from compression.store import RunStore
+    runs = RunStore().runs(method="pipeline")
+    assert [r["parent_id"] for r in runs] == [runs[1]["id"], None]  # newest first: step 2 points at step 1
+    metrics = {m.label: m.value for m in at.metric}
+    assert {"Test accuracy", "Stored size", "MACs / image", "Latency (batch 1)"} <= set(metrics)
+    chart = at.get("plotly_chart")[0]
+    assert "pipeline" in chart.proto.spec  # the path chart, with its points
+    assert at.get("download_button")
+
+
+def test_stop_keeps_the_finished_steps(home):
+    import threading
+    at = _page()
+    at.session_state["pipe_mode"] = "Build your own"
+    at.session_state["pipe_steps"] = ["prune:unstructured:0.5", "finetune:3", "quantize:uniform:8"]
+    at.session_state["pipe_subset"] = "1,000"
+    at.run()
+    at.button(key="pipe_run").click().run()
+    job = at.session_state["pipe_job"]
+    stopper = threading.Thread(target=lambda: (_wait_for(lambda: any(e.get("stage") == 2 for e in job.events)),
+                                               job.request_stop()))
+    stopper.start()
+    job.wait(300)
+    stopper.join()
+    at.run()
+    assert not at.exception and job.status == "stopped"
+    assert len(job.result) == 1  # the prune step; fine-tuning was interrupted
+    assert any("Stopped: 1 of 3 steps finished" in w.value for w in at.warning)
+
+
+def _wait_for(cond, timeout=120):
+    import time
+    end = time.time() + timeout
+    while not cond() and time.time() < end:
+        time.sleep(0.02)
+
+
+def test_steps_frame_and_path_chart_from_plain_rows():
+    from ui.charts_pipeline import path_chart, steps_frame
+    base = {"accuracy": 0.9, "size_bytes": 1000, "macs": 100, "latency_ms": 1.0}
+    rows = [{"accuracy": 0.89, "size_bytes": 100, "nonzero_params": 10, "macs": 100, "latency_ms": 1.0,
+             "simulated": True, "baseline": base, "config": {"step_spec": "prune:unstructured:0.9"}, "step": 1},
+            {"accuracy": 0.885, "size_bytes": 25, "nonzero_params": 10, "macs": 100, "latency_ms": 1.0,
+             "simulated": True, "baseline": base, "config": {"step_spec": "quantize:cluster-huffman:5"}, "step": 2}]
+    df = steps_frame(rows)
+    assert df["smaller than fp32 (x)"].tolist() == [10.0, 40.0]
+    assert df["change (points)"].tolist() == [-1.0, -1.5]
+    fig = path_chart(rows)
+    (trace,) = fig.data
+    assert list(trace.x) == [1000, 100, 25] and list(trace.y) == pytest.approx([90, 89, 88.5])
+    assert trace.marker.symbol[0] == "star" and trace.marker.symbol[1] == "circle-open"
