@@ -40,15 +40,18 @@ class BudgetConfig:
     subset: int | None = None           # fine-tune on the first N training images only
 
     def __post_init__(self):
-        if self.metric not in BUDGET_METRICS:
+        if not isinstance(self.metric, str) or self.metric not in BUDGET_METRICS:
             raise CompressionError(f"budget metric {self.metric!r} unknown; choose one of {', '.join(BUDGET_METRICS)}")
         if isinstance(self.limit, bool) or not isinstance(self.limit, (int, float)) or not self.limit > 0:
             raise CompressionError(f"budget {self.limit!r} out of range: expected a number > 0 ({COSTS[self.metric][1]})")
-        methods = tuple(dict.fromkeys(self.methods))
-        bad = [m for m in methods if m not in SEARCH_METHODS]
-        if bad or not methods:
-            raise CompressionError(f"search method {bad[0] if bad else '(none)'!r} not allowed; "
-                                   f"choose from {', '.join(SEARCH_METHODS)}")
+        if isinstance(self.methods, str) or not isinstance(self.methods, (list, tuple)):
+            raise CompressionError(f"search methods {self.methods!r} must be a list of {', '.join(SEARCH_METHODS)}")
+        bad = [m for m in self.methods if not isinstance(m, str) or m not in SEARCH_METHODS]
+        methods = tuple(dict.fromkeys(m for m in self.methods if not bad))
+        if bad:
+            raise CompressionError(f"search method {bad[0]!r} not allowed; choose from {', '.join(SEARCH_METHODS)}")
+        if not methods:
+            raise CompressionError(f"search methods {self.methods!r}: choose at least one of {', '.join(SEARCH_METHODS)}")
         object.__setattr__(self, "methods", methods)
         if isinstance(self.finetune_epochs, bool) or not isinstance(self.finetune_epochs, int) \
                 or not 0 <= self.finetune_epochs <= 10:

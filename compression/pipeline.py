@@ -63,7 +63,7 @@ def _float(value: Any, what: str, lo: float, hi: float, *, lo_open: bool = False
 
 
 def _split(value: Any) -> str:
-    if value not in SPLITS:
+    if not isinstance(value, str) or value not in SPLITS:
         raise CompressionError(f"fine-tuning split must be one of {', '.join(SPLITS)}, got {value!r}")
     return value
 
@@ -241,7 +241,7 @@ def model_kind_problem(model: nn.Module) -> str | None:
 def check_composition(steps: tuple[Step, ...], model: nn.Module | None = None) -> None:
     """Raise CompressionError naming the first step that cannot follow the ones before it."""
     if not steps:
-        raise CompressionError("a pipeline needs at least one step")
+        raise CompressionError(f"a pipeline needs at least one step, got {list(steps)!r}")
     if len(steps) > MAX_STEPS:
         raise CompressionError(f"pipeline has {len(steps)} steps; at most {MAX_STEPS} are allowed")
     if model is not None and (problem := model_kind_problem(model)):
@@ -350,6 +350,8 @@ class PipelineConfig:
     monitor_images: int = 2000     # validation images for the live accuracy after each epoch
 
     def __post_init__(self):
+        if isinstance(self.steps, (str, bytes)) or not isinstance(self.steps, (list, tuple)):
+            raise CompressionError(f"pipeline steps {self.steps!r} must be a list of step configs")
         object.__setattr__(self, "steps", tuple(self.steps))
         for s in self.steps:
             if not isinstance(s, tuple(STEP_TYPES.values())):

@@ -66,8 +66,8 @@ init = c1.radio("Start from", ["scratch", "pretrained"], key="distill_init", hor
                 format_func={"scratch": "random weights (seeded)", "pretrained": "its zoo checkpoint"}.get)
 alpha = c2.slider("alpha (weight of the soft labels)", 0.0, 1.0, 0.7, 0.05, key="distill_alpha",
                   help="Loss = alpha · T² · KL(teacher_T ‖ student_T) + (1 − alpha) · cross-entropy on the labels.")
-epochs = c2.slider("Epochs", 1, 60, 40, key="distill_epochs",
-                   help="With 5,000 labels the teacher helps more the longer both students train (docs/distillation.md).")
+epochs = c2.slider("Epochs", 1, 100, 60, key="distill_epochs",
+                   help="With 5,000 labels the teacher helps more the longer both students train: +0.23 points at 20 epochs, +0.94 at 40, +1.76 at 60 (mean of 3 seeds, docs/distillation.md).")
 seed = c2.number_input("Seed", 0, 10_000, 0, key="distill_seed", help="Student init and data order (both students).")
 labeled = c3.select_slider("Labeled training images", LABELED_CHOICES, value=5000, key="distill_labeled",
                            format_func=lambda n: f"all {len(data.train):,}" if n is None else f"{n:,}",

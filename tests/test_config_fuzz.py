@@ -16,6 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from compression import CompressionError
+from compression.budget import BudgetConfig
+from compression.pipeline import DistillStep, FinetuneStep, PipelineConfig, PruneStep, QuantizeStep
 from compression.architecture import ArchitectureConfig, LowRankConfig, RecoveryConfig, SeparableConfig
 from compression.distillation import DistillConfig, StudentSpec
 from compression.dynamic import EarlyExitConfig, WidthConfig
@@ -28,6 +30,8 @@ CONFIGS = {
     PruneConfig: {}, FinetuneConfig: {}, TrainConfig: {}, QuantConfig: {}, DistillConfig: {},
     StudentSpec: {"architecture": "lenet5"}, SeparableConfig: {}, LowRankConfig: {"rank": 4},
     ArchitectureConfig: {}, RecoveryConfig: {}, EarlyExitConfig: {}, WidthConfig: {},
+    PruneStep: {}, FinetuneStep: {}, DistillStep: {}, QuantizeStep: {},
+    PipelineConfig: {"steps": (PruneStep(), QuantizeStep())}, BudgetConfig: {},
 }
 
 FIELDS = [(cls, f.name) for cls in CONFIGS for f in dataclasses.fields(cls)]

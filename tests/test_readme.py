@@ -17,7 +17,7 @@ COMMANDS = [line.split("#")[0].strip() for line in README.splitlines()
 def test_the_readme_shows_a_command_of_every_family():
     shown = {shlex.split(c)[3] for c in COMMANDS}
     assert {"zoo", "evaluate", "prune", "distill", "quantize", "architecture", "early-exit",
-            "runs", "report"} <= shown
+            "pipeline", "budget", "runs", "report"} <= shown
 
 
 @pytest.fixture(scope="module")
