@@ -136,3 +136,13 @@ def test_comparison_against_the_baseline():
 def test_path_frame():
     p = path_frame([RUNS[1], RUNS[2]])
     assert list(p["step"]) == [1, 2] and list(p["run"]) == [2, 3] and isinstance(p, pd.DataFrame)
+
+
+def test_many_runs_keep_the_interval_in_the_hover_not_as_bars():
+    from ui.charts_pareto import CI_BARS_UP_TO
+    many = explorer_frame([run(i, "prune", 1000 + i, 0.8) for i in range(1, CI_BARS_UP_TO + 2)])
+    t = [t for t in _points(pareto_chart(many)) if t.name == "prune"][0]
+    assert len(t.customdata) == CI_BARS_UP_TO + 1 and t.error_y.array is None
+    assert all("95% CI" in h for h in t.hovertext)
+    few = explorer_frame([run(i, "prune", 1000 + i, 0.8) for i in range(1, CI_BARS_UP_TO + 1)])
+    assert [t for t in _points(pareto_chart(few)) if t.name == "prune"][0].error_y.array is not None

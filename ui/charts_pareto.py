@@ -128,6 +128,11 @@ def baseline_points(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# Above this many runs the CI bars merge into a smear and double what the browser draws (1,000 runs:
+# 2.2 s -> see docs/explorer.md); the interval stays in every point's hover and in the table.
+CI_BARS_UP_TO = 400
+
+
 def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = True,
                  frontier: Sequence[int] = (), path: Sequence[int] = (), selected: int | None = None,
                  title: str = "", height: int = 520) -> go.Figure:
@@ -138,12 +143,13 @@ def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = Tr
     models = sorted(df["model"].unique())
     symbol = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(models)}
     runs = df[df["method"] != "baseline"]
+    bars = len(runs) <= CI_BARS_UP_TO
     for method, part in runs.groupby("method", sort=True):  # one trace per method, shapes per point
         color = method_color(method, methods)
         shapes = [symbol[m] + ("-open" if sim else "") for m, sim in zip(part["model"], part["simulated"])]
         traces.append(dict(
             type="scatter", mode="markers", name=method, legendgroup=method, showlegend=False,
-            **_xy(part, cost), error_y=_ci_bars(part, color),
+            **_xy(part, cost), error_y=_ci_bars(part, color) if bars else None,
             marker=dict(size=9, color=color, symbol=shapes, line=dict(width=1.5, color=color)),
             customdata=_ids(part), hovertext=part["hover"].tolist(), hoverinfo="text"))
     traces += _baselines(df, cost)
