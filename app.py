@@ -5,12 +5,11 @@ import random
 
 import streamlit as st
 
-from compression.evaluate import dataset_for
 from ui import cache
 from ui.byo import upload_panel
 from ui.charts import accuracy_vs_size, runs_frame
 from ui.format import fmt_accuracy_ci, fmt_bytes, fmt_count, fmt_ms, fmt_pct
-from ui.sidebar import show_error, sidebar
+from ui.sidebar import load_selection, show_error, sidebar
 
 st.set_page_config(page_title="Compression Explorer", layout="wide")
 sel = sidebar()
@@ -20,13 +19,7 @@ st.caption("Prune, distill, quantize, redesign and make dynamic: every number be
            "on this machine, and simulated gains are marked as such.")
 upload_panel(sel.device)
 
-try:
-    data = cache.dataset(sel.dataset)
-    dataset_for(sel.model, sel.dataset)
-    base = cache.baseline(sel.model, sel.dataset, sel.device)
-except Exception as exc:  # missing data, wrong shapes: say so, keep the app usable
-    show_error(exc)
-    st.stop()
+data, base = load_selection(sel)
 
 st.subheader(f"Baseline: {sel.model} on {sel.dataset}")
 cols = st.columns(6)

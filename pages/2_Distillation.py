@@ -6,14 +6,13 @@ import math
 import streamlit as st
 
 from compression.distillation import TRANSFER_SETS, DistillConfig, StudentSpec
-from compression.evaluate import dataset_for
 from compression.models import architecture_names, model_card
 from ui import cache, jobs
 from ui.charts import accuracy_vs_size, runs_frame
 from ui.charts_distillation import results_frame, soft_label_bars, sweep_curve, training_curves
 from ui.distillation import LABELED_CHOICES, Request, gallery_indices, gallery_logits, run_job, soft_labels
 from ui.format import fmt_bytes, fmt_pct
-from ui.sidebar import show_error, sidebar
+from ui.sidebar import load_selection, show_error, sidebar
 
 JOB = "distill_job"
 
@@ -24,13 +23,7 @@ st.caption("The teacher (the model picked in the sidebar) labels each training i
            "probabilities; a smaller student learns from them and from the true labels. The same student is "
            "trained on the true labels alone beside it, so you see whether the teacher helps.")
 
-try:
-    data = cache.dataset(sel.dataset)
-    dataset_for(sel.model, sel.dataset)
-    teacher_base = cache.baseline(sel.model, sel.dataset, sel.device)
-except Exception as exc:
-    show_error(exc)
-    st.stop()
+data, teacher_base = load_selection(sel)
 teacher_arch = model_card(sel.model)["builder"].partition(":")[2]
 
 # --- the teacher's soft labels -----------------------------------------------------------------

@@ -5,7 +5,6 @@ import pandas as pd
 import streamlit as st
 
 from compression import CompressionError
-from compression.evaluate import dataset_for
 from compression.quantization import CLUSTER_BITS, METHODS, WEIGHT_BITS, QuantConfig
 from ui import cache, jobs
 from ui import quantization as q
@@ -13,7 +12,7 @@ from ui.charts import accuracy_vs_size, runs_frame
 from ui.charts_quantization import (accuracy_vs_bits, accuracy_vs_bytes, layer_table, qat_curve, sensitivity_bars,
                                     sweep_frame, weight_histogram)
 from ui.format import fmt_accuracy_ci, fmt_bytes, fmt_ms, fmt_pct
-from ui.sidebar import show_error, sidebar
+from ui.sidebar import load_selection, show_error, sidebar
 
 st.set_page_config(page_title="Quantization · Compression Explorer", layout="wide")
 sel = sidebar()
@@ -21,13 +20,7 @@ st.title("Quantization")
 st.caption("Fewer bits per weight: uniform b-bit integers, k-means weight clustering (optionally Huffman-coded), "
            "binary or ternary weights. Sizes are the bytes of the packed file you can download; latency comes from "
            "a real int8 kernel only where one runs, and says so.")
-try:
-    data = cache.dataset(sel.dataset)
-    dataset_for(sel.model, sel.dataset)
-    base = cache.baseline(sel.model, sel.dataset, sel.device)
-except Exception as exc:
-    show_error(exc)
-    st.stop()
+data, base = load_selection(sel)
 
 HELP = {"uniform": "b-bit integers with a scale (and zero point) per tensor or output channel",
         "cluster": "k-means the layer's weights into 2^b shared values: codebook + b-bit index per weight",

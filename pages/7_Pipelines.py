@@ -6,13 +6,12 @@ from pathlib import Path
 import streamlit as st
 
 from compression import CompressionError
-from compression.evaluate import dataset_for
 from compression.pipeline import KINDS, RECIPES, PipelineConfig, check_composition, parse_steps
 from ui import cache, jobs
 from ui import pipeline as ui_pipe
 from ui.charts_pipeline import live_chart, path_chart, steps_frame
 from ui.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct
-from ui.sidebar import show_error, sidebar
+from ui.sidebar import load_selection, sidebar
 
 st.set_page_config(page_title="Pipelines · Compression Explorer", layout="wide")
 sel = sidebar()
@@ -20,13 +19,7 @@ st.title("Pipelines")
 st.caption("Apply methods one after another. Every step is measured and stored as a run (its parent is the step "
            "before, so the Pareto explorer draws the path); the last step's file is what you download. Orders that "
            "cannot work are refused before anything runs, with the reason.")
-try:
-    data = cache.dataset(sel.dataset)
-    dataset_for(sel.model, sel.dataset)
-    base = cache.baseline(sel.model, sel.dataset, sel.device)
-except Exception as exc:
-    show_error(exc)
-    st.stop()
+data, base = load_selection(sel)
 
 mode = st.radio("Pipeline", ["Named recipe", "Build your own"], key="pipe_mode", horizontal=True)
 if mode == "Named recipe":

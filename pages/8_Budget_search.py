@@ -6,12 +6,11 @@ import streamlit as st
 
 from compression import CompressionError
 from compression.budget import BudgetConfig, candidates
-from compression.evaluate import dataset_for
-from ui import cache, jobs
+from ui import jobs
 from ui import pipeline as ui_pipe
 from ui.charts_pipeline import budget_chart
 from ui.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct
-from ui.sidebar import show_error, sidebar
+from ui.sidebar import load_selection, show_error, sidebar
 
 st.set_page_config(page_title="Budget search · Compression Explorer", layout="wide")
 sel = sidebar()
@@ -19,13 +18,7 @@ st.title("Budget search")
 st.caption("Set a budget and the methods you allow: the search tries a grid of pruning ratios, bit widths and "
            "prune-then-quantize pipelines, measures every one (each is stored as a run) and returns the most "
            "accurate one whose measured cost fits. Nothing is predicted.")
-try:
-    data = cache.dataset(sel.dataset)
-    dataset_for(sel.model, sel.dataset)
-    base = cache.baseline(sel.model, sel.dataset, sel.device)
-except Exception as exc:
-    show_error(exc)
-    st.stop()
+data, base = load_selection(sel)
 
 UNITS = {"size_bytes": "stored size (KiB)", "macs": "MACs per image (millions)", "latency_ms": "batch-1 latency (ms)"}
 SCALE = {"size_bytes": 1024, "macs": 1e6, "latency_ms": 1.0}

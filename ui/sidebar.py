@@ -53,6 +53,20 @@ def sidebar() -> Selection:
     return Selection(dataset=dataset, model=model, device=device.type)
 
 
+def load_selection(sel: Selection):
+    """The chosen dataset and the model's baseline metrics (both cached); if they cannot be had
+    (missing data, a model that does not fit the dataset), the message, and the page stops there."""
+    from compression.evaluate import dataset_for
+    from ui import cache
+    try:
+        data = cache.dataset(sel.dataset)
+        dataset_for(sel.model, sel.dataset)
+        return data, cache.baseline(sel.model, sel.dataset, sel.device)
+    except Exception as exc:  # keep the app usable: say what is wrong
+        show_error(exc)
+        st.stop()
+
+
 def show_error(exc: Exception) -> None:
     """User errors as a one-line message; anything else logged server side, short message here."""
     if isinstance(exc, CompressionError):
