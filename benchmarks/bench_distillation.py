@@ -113,8 +113,7 @@ def _accuracy(data, teacher, device, title: str, settings: list[tuple[str, Disti
 
 def run() -> list[dict]:
     device = get_device()
-    parts = (os.environ.get("DISTILL_BENCH_PARTS", "").split(",") if os.environ.get("DISTILL_BENCH_PARTS")
-             else common.parts(["speed", "5k", "5k40", "5k60", "transfer", "all"]))
+    parts = common.parts(["speed", "5k", "5k40", "5k60", "transfer", "all"])
     data = load_dataset("fashion-mnist")
     teacher = load_pretrained(TEACHER, device)
     rows = [{"what": f"teacher {TEACHER}: test accuracy %", "accuracy % (mean)": 100 * accuracy_on(teacher, data, "test", device)}]
