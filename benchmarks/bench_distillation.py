@@ -17,7 +17,6 @@ import sys
 import time
 from dataclasses import replace
 
-import torch
 
 from benchmarks import common
 from compression.data import load_dataset

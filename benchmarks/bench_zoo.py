@@ -8,7 +8,6 @@ import os
 import tempfile
 import time
 
-import torch
 
 from benchmarks.common import timed
 from compression.data import _load_cached, load_dataset

@@ -25,7 +25,7 @@ import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn

@@ -31,7 +31,7 @@ import struct
 import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Iterator, Union
 
 import torch
 import torch.nn as nn
@@ -39,7 +39,7 @@ import torch.nn as nn
 from compression import CompressionError
 from compression.data import Dataset
 from compression.metrics import Metrics, Result, baseline_metrics, measure
-from compression.models import build_from_card, clone_model, load_pretrained, model_card, state_dict_bytes
+from compression.models import clone_model, load_pretrained, model_card, state_dict_bytes
 from compression.training import ProgressFn, StopFn, TrainConfig, accuracy_on, fit
 
 MAX_STEPS = 8

@@ -17,7 +17,7 @@ from compression.device import describe_device
 from compression.metrics import measure
 from compression.models import build_from_card, model_card, state_dict_bytes
 from compression.paths import MODELS_DIR
-from compression.training import ProgressFn, TrainConfig, TrainResult, fit
+from compression.training import ProgressFn, TrainConfig, TrainResult
 
 DEFAULT_TRAINER = "compression.training:fit"
 

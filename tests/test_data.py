@@ -1,14 +1,10 @@
 import gzip
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from compression import CompressionError
 from compression.data import VAL_SIZE, load_dataset, read_idx
-from compression.paths import REPO_ROOT as ROOT
 
 
 def test_fashion_mnist_splits(fmnist):

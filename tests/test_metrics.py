@@ -1,6 +1,5 @@
 import math
 
-import pytest
 import torch
 
 from compression.metrics import (Result, count_macs, count_nonzero, count_params, latency_ms, measure,

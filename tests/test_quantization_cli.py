@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from compression.paths import REPO_ROOT as ROOT
 

@@ -1,6 +1,5 @@
 """Damaged files: a clear message, the rest keeps working, nothing stored is lost."""
 
-import os
 import signal
 import subprocess
 import sys

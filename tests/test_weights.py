@@ -1,7 +1,6 @@
 """Bring your own weights: never unpickle code, say what was wrong, then use it like a zoo model."""
 
 import io
-import os
 import pickle
 
 import pytest

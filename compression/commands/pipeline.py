@@ -7,7 +7,6 @@ parent is the previous step's run, with its artifact (a file that loads back int
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 from compression import CompressionError
