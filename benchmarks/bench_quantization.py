@@ -3,7 +3,7 @@
 1. int8 backends per zoo model: accuracy on all 10k test images, bytes of what each runs, median
    batch-256 and batch-1 times in interleaved rounds (ONNX Runtime's spin-waiting off): PyTorch
    float32, ONNX Runtime float32, ORT dynamic int8, ORT static int8 (reduce_range, as the app runs
-   it, and without), PyTorch's dynamic int8 Linear, torchao's Int8DynamicActivationInt8WeightConfig
+   it, and without; and on the Linear layers only, convolutions in float32), PyTorch's dynamic int8 Linear, torchao's Int8DynamicActivationInt8WeightConfig
    and Int8WeightOnlyConfig (no torch.compile). Ratios are against the same run's float32 timings.
 2. The issue's targets: 8-bit per-channel on every zoo model, 4-bit on mlp, clustering + Huffman at
    5 bits on mlp, binary/ternary, 2-bit with and without QAT: accuracy (10k test images) and the
@@ -27,7 +27,7 @@ from benchmarks import common
 from compression.data import load_dataset
 from compression.models import clone_model, load_pretrained, state_dict_bytes
 from compression.quantization import QuantConfig, bit_configs, quantize, sweep
-from compression.quantization.kernels import (Kernel, build_kernel, interleaved_ms, kernel_logits,
+from compression.quantization.kernels import (Kernel, build_kernel, has_conv, interleaved_ms, kernel_logits,
                                               onnxruntime_available, ort_session)
 from compression.training import predict
 
@@ -83,7 +83,7 @@ def _torchao(model, config_name: str) -> tuple[Kernel | None, str]:
 
 def backends(data) -> list[dict]:
     rows = []
-    for name in MODELS:
+    for name in (*MODELS, "ds_cnn"):
         model = load_pretrained(name)
         cfg = QuantConfig(bits=8)
         qm = quantize(model, cfg)  # the app's int8 weights: ORT re-derives exactly these codes
@@ -99,7 +99,11 @@ def backends(data) -> list[dict]:
                 kernels["ORT dynamic int8"] = build_kernel("ort-dynamic", qm.model, data, cfg, quantized)
                 kernels["ORT static int8 (reduce_range)"] = build_kernel("ort-static", qm.model, data, cfg, quantized)
                 kernels["ORT static int8 (full range)"] = _ort_static_full_range(qm.model, data, cfg, full)
-                notes["ORT static int8 (full range)"] = "u8 x s8 saturates without VNNI"
+                notes["ORT static int8 (full range)"] = "u8 x s8 can saturate on CPUs without VNNI"
+                if has_conv(model):
+                    label = "ORT static int8, Linear layers only"
+                    kernels[label] = build_kernel("ort-static-linear", qm.model, data, cfg, quantized)
+                    notes[label] = "Conv layers fp32 (same 8-bit weights)"
             kernels["PyTorch dynamic int8"] = build_kernel("torch-dynamic", qm.model, data, cfg, tmp)
             notes["PyTorch dynamic int8"] = "Linear only; Conv2d float"
             for ao in ("Int8DynamicActivationInt8WeightConfig", "Int8WeightOnlyConfig"):

@@ -220,3 +220,21 @@ def test_int8_kernel_agrees_with_the_quantized_model(models, fmnist):
     simulated = accuracy(predict(qm.model, fmnist, limit=N), fmnist)
     assert abs(report["accuracy"] - simulated) <= 0.005
     assert report["size_bytes"] < 0.3 * model_card("lenet5")["size_bytes"]  # its file holds int8 weights too
+
+
+@pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime not installed")
+def test_linear_only_int8_kernel_keeps_convolutions_float(models, fmnist, tmp_path):
+    import onnx
+    from compression.quantization.kernels import build_kernel, has_conv
+    qm = quantize(models["lenet5"], QuantConfig(bits=8))
+    kernel = build_kernel("ort-static-linear", qm.model, fmnist, QuantConfig(bits=8), str(tmp_path))
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "ort-static-linear.onnx")).graph.node}
+    assert "Conv" in ops and not {"QLinearConv", "ConvInteger"} & ops    # convolutions stay float
+    assert ops & {"QLinearMatMul", "QGemm", "MatMulInteger"}               # the Linear layers run in int8
+    x = next(iter(fmnist.batches("val", N)))[0]
+    assert (kernel.run(x).argmax(1) == predict(qm.model, fmnist, split="val", limit=N).argmax(1).numpy()).mean() >= 0.99
+    # without convolutions it would be ort-static again, so it is not a candidate for the mlp
+    assert has_conv(models["lenet5"]) and not has_conv(models["mlp"])
+    report = select_kernel(quantize(models["mlp"], QuantConfig(bits=8)).model, fmnist, QuantConfig(bits=8),
+                           limit=N, rounds=1)
+    assert "ort-static-linear" not in report["candidates"]
