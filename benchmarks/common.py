@@ -18,13 +18,19 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or ""
+    info: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    if info.get("model name"):
+        # "AMD EPYC" alone hides the generation, and int8 speed hangs on the dot-product instructions
+        cpu = f"{info['model name']} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
+        flags = set(info.get("flags", "").split())
+        cpu += ", " + (" ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags)
+                       or "no AVX2")
     from compression.device import describe_device, get_device
     return {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
