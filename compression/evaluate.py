@@ -73,6 +73,7 @@ def add_user_model(base: str, weights: bytes | Path, *, name: str | None = None,
     import hashlib
     import json
     import os
+    import uuid
 
     from compression.models import (NAME_PATTERN, MODELS_DIR, build_from_card, load_state_dict_checked,
                                     state_dict_bytes, user_models_dir)
@@ -91,8 +92,9 @@ def add_user_model(base: str, weights: bytes | Path, *, name: str | None = None,
         raise CompressionError(f"model name {name!r} is taken by the zoo; choose another")
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f".{name}.pt.tmp").write_bytes(blob)
-    os.replace(folder / f".{name}.pt.tmp", folder / f"{name}.pt")
+    tmp = f"{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"  # two sessions adding at once never share a temp file
+    (folder / f".{name}.pt.{tmp}").write_bytes(blob)
+    os.replace(folder / f".{name}.pt.{tmp}", folder / f"{name}.pt")
     data = dataset_for(base)
     metrics = measure(model.to(device), data, device=device, artifact=blob)
     card = {
@@ -104,6 +106,6 @@ def add_user_model(base: str, weights: bytes | Path, *, name: str | None = None,
         "size_bytes": metrics.size_bytes, "macs": metrics.macs, "train_time_s": None,
         "trained_on": None, "added_at": dt.datetime.now().isoformat(timespec="seconds"),
     }
-    (folder / f".{name}.json.tmp").write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(folder / f".{name}.json.tmp", folder / f"{name}.json")
+    (folder / f".{name}.json.{tmp}").write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(folder / f".{name}.json.{tmp}", folder / f"{name}.json")
     return card

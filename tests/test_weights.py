@@ -123,3 +123,30 @@ def test_zoo_names_cannot_be_taken(home):
     from compression.models import load_pretrained
     with pytest.raises(CompressionError, match="taken by the zoo"):
         add_user_model("mlp", _torch_bytes(load_pretrained("mlp").state_dict()), name="cnn", filename="a.pt")
+
+
+def test_two_sessions_adding_the_same_name_at_once_leave_one_whole_model(home):
+    """Each add writes its own temp files: with one shared temp name, the second os.replace could
+    find the file gone (an error for that user) or move the other upload's half-written bytes."""
+    import threading
+
+    from compression.evaluate import add_user_model
+    from compression.models import load_pretrained, user_models_dir
+    sd = load_pretrained("mlp").state_dict()
+    blobs = [_torch_bytes({k: v * (1 + i) for k, v in sd.items()}) for i in range(2)]
+    cards, errors = [], []
+
+    def add(i):
+        try:
+            cards.append(add_user_model("mlp", blobs[i], name="shared", filename=f"s{i}.pt"))
+        except Exception as exc:  # pragma: no cover - the assertion below shows it
+            errors.append(exc)
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(cards) == 2
+    assert not [p.name for p in user_models_dir().iterdir() if ".tmp" in p.name]
+    weights = load_pretrained("shared").state_dict()["1.weight"]
+    assert any(torch.equal(weights, sd["1.weight"] * (1 + j)) for j in range(2))  # one upload's, whole
