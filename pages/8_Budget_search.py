@@ -26,7 +26,7 @@ FMT = {"size_bytes": fmt_bytes, "macs": fmt_count, "latency_ms": fmt_ms}
 c1, c2, c3, c4 = st.columns([2, 2, 3, 2])
 metric = c1.radio("Budget on", list(UNITS), key="budget_metric", format_func=lambda m: UNITS[m].split(" (")[0])
 default = base[metric] / SCALE[metric] / (8 if metric == "size_bytes" else 2)
-amount = c2.number_input(UNITS[metric], min_value=0.001, value=float(f"{default:.3g}"), key=f"budget_amount_{metric}",
+amount = c2.number_input(UNITS[metric], min_value=0.001, value=float(f"{default:.3g}"), key=f"budget_amount_{metric}_{sel.model}",
                          help=f"The uncompressed model: {FMT[metric](base[metric])}.")
 methods = c3.multiselect("Methods allowed", ["prune", "quantize"], default=["prune", "quantize"], key="budget_methods",
                          help="Both: also pruning followed by quantization.")

@@ -107,7 +107,7 @@ def test_page_runs_a_search_and_draws_the_curve(home, small_grid):
         at = AppTest.from_file(str(REPO_ROOT / "pages" / "8_Budget_search.py"), default_timeout=180)
         at.session_state["keep_sidebar_model"] = "mlp"
         at.session_state["budget_methods"] = ["quantize"]
-        at.session_state["budget_amount_size_bytes"] = BUDGET / 1024
+        at.session_state["budget_amount_size_bytes_mlp"] = BUDGET / 1024
         at.run()
         assert not at.exception
         assert any("3 configurations to try" in c.value for c in at.caption)
@@ -118,5 +118,26 @@ def test_page_runs_a_search_and_draws_the_curve(home, small_grid):
         assert not at.exception and job.status == "done", job.error
         assert any("Chosen" in s.value and "quantize:uniform:4" in s.value for s in at.success)
         assert at.get("plotly_chart")
+    finally:
+        sys.modules["__main__"] = main
+
+
+def test_the_default_budget_follows_the_model(home):
+    """An eighth of the chosen model's stored size; a budget typed for one model is not carried
+    over to another (it could be larger than the whole new model)."""
+    from streamlit.testing.v1 import AppTest
+    from compression.models import model_card
+    from compression.paths import REPO_ROOT
+    main = sys.modules["__main__"]
+    try:
+        at = AppTest.from_file(str(REPO_ROOT / "pages" / "8_Budget_search.py"), default_timeout=180)
+        at.session_state["keep_sidebar_model"] = "mlp"
+        at.run()
+        eighth = lambda name: float(f"{model_card(name)['size_bytes'] / 1024 / 8:.3g}")  # noqa: E731
+        assert at.number_input(key="budget_amount_size_bytes_mlp").value == eighth("mlp")
+        at.number_input(key="budget_amount_size_bytes_mlp").set_value(500.0).run()
+        at.sidebar.selectbox(key="sidebar_model").set_value("lenet5").run()
+        assert not at.exception
+        assert at.number_input(key="budget_amount_size_bytes_lenet5").value == eighth("lenet5")
     finally:
         sys.modules["__main__"] = main
