@@ -55,6 +55,14 @@ def describe_device(device: torch.device) -> str:
     return device.type
 
 
+def eval_batch_size(device: torch.device | str) -> int:
+    """Images per forward pass when evaluating a split. On a CPU, 256: at 1,000 a conv model's
+    activations (lenet5: 19 MB after the first conv) miss the caches and are fresh pages from the
+    allocator on every call; measured on 2 cores, 10k test images take lenet5 0.51 s at 1,000 and
+    0.23 s at 256, cnn 1.00 s and 0.76 s, mlp 0.037 s and 0.043 s. Elsewhere, 1,000."""
+    return 256 if torch.device(device).type == "cpu" else 1000
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from compression import CompressionError
 from compression.data import Dataset
+from compression.device import eval_batch_size
 from compression.evaluate import check_compatible
 from compression.metrics import Metrics, Result, baseline_metrics, measure
 from compression.models import (build_model, clone_model, load_pretrained, model_card, state_dict_hash,
@@ -238,7 +239,7 @@ def clear_memory_cache() -> None:
 
 @torch.inference_mode()
 def teacher_logits(teacher: nn.Module, dataset: Dataset, n: int | None = None, *,
-                   device: torch.device | str = "cpu", batch_size: int = 1000) -> torch.Tensor:
+                   device: torch.device | str = "cpu", batch_size: int | None = None) -> torch.Tensor:
     """Teacher logits for the first n training images (all when None), (n, C) float32 on the CPU.
 
     Looked up in memory, then on disk ($COMPRESSION_HOME/cache/teacher_logits), keyed by the hash
@@ -247,6 +248,7 @@ def teacher_logits(teacher: nn.Module, dataset: Dataset, n: int | None = None, *
     """
     total = len(dataset.train)
     n = total if n is None else min(n, total)
+    batch_size = batch_size or eval_batch_size(device)
     key = f"{state_dict_hash(teacher)[:24]}-{dataset_fingerprint(dataset)}"
     with _LOCK:
         cached = _MEMORY.get(key)

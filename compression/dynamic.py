@@ -28,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from compression import CompressionError
 from compression.data import Dataset
-from compression.device import synchronize
+from compression.device import eval_batch_size, synchronize
 from compression.distillation import distillation_loss
 from compression.metrics import Metrics, Result, count_macs, count_nonzero, count_params, measure
 from compression.models import _scaled, conv_bn_relu, register_model, state_dict_bytes
@@ -351,9 +351,10 @@ class ExitTable:
 @_in_eval_mode
 @torch.inference_mode()
 def exit_table(model: MultiExitNet, dataset: Dataset, *, split: str = "test", device: torch.device | str = "cpu",
-               limit: int | None = None, batch_size: int = 1000) -> ExitTable:
+               limit: int | None = None, batch_size: int | None = None) -> ExitTable:
     """One pass over the split with every exit evaluated (in eval mode; the model is not changed)."""
     model = require_multi_exit(model)
+    batch_size = batch_size or eval_batch_size(device)
     outs: list[list[torch.Tensor]] = [[] for _ in range(model.num_exits)]
     for x, _ in dataset.batches(split, batch_size, device=device, limit=limit):
         for k, logits in enumerate(model.forward_all(x)):
