@@ -78,3 +78,20 @@ def test_sweep_job_stores_every_point_and_draws_both_charts(home):
     assert RunStore().count() == 1 + 4  # the single run shown before switching, then the sweep
     titles = [c.proto.spec for c in at.get("plotly_chart")]
     assert sum("weight bits" in t for t in titles) == 1 and sum("stored bytes" in t for t in titles) == 1
+
+
+def test_a_linear_only_int8_kernel_says_the_convolutions_ran_in_float(home, monkeypatch):
+    import pytest
+    from compression.quantization import kernels
+    if not kernels.onnxruntime_available():
+        pytest.skip("onnxruntime not installed")
+    monkeypatch.setattr(kernels, "CANDIDATES", ("ort-static-linear",))  # what 'auto' picks for lenet5 here
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.session_state["keep_sidebar_model"] = "lenet5"
+    at.session_state["quant_bits"] = 8
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Linear layers (Conv layers in float32)" in s.value for s in at.success)
+    assert any("runs the 3 Linear layer(s) in int8 and the 2 convolution(s) in float32" in c.value
+               for c in at.caption)
+    assert at.metric[4].delta == "int8 Linear, float conv"
