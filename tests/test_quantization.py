@@ -238,3 +238,13 @@ def test_linear_only_int8_kernel_keeps_convolutions_float(models, fmnist, tmp_pa
     report = select_kernel(quantize(models["mlp"], QuantConfig(bits=8)).model, fmnist, QuantConfig(bits=8),
                            limit=N, rounds=1)
     assert "ort-static-linear" not in report["candidates"]
+
+
+@pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime not installed")
+def test_a_candidate_that_cannot_run_the_model_is_reported_not_fatal(fmnist):
+    # cnn_slim slices fc1.weight in its forward; PyTorch's dynamic int8 Linear has no such tensor
+    qm = quantize(load_pretrained("cnn_slim"), QuantConfig(bits=8))
+    report = select_kernel(qm.model, fmnist, QuantConfig(bits=8), candidates=("torch-dynamic", "ort-static"),
+                           limit=N, rounds=1)
+    assert "TypeError" in report["candidates"]["torch-dynamic"]["error"]
+    assert report["chosen"] == "ort-static"

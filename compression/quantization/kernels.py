@@ -248,8 +248,13 @@ def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, ca
                 report["candidates"][name] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
         for name in names:
             if name in kernels:
-                agree = float((kernel_logits(kernels[name], dataset, "val", AGREEMENT_IMAGES).argmax(1)
-                               == reference).mean())
+                try:
+                    agree = float((kernel_logits(kernels[name], dataset, "val", AGREEMENT_IMAGES).argmax(1)
+                                   == reference).mean())
+                except Exception as exc:  # built, but cannot run this model (e.g. a layer it swapped is sliced)
+                    report["candidates"][name] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                    del kernels[name]
+                    continue
                 report["candidates"][name] = {"agreement": agree, "size_bytes": kernels[name].size_bytes,
                                               "description": kernels[name].description}
         x = torch.randn(TIMING_BATCH, *dataset.input_shape)
