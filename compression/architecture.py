@@ -324,6 +324,8 @@ class ArchitectureConfig:
 
 def convert(model: nn.Module, cfg: ArchitectureConfig) -> nn.Module:
     """Apply the chosen conversions to a copy of `model`."""
+    from compression.dynamic import refuse_slimmable
+    refuse_slimmable(model, "architecture conversion")
     if "depthwise" in cfg.convert:
         model = to_depthwise_separable(model, SeparableConfig(cfg.min_in_channels, cfg.seed))
     if "low-rank" in cfg.convert:

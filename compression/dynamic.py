@@ -658,6 +658,15 @@ def require_slimmable(model: nn.Module, name: str = "model") -> SlimmableCNN:
     return model
 
 
+def refuse_slimmable(model: nn.Module, what: str) -> None:
+    """Methods that rebuild or trace layers cannot work on shared-width weights: say so, naming
+    the way out, instead of returning an unchanged model labelled as compressed."""
+    if isinstance(model, SlimmableCNN):
+        raise CompressionError(f"{what} does not support slimmable models: every width slices the same "
+                               "weights, so their layers cannot be rebuilt one by one; convert one width to a "
+                               "static network first (compression.dynamic.slim_to_static)")
+
+
 @torch.no_grad()
 def slim_to_static(model: SlimmableCNN, width: float) -> nn.Module:
     """A plain cnn(width=width) holding this width's slice of the weights and its own BatchNorm:

@@ -224,7 +224,9 @@ def prune_channels(model: nn.Module, ratio: float, *, input_shape: tuple[int, ..
     """
     import torch_pruning as tp
 
+    from compression.dynamic import refuse_slimmable
     PruneConfig(method="structured", ratio=ratio, scope=scope, importance=importance)  # validates
+    refuse_slimmable(model, "structured pruning")
     model = clone_model(model)
     if ratio == 0:
         return model

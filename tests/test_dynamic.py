@@ -279,3 +279,26 @@ def test_slimmable_training_teaches_every_width(fmnist):
     result = train_slimmable(model, fmnist, TrainConfig(epochs=1, subset=4000, lr=2e-3, schedule="constant"))
     for w in (0.25, 1.0):  # 31 steps: every width well above chance (10 %), not yet converged
         assert accuracy_on(slim_to_static(result.model, w), fmnist, "val", limit=1000) > 0.3
+
+
+def test_methods_that_rebuild_layers_refuse_a_slimmable_model_by_name():
+    # before: structured pruning returned cnn_slim unchanged as a "0.5" result, and architecture
+    # conversion failed with an AttributeError
+    from compression.architecture import ArchitectureConfig, convert
+    from compression.pruning import prune_channels
+    slim = load_pretrained("cnn_slim")
+    with pytest.raises(CompressionError, match="structured pruning does not support slimmable models"):
+        prune_channels(slim, 0.5, input_shape=(1, 28, 28))
+    with pytest.raises(CompressionError, match="architecture conversion does not support slimmable models"):
+        convert(slim, ArchitectureConfig(convert=("depthwise",)))
+
+
+def test_activation_quantization_of_multi_exit_and_slimmable_models(fmnist):
+    from compression.quantization import QuantConfig, quantize
+    qm = quantize(load_pretrained("lenet5_exits"), QuantConfig(bits=8, activation_bits=8, calibration_size=256),
+                  dataset=fmnist)
+    # the full network's layers get ranges; the early exit head does not run in it and stays float
+    assert set(qm.activations) == {"stages.0.0", "stages.1.0", "stages.1.4", "stages.1.6", "exits.1"}
+    with pytest.raises(CompressionError, match="computes convs.0, convs.1, convs.2, fc1, fc2 from their weights"):
+        quantize(load_pretrained("cnn_slim"), QuantConfig(bits=8, activation_bits=8, calibration_size=256),
+                 dataset=fmnist)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from compression import CompressionError
 from compression.data import Dataset
 from compression.quantization.quantizers import CLIP_RATIOS, affine_params
 
@@ -65,6 +66,18 @@ def calibrate(model: nn.Module, dataset: Dataset, layers: list[str], bits: int, 
     finally:
         for h in handles:
             h.remove()
+    # a multi-exit model's forward is the full network: its early exit heads do not run in it, so
+    # their inputs keep float (weights are still quantized); any other layer the hooks did not see
+    # is computed from its weights directly, and its activations could not be quantized
+    early = tuple(f"exits.{k}." for k in range(getattr(model, "num_exits", 1) - 1))
+    unseen = [n for n in layers if not seen[n] and not (n + ".").startswith(early)]
+    if unseen:
+        raise CompressionError(
+            f"activation quantization needs every quantized layer to run as a module, but this model "
+            f"computes {', '.join(unseen)} from their weights directly (a slimmable model slices them per "
+            f"width); quantize the weights only (activation bits: none), or convert one width to a static "
+            f"network first")
+    layers = [n for n in layers if seen[n]]
     gen = np.random.default_rng(0)
     ranges = {}
     for name in layers:
