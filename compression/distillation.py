@@ -36,8 +36,8 @@ from compression.data import Dataset
 from compression.device import eval_batch_size
 from compression.evaluate import check_compatible
 from compression.metrics import Metrics, Result, baseline_metrics, measure
-from compression.models import (build_model, clone_model, load_pretrained, model_card, state_dict_hash,
-                                zoo_names)
+from compression.models import (architecture_names, build_model, clone_model, load_pretrained, model_card,
+                                state_dict_hash, takes_width, zoo_names)
 from compression.paths import home_dir
 from compression.training import ProgressFn, StopFn, TrainConfig, fit
 
@@ -196,6 +196,10 @@ def build_student(spec: StudentSpec, *, input_shape: tuple[int, int, int], num_c
                                f"width must be in (0, 1], got {spec.width:g}")
     if spec.init == "pretrained":
         model = load_pretrained(spec.architecture, "cpu")
+    elif arch in architecture_names() and not takes_width(arch):
+        raise CompressionError(f"student {spec.architecture!r} is not a plain classifier with a width multiplier "
+                               f"(its exits or widths would not be trained by distillation); choose one of "
+                               f"{', '.join(a for a in architecture_names() if takes_width(a))}")
     else:
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # zero-size layers: refused just below

@@ -50,6 +50,16 @@ def build_model(architecture: str, **kwargs: Any) -> nn.Module:
     return _ARCHITECTURES[architecture](**kwargs)
 
 
+def takes_width(architecture: str) -> bool:
+    """Whether the architecture's builder has a width multiplier (plain classifiers do; the
+    multi-exit and slimmable models do not)."""
+    import inspect
+    if architecture not in _ARCHITECTURES:
+        architecture_names()
+    builder = _ARCHITECTURES.get(architecture)
+    return builder is not None and "width" in inspect.signature(builder).parameters
+
+
 def _scaled(channels: int, width: float) -> int:
     if not 0 < width <= 4:
         raise CompressionError(f"width multiplier must be in (0, 4], got {width}")

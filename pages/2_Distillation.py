@@ -6,7 +6,7 @@ import math
 import streamlit as st
 
 from compression.distillation import TRANSFER_SETS, DistillConfig, StudentSpec
-from compression.models import architecture_names, model_card
+from compression.models import architecture_names, model_card, takes_width
 from ui import cache, jobs
 from ui.charts import accuracy_vs_size, runs_frame
 from ui.charts_distillation import results_frame, soft_label_bars, sweep_curve, training_curves
@@ -50,7 +50,7 @@ st.caption(f"Entropy {h1:.2f} bits at T = 1, {ht:.2f} bits at T = {temperature:g
 # --- student and training -----------------------------------------------------------------------
 st.subheader("Train a student")
 c1, c2, c3, c4 = st.columns(4)
-archs = architecture_names()
+archs = [a for a in architecture_names() if takes_width(a)]  # plain classifiers (no exits, no shared widths)
 student_arch = c1.selectbox("Student architecture", archs, index=archs.index("lenet5") if "lenet5" in archs else 0,
                             key="distill_student", format_func=lambda a: a + (" (a copy of the teacher)" if a == teacher_arch else ""))
 width = c1.select_slider("Student width", [0.25, 0.375, 0.5, 0.75, 1.0], value=1.0, key="distill_width",

@@ -338,3 +338,13 @@ def test_bad_student_is_named(spec, shape, named):
     with pytest.raises(CompressionError) as err:
         build_student(StudentSpec(**spec), input_shape=shape, num_classes=10, teacher="cnn")
     assert named in str(err.value) and "\n" not in str(err.value)
+
+
+def test_multi_exit_and_slimmable_students_are_refused_by_name():
+    # their builders have no width multiplier, and distillation would train one classifier only
+    from compression.distillation import StudentSpec, build_student
+    from compression.models import takes_width
+    assert takes_width("lenet5") and takes_width("ds_cnn") and not takes_width("lenet5_exits")
+    for name in ("lenet5_exits", "cnn_exits", "cnn_slim"):
+        with pytest.raises(CompressionError, match=f"student '{name}' is not a plain classifier"):
+            build_student(StudentSpec(name), input_shape=(1, 28, 28), num_classes=10)
