@@ -90,11 +90,16 @@ def browser_page(width: int = 1400, height: int = 1200):
 
 
 def wait_until_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
+    """Wait until Streamlit has finished running the script: no status widget offering to stop a
+    run (Streamlit 1.67 shows 'Stop' there while the script runs, not 'Running...'), and no element
+    still marked stale from the previous run."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
     page.wait_for_function(
-        "() => !document.querySelector(\"[data-testid='stStatusWidget']\")"
-        " || !document.querySelector(\"[data-testid='stStatusWidget']\").innerText.includes('Running')",
+        """() => {
+            const w = document.querySelector("[data-testid='stStatusWidget']");
+            const running = w && /Running|Stop/.test(w.innerText);
+            return !running && !document.querySelector("[data-stale='true']");
+        }""",
         timeout=timeout_ms)
 
 
