@@ -227,6 +227,10 @@ def batch1_latency_ms(kernel: Kernel, input_shape: tuple[int, ...], warmup: int 
     return statistics.median(times) * 1000
 
 
+def _failure(exc: Exception) -> dict[str, str]:
+    return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+
+
 def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, candidates=None,
                   limit: int | None = None, rounds: int = 7) -> dict[str, Any]:
     """Measure the int8 candidates for `model` (the quantized model, float weights on the int8
@@ -245,14 +249,14 @@ def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, ca
             try:
                 kernels[name] = build_kernel(name, model, dataset, config, tmp)
             except Exception as exc:  # a backend that cannot take this model is reported, not fatal
-                report["candidates"][name] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                report["candidates"][name] = _failure(exc)
         for name in names:
             if name in kernels:
                 try:
                     agree = float((kernel_logits(kernels[name], dataset, "val", AGREEMENT_IMAGES).argmax(1)
                                    == reference).mean())
                 except Exception as exc:  # built, but cannot run this model (e.g. a layer it swapped is sliced)
-                    report["candidates"][name] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                    report["candidates"][name] = _failure(exc)
                     del kernels[name]
                     continue
                 report["candidates"][name] = {"agreement": agree, "size_bytes": kernels[name].size_bytes,
