@@ -8,7 +8,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from benchmarks.common import machine, save, table
+from benchmarks.common import machine, save, steady_allocator, table
 
 
 def main(argv: list[str]) -> int:
@@ -21,9 +21,11 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"error: unknown benchmark {unknown[0]!r}; choose from {', '.join(available)}", file=sys.stderr)
         return 2
+    steady_allocator()
     info = machine()
     print(f"# Benchmarks — {info['date']} — {info['cpu']} ({info['cores']} cores, "
-          f"{info['torch_threads']} torch threads) — torch {info['torch']} — device {info['device']}\n")
+          f"{info['torch_threads']} torch threads) — torch {info['torch']} — device {info['device']}\n"
+          f"# allocator: {info['allocator']}\n")
     for name, request in zip(names, requested):
         os.environ["BENCH_PARTS"] = request.partition(":")[2]
         module = importlib.import_module(f"benchmarks.bench_{name}")
