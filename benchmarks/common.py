@@ -16,29 +16,13 @@ import torch
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-ALLOCATOR = {"state": "default"}
-
-
 def steady_allocator() -> str:
-    """Keep freed memory in the process (glibc: mmap threshold 64 MiB, trim threshold 1 GiB), so
-    that no timed forward pays for fresh pages.
-
-    With glibc's defaults, whether a large activation comes back as fresh pages depends on the
-    process's history: measured 2026-11-30, the cnn at batch 64 took 2,329 page faults and 9.1 ms
-    per forward in one process and 0 faults and 4.8 ms in another, while the pruned cnn took 0 in
-    both, so a side-by-side ratio measured the allocator, not the models. Called once by
-    `python -m benchmarks`; the app itself is left with the defaults. Returns what was set."""
-    import ctypes
-    import ctypes.util
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = libc.mallopt(M_MMAP_THRESHOLD, 64 << 20) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
-    except (OSError, AttributeError):
-        ok = False
-    ALLOCATOR["state"] = ("glibc mallopt: mmap_threshold 64 MiB, trim_threshold 1 GiB (no fresh pages per forward)"
-                          if ok else "default (mallopt not available)")
-    return ALLOCATOR["state"]
+    """No fresh pages per timed forward: `compression.device.steady_allocator`, which the app and the
+    command line use too. Before it, whether the unpruned cnn paid 2,329 page faults per batch-64
+    forward (9.1 ms) or none (4.8 ms) depended on the process's history, while the pruned cnn paid
+    none either way, so side-by-side ratios measured the allocator, not the models."""
+    from compression.device import steady_allocator as set_it
+    return set_it()
 
 
 def machine() -> dict[str, Any]:
@@ -60,7 +44,7 @@ def machine() -> dict[str, Any]:
     return {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "device": describe_device(get_device()),
-            "allocator": ALLOCATOR["state"]}
+            "allocator": steady_allocator()}
 
 
 def parts(available: list[str]) -> list[str]:

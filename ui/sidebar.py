@@ -8,7 +8,7 @@ import streamlit as st
 
 from compression import CompressionError
 from compression.data import dataset_names
-from compression.device import describe_device, device_queue, get_device
+from compression.device import describe_device, device_queue, get_device, steady_allocator
 from compression.models import expected_input, model_card, zoo_names
 
 
@@ -37,6 +37,7 @@ def compatible_models(dataset: str) -> list[str]:
 
 
 def sidebar() -> Selection:
+    steady_allocator()  # once per server process: activations reuse pages (see its docstring)
     with st.sidebar:
         dataset = _persistent_select("Dataset", dataset_names(), "sidebar_dataset",
                                      help="Fashion-MNIST is installed locally; MNIST and CIFAR-10 download on first use.")
