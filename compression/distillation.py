@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from compression import CompressionError
 from compression.data import Dataset
-from compression.device import eval_batch_size
+from compression.device import eval_batch_size, inference_layout
 from compression.evaluate import check_compatible
 from compression.metrics import Metrics, Result, baseline_metrics, measure
 from compression.models import (architecture_names, build_model, clone_model, load_pretrained, model_card,
@@ -267,9 +267,10 @@ def teacher_logits(teacher: nn.Module, dataset: Dataset, n: int | None = None, *
         device = torch.device(device)
         parts = [] if cached is None else [cached]
         images = dataset.train.images
+        runner, prepare = inference_layout(model, device)
         for start in range(done, n, batch_size):
             x = dataset.normalize(images[start:min(n, start + batch_size)], device)
-            parts.append(model(x).float().cpu())
+            parts.append(runner(prepare(x)).float().cpu())
         logits = torch.cat(parts)
         _write_disk(key, logits)
         _MEMORY[key] = logits

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from compression import CompressionError
 from compression.data import Dataset, Split
-from compression.device import eval_batch_size
+from compression.device import eval_batch_size, inference_layout
 from compression.models import clone_model
 
 ProgressFn = Callable[[dict], None]
@@ -159,10 +159,12 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, *, device: torch.d
 @torch.inference_mode()
 def predict(model: nn.Module, dataset: Dataset, split: str = "test", *, device: torch.device | str = "cpu",
             limit: int | None = None, batch_size: int | None = None) -> torch.Tensor:
-    """Logits for the split, (N, num_classes), on the CPU. Puts the model in eval mode."""
+    """Logits for the split, (N, num_classes), on the CPU. Puts the model in eval mode (and runs a
+    channels_last copy of a conv model on the CPU: `inference_layout`)."""
     model.eval()
     batch_size = batch_size or eval_batch_size(device)
-    outs = [model(x).float().cpu() for x, _ in dataset.batches(split, batch_size, device=device, limit=limit)]
+    runner, prepare = inference_layout(model, device)
+    outs = [runner(prepare(x)).float().cpu() for x, _ in dataset.batches(split, batch_size, device=device, limit=limit)]
     return torch.cat(outs)
 
 

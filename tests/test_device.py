@@ -109,3 +109,21 @@ def test_steady_allocator_reuses_pages_between_forwards():
             model(x)
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 300, f"{faults} page faults in 3 forwards"
+
+
+def test_inference_layout_runs_a_channels_last_copy_on_the_cpu():
+    from compression.device import inference_layout
+    from compression.models import cnn, mlp, state_dict_hash
+    torch.manual_seed(0)
+    model, x = cnn().eval(), torch.randn(64, 1, 28, 28)
+    before = state_dict_hash(model)
+    runner, prepare = inference_layout(model, "cpu")
+    assert runner is not model and state_dict_hash(model) == before
+    assert model[0].weight.is_contiguous()  # the caller's layout is untouched
+    assert runner[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert prepare(x).is_contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        assert torch.allclose(runner(prepare(x)), model(x), atol=1e-4)
+    flat = mlp()
+    assert inference_layout(flat, "cpu")[0] is flat  # no convolutions: nothing to gain
+    assert inference_layout(model, "meta")[0] is model  # only the CPU
