@@ -85,11 +85,39 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def save(name: str, rows: list[dict[str, Any]], info: dict[str, Any]) -> Path:
+def save(name: str, rows: list[dict[str, Any]], info: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
     """results/NAME.json, or results/NAME.PARTS.json when only some parts ran (the full run's file
     is kept)."""
-    RESULTS_DIR.mkdir(exist_ok=True)
+    folder = Path(os.environ.get("BENCH_RESULTS_DIR") or RESULTS_DIR)  # set by --repeat for its runs
+    folder.mkdir(exist_ok=True)
     chosen = os.environ.get("BENCH_PARTS", "")
-    path = RESULTS_DIR / (f"{name}.{chosen.replace(',', '+')}.json" if chosen else f"{name}.json")
-    path.write_text(json.dumps({"machine": info, "rows": rows}, indent=1, default=str) + "\n")
+    path = folder / (f"{name}.{chosen.replace(',', '+')}.json" if chosen else f"{name}.json")
+    path.write_text(json.dumps({"machine": info, "rows": rows, **(extra or {})}, indent=1, default=str) + "\n")
     return path
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def aggregate(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows of several runs of one benchmark (same rows, same order) -> one row each: every number
+    is the median over the runs, followed by `KEY range` ("min .. max") where the runs disagree;
+    other values are kept, or joined with " / " where they differ."""
+    if len({len(r) for r in runs}) != 1:
+        raise ValueError(f"runs have different row counts: {[len(r) for r in runs]}")
+    out = []
+    for rows in zip(*runs):
+        merged: dict[str, Any] = {}
+        for key in dict.fromkeys(k for r in rows for k in r):
+            values = [r.get(key) for r in rows]
+            numbers = [v for v in values if _is_number(v)]
+            if numbers and len(numbers) == len(values):
+                merged[key] = statistics.median(numbers)
+                if min(numbers) != max(numbers):
+                    merged[f"{key} range"] = f"{min(numbers):,.3f} .. {max(numbers):,.3f}"
+            else:
+                shown = list(dict.fromkeys("" if v is None else str(v) for v in values))
+                merged[key] = values[0] if len(shown) == 1 else " / ".join(shown)
+        out.append(merged)
+    return out
