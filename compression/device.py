@@ -75,10 +75,10 @@ def inference_layout(model: torch.nn.Module, device: torch.device | str):
     identity = lambda x: x  # noqa: E731
     if torch.device(device).type != "cpu" or not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
         return model, identity
+    import copy
     try:
-        import copy
         runner = copy.deepcopy(model).to(memory_format=torch.channels_last)
-    except (RuntimeError, TypeError, ValueError):  # a module that cannot take the layout: run as given
+    except (RuntimeError, TypeError, ValueError, copy.Error):  # cannot be copied or take the layout: as given
         return model, identity
     return runner, (lambda x: x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
 
