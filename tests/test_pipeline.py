@@ -101,6 +101,7 @@ def test_each_step_is_measured_and_the_input_model_is_untouched(sparse_run):
     assert pruned.result.extra["sparsity"] == pytest.approx(0.8, abs=1e-4)
     assert packed.result.extra["sparsity"] >= pruned.result.extra["sparsity"]
     assert packed.result.metrics.simulated and pruned.result.metrics.simulated  # dense kernels run the zeros
+    assert packed.result.extra["kernel"] is None  # sparse: no int8 kernel is tried
 
 
 def test_artifacts_round_trip_to_the_same_predictions_and_their_bytes_are_size_bytes(sparse_run, fmnist):
@@ -127,7 +128,16 @@ def test_structured_distill_int8_pipeline_round_trips_with_smaller_layers(fmnist
     # 300-100 hidden -> 150-50: 784*150+150 + 150*50+50 + 50*10+10 parameters, real MACs
     assert pruned.result.metrics.params == 784 * 150 + 150 + 150 * 50 + 50 + 50 * 10 + 10
     assert pruned.result.metrics.macs < 0.5 * pruned.result.baseline.macs
-    assert not pruned.result.metrics.simulated and quantized.result.metrics.simulated
+    assert not pruned.result.metrics.simulated
+    # dense and 8-bit: a real int8 kernel runs it, chosen by measurement, and its latency is reported
+    from compression.quantization.kernels import onnxruntime_available
+    kernel = quantized.result.extra["kernel"]
+    if onnxruntime_available():
+        assert kernel["chosen"] and not quantized.result.metrics.simulated
+        assert quantized.result.metrics.latency_ms == kernel["latency_ms"]
+        assert "Latency is real" in quantized.result.extra["gain"]
+    else:  # said so, and the speed stays simulated
+        assert quantized.result.metrics.simulated and "onnxruntime" in kernel["reason"]
     # 8-bit codes: a quarter of the float32 bytes, plus per-channel scales and the float biases
     assert quantized.result.metrics.size_bytes < 0.27 * distilled.result.metrics.size_bytes
     for outcome in outcomes:
