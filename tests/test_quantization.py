@@ -248,3 +248,21 @@ def test_a_candidate_that_cannot_run_the_model_is_reported_not_fatal(fmnist):
                            limit=N, rounds=1)
     assert "TypeError" in report["candidates"]["torch-dynamic"]["error"]
     assert report["chosen"] == "ort-static"
+
+
+def test_pruned_layers_store_only_their_nonzero_codes(models, fmnist):
+    """A 70 %-pruned mlp at 8 bits: symmetric code 0 is exactly 0.0, so each layer keeps only its
+    nonzero codes and their positions (relative gaps), well under the dense 8 bits per weight, and
+    loads back to the same predictions."""
+    from compression.pruning import prune_weights
+    pruned = prune_weights(models["mlp"], 0.7, scope="global")
+    qm = quantize(pruned, QuantConfig(bits=8), architecture=architecture_of("mlp"))
+    dense_codes = sum(r["params"] for r in qm.layers if r["quantized"])  # bytes at 8 bits per weight
+    assert len(qm.artifact) < 0.6 * dense_codes
+    dense = quantize(models["mlp"], QuantConfig(bits=8), architecture=architecture_of("mlp"))
+    assert len(dense.artifact) >= dense_codes  # nothing to leave out: the dense codes are kept
+    loaded = load_artifact(qm.artifact)
+    x = next(fmnist.batches("test", 500))[0]
+    with torch.inference_mode():
+        assert torch.equal(qm.model(x), loaded(x))
+    assert (loaded[1].weight == 0).float().mean() >= 0.5  # the zeros came back as zeros

@@ -8,7 +8,9 @@ file alone rebuilds the model. Blob writers (`encode_blobs`) and readers (`decod
 separate functions per encoding so other pipelines (prune -> cluster -> Huffman) can reuse them:
 
   float32 / float16 / raw  the values as they are (raw: any dtype, e.g. BatchNorm's counter)
-  affine    b-bit codes (q - qmin) packed, float32 scale per row, b-bit zero points if asymmetric
+  affine    b-bit codes (q - qmin) packed, float32 scale per row, b-bit zero points if asymmetric;
+            symmetric codes with many zeros (a pruned layer) as the nonzero codes plus their
+            positions as relative gaps, whichever is smaller
   binary    1 bit per weight (the sign), float32 scale per row
   ternary   5 weights per byte (base 3), float32 scale per row
   codebook  float32 codebook, b-bit indices packed or Huffman-coded, and (keep_zeros) the
@@ -49,6 +51,19 @@ def best_index_bits(mask: np.ndarray, candidates=range(1, 9)) -> int:
     return min(candidates, key=lambda b: len(sparse_gaps(mask, b)) * b)
 
 
+def _sparse_codes(q: np.ndarray, bits: int, qmin: int) -> tuple[dict[str, bytes], dict[str, Any]] | None:
+    """Symmetric codes with zeros among them (a pruned layer: code 0 is exactly 0.0) as the nonzero
+    codes plus their positions as relative gaps, as Han et al. store sparse layers; the caller keeps
+    it only where it is smaller than the dense codes. None when there is nothing to leave out."""
+    mask = q != 0
+    if mask.all() or not mask.any():
+        return None
+    ib = best_index_bits(mask)
+    gaps = sparse_gaps(mask, ib)
+    return ({"q": pack_bits(q[mask] - qmin, bits), "gaps": pack_bits(gaps, ib)},
+            {"nonzero": int(mask.sum()), "index_bits": ib, "gap_count": int(len(gaps))})
+
+
 def encode_blobs(enc: Encoded) -> tuple[dict[str, bytes], dict[str, Any]]:
     """(named blobs, small JSON-able fields) that store `enc` exactly."""
     a, meta = enc.arrays, {}
@@ -60,6 +75,11 @@ def encode_blobs(enc: Encoded) -> tuple[dict[str, bytes], dict[str, Any]]:
         blobs = {"q": pack_bits(a["q"] - qmin, enc.bits), "scale": _f32(a["scale"])}
         if not enc.meta["symmetric"]:
             blobs["zero_point"] = pack_bits(a["zero_point"], enc.bits)
+        else:
+            sparse = _sparse_codes(np.asarray(a["q"]).ravel(), enc.bits, qmin)
+            if sparse is not None and len(sparse[0]["q"]) + len(sparse[0]["gaps"]) < len(blobs["q"]):
+                blobs.update(sparse[0])
+                meta.update(sparse[1])
         return blobs, meta
     if enc.encoding == "binary":
         return {"signs": pack_bits(a["signs"], 1), "scale": _f32(a["scale"])}, {"rows": len(a["scale"])}
@@ -93,8 +113,14 @@ def decode_blobs(encoding: str, shape: tuple[int, ...], bits: int, blobs: dict[s
         rows, qmin = meta["rows"], meta["qmin"]
         zp = (unpack_bits(blobs["zero_point"], bits, rows) if "zero_point" in blobs
               else np.zeros(rows, np.int64))
-        arrays = {"q": unpack_bits(blobs["q"], bits, n) + qmin, "scale": _read_f32(blobs["scale"], rows),
-                  "zero_point": zp}
+        if "gaps" in blobs:  # sparse: nonzero codes and their positions; every other code is 0
+            positions = positions_from_gaps(unpack_bits(blobs["gaps"], meta["index_bits"], meta["gap_count"]),
+                                            meta["index_bits"])
+            q = np.zeros(n, np.int64)
+            q[positions] = unpack_bits(blobs["q"], bits, meta["nonzero"]) + qmin
+        else:
+            q = unpack_bits(blobs["q"], bits, n) + qmin
+        arrays = {"q": q, "scale": _read_f32(blobs["scale"], rows), "zero_point": zp}
         return Encoded("affine", shape, bits, arrays,
                        {"symmetric": meta["symmetric"], "qmin": qmin, "qmax": meta["qmax"]})
     if encoding == "binary":
