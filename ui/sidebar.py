@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import streamlit as st
@@ -49,8 +50,9 @@ def sidebar() -> Selection:
         device = get_device()
         st.markdown(f"**Device:** `{describe_device(device)}`")
         running, waiting = device_queue(device).status()
-        if running is not None:
-            st.caption(f"Running now: {running.label}" + (f" · {len(waiting)} waiting" if waiting else ""))
+        if running is not None:  # a snapshot: the sidebar is drawn when the page (re)runs, not live
+            st.caption(f"When this page loaded ({time.strftime('%H:%M:%S')}), the {device.type} was running: "
+                       f"{running.label}" + (f" · {len(waiting)} waiting" if waiting else ""))
     return Selection(dataset=dataset, model=model, device=device.type)
 
 
