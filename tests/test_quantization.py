@@ -266,3 +266,6 @@ def test_pruned_layers_store_only_their_nonzero_codes(models, fmnist):
     with torch.inference_mode():
         assert torch.equal(qm.model(x), loaded(x))
     assert (loaded[1].weight == 0).float().mean() >= 0.5  # the zeros came back as zeros
+    from compression.quantization.artifact import read_header
+    assert read_header(qm.artifact)[0]["format"] == 2  # sparse codes: readers of format 1 refuse it
+    assert read_header(dense.artifact)[0]["format"] == 1  # no sparse codes: still format 1

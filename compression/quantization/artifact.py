@@ -35,7 +35,8 @@ from compression.packing import (pack_bits, pack_ternary, packed_length, positio
 from compression.quantization.quantizers import Encoded
 
 MAGIC = b"CEQ1"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2       # written when a tensor's codes are stored sparse ("gaps" blob); else 1,
+READABLE_FORMATS = (1, 2)  # so files without sparse codes still open in code that reads only 1
 
 
 def _f32(a: np.ndarray) -> bytes:
@@ -164,7 +165,8 @@ def write_artifact(state: dict[str, torch.Tensor], encoded: dict[str, Encoded], 
             payload.append(blob)
             offset += len(blob)
         records.append(record)
-    header = {"format": FORMAT_VERSION, "architecture": architecture, "tensors": records,
+    sparse_codes = any(r["encoding"] == "affine" and "gaps" in r["blobs"] for r in records)
+    header = {"format": FORMAT_VERSION if sparse_codes else 1, "architecture": architecture, "tensors": records,
               "activations": activations or {}}
     head = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
     return MAGIC + struct.pack("<I", len(head)) + head + b"".join(payload)
@@ -179,8 +181,9 @@ def read_header(blob: bytes | memoryview) -> tuple[dict[str, Any], memoryview]:
         header = json.loads(zlib.decompress(view[8:8 + size]))
     except (zlib.error, ValueError) as exc:
         raise CompressionError(f"artifact header unreadable ({exc})") from None
-    if header.get("format") != FORMAT_VERSION:
-        raise CompressionError(f"artifact format {header.get('format')!r} not supported (this code reads {FORMAT_VERSION})")
+    if header.get("format") not in READABLE_FORMATS:
+        raise CompressionError(f"artifact format {header.get('format')!r} not supported "
+                               f"(this code reads {', '.join(map(str, READABLE_FORMATS))})")
     return header, view[8 + size:]
 
 
