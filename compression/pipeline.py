@@ -443,19 +443,6 @@ def _payload(state: _State) -> bytes:
     return state_dict_bytes(state.model)
 
 
-def _int8_kernel(state: _State, dataset: Dataset, device: torch.device, limit: int | None) -> dict[str, Any] | None:
-    """Where a real int8 kernel can run the quantized step's model (8-bit uniform, dense, on the
-    CPU), measure the candidates and pick the fastest faithful one, as the Quantization page does;
-    None where none is eligible. A sparse model keeps its simulated speed (the kernels are dense)."""
-    from compression.quantization.kernels import kernel_eligibility, select_kernel
-    if state.payload != "quantized" or state.sparse:
-        return None
-    eligible, reason = kernel_eligibility(state.quantized.config, device)
-    if not eligible:
-        return {"chosen": None, "reason": reason}
-    return select_kernel(state.model, dataset, state.quantized.config, limit=limit)
-
-
 def _kernel_words(kernel: dict[str, Any]) -> str:
     """The chosen int8 kernel, and how it compares with float32 in its own runtime (so that the
     runtime's share of the speed is not passed off as int8's) and with PyTorch float32."""
@@ -535,9 +522,12 @@ def _outcome(i, step, state, history, cfg, name, dataset, device, limit, baselin
     artifact = write_artifact(_payload(state), state.payload, arch)
     simulated = state.sparse or state.payload == "quantized"
     metrics = measure(state.model, dataset, device=device, artifact=artifact, simulated=simulated, limit=limit)
-    kernel = _int8_kernel(state, dataset, device, limit)
-    if kernel and kernel.get("chosen"):
-        metrics = replace(metrics, latency_ms=kernel["latency_ms"], simulated=False)
+    kernel = None
+    if state.payload == "quantized" and not state.sparse:  # a sparse model keeps simulated speed: dense kernels
+        from compression.quantization.kernels import with_int8_kernel
+        metrics, report, reason = with_int8_kernel(state.model, dataset, state.quantized.config, device, metrics,
+                                                   limit=limit)
+        kernel = report or {"chosen": None, "reason": reason}
     final = i == len(cfg.steps)
     extra = {
         "pipeline": cfg.spec, "step": i, "steps": len(cfg.steps), "step_spec": step.spec(), "final": final,

@@ -17,7 +17,7 @@ from compression.metrics import Result, baseline_metrics, measure
 from compression.models import load_pretrained, model_card
 from compression.quantization.config import QuantConfig
 from compression.quantization.core import QuantizedModel, encode_weight, quantizable_layers, quantize
-from compression.quantization.kernels import kernel_eligibility, select_kernel
+from compression.quantization.kernels import kernel_eligibility, with_int8_kernel
 from compression.training import accuracy_on
 
 
@@ -40,17 +40,13 @@ def quantize_zoo_model(name: str, config: QuantConfig, *, dataset: str | None = 
     qm = quantize(load_pretrained(name, device), config, dataset=data, device=device,
                   architecture=architecture_of(name), progress=progress, should_stop=should_stop)
     metrics = measure(qm.model, data, device=device, artifact=qm.artifact, simulated=True, limit=limit)
-    eligible, reason = kernel_eligibility(config, device)
-    kernel_report = None
-    if eligible and kernel:
-        kernel_report = select_kernel(qm.model, data, config, limit=limit)
-        if kernel_report["chosen"]:
-            metrics = dataclasses.replace(metrics, latency_ms=kernel_report["latency_ms"], simulated=False)
-            reason = ""
-        else:
-            reason = kernel_report.get("reason", "no int8 kernel ran")
-    elif eligible:
-        reason = "int8 kernel not measured for this run"
+    if kernel:
+        metrics, kernel_report, reason = with_int8_kernel(qm.model, data, config, device, metrics, limit=limit)
+    else:
+        kernel_report = None
+        eligible, reason = kernel_eligibility(config, device)
+        if eligible:
+            reason = "int8 kernel not measured for this run"
     extra = {
         "coverage": qm.coverage(),
         "label": config.label(),

@@ -231,6 +231,21 @@ def _failure(exc: Exception) -> dict[str, str]:
     return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
 
+def with_int8_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, device: torch.device | str,
+                     metrics, *, limit: int | None = None) -> tuple[Any, dict[str, Any] | None, str]:
+    """(metrics, kernel report, why not): where a real int8 kernel can run `config` here, select one
+    and put its measured batch-1 latency into `metrics` (simulated: False); otherwise `metrics`
+    unchanged, with the reason. Used by the Quantization page's runs and by pipelines."""
+    import dataclasses
+    eligible, reason = kernel_eligibility(config, device)
+    if not eligible:
+        return metrics, None, reason
+    report = select_kernel(model, dataset, config, limit=limit)
+    if not report["chosen"]:
+        return metrics, report, report.get("reason", "no int8 kernel ran")
+    return dataclasses.replace(metrics, latency_ms=report["latency_ms"], simulated=False), report, ""
+
+
 def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, candidates=None,
                   limit: int | None = None, rounds: int = 7) -> dict[str, Any]:
     """Measure the int8 candidates for `model` (the quantized model, float weights on the int8
