@@ -11,7 +11,8 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from benchmarks.common import aggregate, machine, save, steady_allocator, table
+from benchmarks.common import aggregate, machine, save, table
+from compression.device import steady_allocator
 
 
 def _shown(path: Path) -> Path:

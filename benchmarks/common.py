@@ -16,15 +16,6 @@ import torch
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def steady_allocator() -> str:
-    """No fresh pages per timed forward: `compression.device.steady_allocator`, which the app and the
-    command line use too. Before it, whether the unpruned cnn paid 2,329 page faults per batch-64
-    forward (9.1 ms) or none (4.8 ms) depended on the process's history, while the pruned cnn paid
-    none either way, so side-by-side ratios measured the allocator, not the models."""
-    from compression.device import steady_allocator as set_it
-    return set_it()
-
-
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or ""
     info: dict[str, str] = {}
@@ -40,7 +31,7 @@ def machine() -> dict[str, Any]:
         flags = set(info.get("flags", "").split())
         cpu += ", " + (" ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags)
                        or "no AVX2")
-    from compression.device import describe_device, get_device
+    from compression.device import describe_device, get_device, steady_allocator
     return {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "device": describe_device(get_device()),

@@ -102,13 +102,16 @@ def test_steady_allocator_reuses_pages_between_forwards():
     assert state.startswith("glibc mallopt") and steady_allocator() == state  # once, idempotent
     model, x = cnn().eval(), torch.randn(256, 1, 28, 28)
     with torch.inference_mode():
-        for _ in range(2):
+        for _ in range(5):  # the heap grows over the first 2-3 forwards (measured: 9.7k, 0.4-4.3k, 0-1.1k faults)
             model(x)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(3):
+        for _ in range(10):
             model(x)
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    assert faults < 300, f"{faults} page faults in 3 forwards"
+    # glibc's defaults: ~3,900 faults per forward (39k in 10). Reused pages: 0 per forward, with a rare
+    # 1,072-fault heap growth; the bound is one first-conv activation (256x16x28x28 floats = 3,136 pages)
+    first_activation_pages = 256 * 16 * 28 * 28 * 4 // 4096
+    assert faults < first_activation_pages, f"{faults} page faults in 10 forwards"
 
 
 def test_inference_layout_runs_a_channels_last_copy_on_the_cpu():
