@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
+# test processes (pytest-xdist): two on this 2-core machine keep CI under 20 minutes; 0 = one process
+TEST_WORKERS ?= 2
 
 .PHONY: run test bench setup data browser clean
 
@@ -29,7 +31,7 @@ run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
 
 test: setup browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=20
 
 bench: setup
 	$(PY) -m benchmarks
