@@ -3,7 +3,7 @@ image or batch-1 latency, among the methods the user allows.
 
 The search is a small grid of pipelines (`candidates`): pruning ratios, quantization bit widths and,
 when both are allowed, pruning followed by quantization. Every point is an independent job run
-through the sweep executor (compression.pareto), measured like any other run and stored; the
+through the sweep executor (compression.sweep), measured like any other run and stored; the
 chosen one is the most accurate point whose *measured* cost is within the budget (ties: the
 cheaper). Nothing is predicted: a point counts as within budget only after it was measured.
 """
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from compression import CompressionError
-from compression.pareto import COSTS, default_executor
+from compression.pareto import COSTS
+from compression.sweep import default_executor
 
 BUDGET_METRICS = ("size_bytes", "macs", "latency_ms")
 SEARCH_METHODS = ("prune", "quantize")
@@ -75,36 +76,13 @@ def candidates(cfg: BudgetConfig) -> list[str]:
     return specs
 
 
-@dataclass(frozen=True)
-class PointJob:
-    """One point of the search: plain data, so a remote executor can run it."""
-    model: str
-    dataset: str
-    device: str
-    spec: str
-    subset: int | None = None
-    limit: int | None = None
-    store: bool = True
-
-
-def run_point(job: PointJob) -> dict[str, Any]:
-    """Run one pipeline and measure it; store its final step as a run. Returns plain values."""
-    from compression.data import load_dataset
-    from compression.models import load_pretrained
-    from compression.pipeline import PipelineConfig, parse_steps, run_pipeline
-
-    data = load_dataset(job.dataset)
-    cfg = PipelineConfig(parse_steps(job.spec), subset=job.subset)
-    final = None
-    for final in run_pipeline(job.model, data, cfg, device=job.device, limit=job.limit,
-                              model=load_pretrained(job.model, job.device)):
-        pass
-    result = final.result
+def point_row(job_result: Any, spec: str) -> dict[str, Any]:
+    """A measured point as plain values: the final step's result, its spec and run id."""
+    result = job_result.result
     result.extra["search"] = "budget"
-    row = {**result.to_dict(), "spec": job.spec, "label": job.spec.replace(",", " -> ")}
-    if job.store:
-        from compression.store import RunStore
-        row["run_id"] = RunStore().add(result)
+    row = {**result.to_dict(), "spec": spec, "label": spec.replace(",", " -> ")}
+    if "run_id" in result.extra:
+        row.update(run_id=result.extra["run_id"], artifact=result.extra.get("artifact"))
     return row
 
 
@@ -127,15 +105,21 @@ def iter_search(model: str, dataset: str, cfg: BudgetConfig, outcome: "BudgetOut
                 progress: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None):
     """Try every candidate through the default executor, yielding each measured point (stored as
     it finishes) and collecting them in `outcome`. Stop keeps the points done so far."""
+    from compression.run_labels import new_group_id
+    from compression.sweep import Job, run_jobs
     specs = candidates(cfg)
-    jobs = [PointJob(model, dataset, str(device), s, cfg.subset, limit, store) for s in specs]
+    jobs = [Job(model, dataset, s, device=str(device), limit=limit, subset=cfg.subset,
+                kernel=cfg.metric == "latency_ms" or "quantize:uniform:8" in s, group=f"budget {model}",
+                pipeline=True)
+            for s in specs]
     outcome = outcome if outcome is not None else BudgetOutcome(cfg)
-    for point in default_executor().map(run_point, jobs, progress=progress, should_stop=should_stop):
+    for point in run_jobs(jobs, executor=default_executor(), store=store, progress=progress,
+                          should_stop=should_stop, group=new_group_id("budget")):
         if not point.ok:
             outcome.refused.append((specs[point.index], point.error))
             continue
-        row = {**point.result, "index": point.index, "fits": point.result[cfg.metric] <= cfg.limit,
-               "seconds": point.seconds}
+        row = {**point_row(point.result, specs[point.index]), "index": point.index,
+               "fits": point.result.result.to_dict()[cfg.metric] <= cfg.limit, "seconds": point.seconds}
         outcome.points.append(row)
         yield row
     outcome.stopped = bool(should_stop and should_stop()) and len(outcome.points) + len(outcome.refused) < len(jobs)
@@ -151,6 +135,7 @@ def search(model: str, dataset: str, cfg: BudgetConfig, **kwargs) -> BudgetOutco
 
 def summary(outcome: BudgetOutcome) -> dict[str, Any]:
     """One JSON-able line: the budget, how many points fit, and the chosen configuration."""
+    from compression.honesty import simulated_metrics
     cfg, best = outcome.config, outcome.best
     out = {"budget_metric": cfg.metric, "budget": cfg.limit, "unit": COSTS[cfg.metric][1],
            "methods": list(cfg.methods), "tried": len(outcome.points), "within_budget": sum(p["fits"] for p in outcome.points),
@@ -159,7 +144,7 @@ def summary(outcome: BudgetOutcome) -> dict[str, Any]:
     if best is not None:
         out.update(chosen=best["spec"], run_id=best.get("run_id"), accuracy=best["accuracy"],
                    size_bytes=best["size_bytes"], macs=best["macs"], latency_ms=best["latency_ms"],
-                   simulated=best["simulated"])
+                   simulated=best["simulated"], simulated_metrics=simulated_metrics(best))
     else:
         cheapest = min((p[cfg.metric] for p in outcome.points), default=None)
         out["reason"] = (f"no configuration tried fits {cfg.metric} <= {cfg.limit:g}"

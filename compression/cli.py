@@ -16,6 +16,7 @@ import sys
 from typing import Any, Callable, Iterable, Sequence
 
 from compression import CompressionError
+from compression.runtimes import RUNTIMES
 
 EXIT_USER_ERROR = 2
 
@@ -71,12 +72,20 @@ def list_of(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
 # shared options and output
 
 def add_common(parser: argparse.ArgumentParser, *, dataset: bool = True) -> None:
-    """--json, --device, --no-store, --limit and (optionally) --dataset."""
+    """--json, --device, --runtime, --no-store, --limit, --cluster and (optionally) --dataset."""
     parser.add_argument("--json", action="store_true", help="print one JSON object per result")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     parser.add_argument("--no-store", action="store_true", help="do not save results to the run store")
     parser.add_argument("--limit", type=int_range(1), default=None,
                         help="evaluate on the first N test images only (default: all)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="eager",
+                        help="where latency is timed, the result and its baseline alike: eager (PyTorch), compile "
+                             "(torch.compile, inductor) or onnxruntime (ONNX Runtime, CPU); accuracy is measured in "
+                             "eager. A runtime that cannot run the model falls back to eager and says why")
+    parser.add_argument("--cluster", default=None,
+                        help="where sweep points and search trials run: local, local:N (a Dask LocalCluster of N "
+                             "worker processes) or tcp://HOST:8786 (a running Dask scheduler); default "
+                             "$COMPRESSION_CLUSTER, else in this process")
     if dataset:
         parser.add_argument("--dataset", default=None,
                             help="dataset name (default: the model's own), or imagefolder:<path>")
@@ -86,12 +95,29 @@ def format_line(d: dict[str, Any]) -> str:
     """One readable line for a result dict."""
     if "accuracy" not in d:
         return "  ".join(f"{k}={v}" for k, v in d.items() if not isinstance(v, (dict, list)))
+    from compression.charts.format import fmt_change, latency_change
+    from compression.honesty import sanity_warning, simulated_metrics
     base = d.get("baseline") or {}
-    ratio = (f" ({d['size_bytes'] / base['size_bytes']:.3f}x)" if base.get("size_bytes") else "")
-    return (f"{d['model']:<14} {d['method']:<14} acc {d['accuracy'] * 100:6.2f}% (n={d['accuracy_n']})  "
+    sim = simulated_metrics(d)
+    ratio = (f" ({fmt_change(d['size_bytes'], base['size_bytes'], 'size_bytes', simulated='size_bytes' in sim).text})"
+             if base.get("size_bytes") else "")
+    latency = latency_change(d).text if base.get("latency_ms") else "n/a"
+    latency = f" ({latency})" if latency != "n/a" else ""
+    extra = d.get("extra") if isinstance(d.get("extra"), dict) else {}
+    runtime = d.get("runtime") or extra.get("runtime")
+    runtime = f", {runtime}" if runtime else ""
+    kept = ""
+    if "starred" in d:  # a stored run (`runs`): its id, what changed, and what the user keeps about it
+        kept = "".join([f"{d['change']}: " if d.get("change") else "", f"run {d.get('run_id')}  ",
+                        "* " if d["starred"] else "", f"{d['name']!r} " if d.get("name") else "",
+                        f"[{', '.join(d['tags'])}] " if d.get("tags") else "", "(hidden) " if d.get("hidden") else ""])
+    line = (f"{kept}{d['model']:<14} {d['method']:<14} acc {d['accuracy'] * 100:6.2f}% (n={d['accuracy_n']})  "
             f"params {d['params']:>9,}  nonzero {d['nonzero_params']:>9,}  "
             f"size {d['size_bytes'] / 1024:9.1f} KiB{ratio}  MACs {d['macs'] / 1e6:7.3f} M  "
-            f"latency {d['latency_ms']:7.3f} ms  {'simulated ' if d['simulated'] else ''}[{d['device']}]")
+            f"latency {d['latency_ms']:7.3f} ms{latency}  "
+            f"{'simulated: ' + ', '.join(sim) + ' ' if sim else ''}[{d['device']}{runtime}]")
+    warning = sanity_warning(d)
+    return line + (f"\n  warning: {warning}" if warning else "")
 
 
 def emit(results: Iterable[Any], args: argparse.Namespace) -> None:
@@ -101,7 +127,9 @@ def emit(results: Iterable[Any], args: argparse.Namespace) -> None:
     store = None
     for item in results:
         if isinstance(item, Result):
-            if not getattr(args, "no_store", True):
+            if "run_id" in item.extra:  # stored already, with its artifact (run_method, sweeps)
+                d = item.to_dict()
+            elif not getattr(args, "no_store", True):
                 if store is None:
                     from compression.store import RunStore
                     store = RunStore()
@@ -125,11 +153,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _executor(args: argparse.Namespace):
+    """The sweep executor --cluster / $COMPRESSION_CLUSTER names, made the default for this command."""
+    import os
+    from compression.sweep import from_setting, parse_setting, set_default_executor
+    setting = getattr(args, "cluster", None) or os.environ.get("COMPRESSION_CLUSTER")
+    if parse_setting(setting)[0] == "in-process":
+        return None
+    executor = from_setting(setting)
+    set_default_executor(executor)
+    return executor
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    executor = None
     try:
-        emit(args.run(args), args)
+        executor = _executor(args)
+        from compression.runtimes import using_runtime
+        with using_runtime(getattr(args, "runtime", None)):  # every measurement of this command, sweep jobs too
+            emit(args.run(args), args)
     except CompressionError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USER_ERROR
@@ -138,4 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if executor is not None:
+            from compression.sweep import InProcessExecutor, set_default_executor
+            set_default_executor(InProcessExecutor())
+            executor.close()
     return 0

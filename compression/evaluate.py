@@ -7,18 +7,16 @@ from pathlib import Path
 import torch
 
 from compression import CompressionError
-from compression.data import Dataset, load_dataset
-from compression.metrics import Metrics, Result, baseline_metrics, measure
-from compression.models import expected_input, load_model, model_card
-from compression.torchvision_models import is_torchvision_name, torchvision_model
+from compression.data import Dataset
+from compression.metrics import Metrics, Result, measure
+from compression.models import expected_input, model_card
 
 
-def dataset_for(model: str, dataset: str | None = None) -> Dataset:
-    """The dataset to evaluate `model` on (its own by default), checked for shape and classes."""
-    name = dataset or model_card(model)["dataset"]
-    data = load_dataset(name)
-    check_compatible(model, data)
-    return data
+def dataset_for(model: str, dataset: str | Dataset | None = None) -> Dataset:
+    """The dataset to evaluate model reference `model` on (its own by default), checked for shape
+    and classes (compression.refs: zoo names, torchvision:<arch>, entry:<name>)."""
+    from compression.refs import dataset_for as for_reference
+    return for_reference(model, dataset)
 
 
 def check_compatible(model: str, data: Dataset) -> None:
@@ -32,33 +30,37 @@ def check_compatible(model: str, data: Dataset) -> None:
 
 def evaluate(model: str, *, dataset: str | None = None, weights: str | Path | None = None,
              device: torch.device | str = "cpu", limit: int | None = None, pretrained: bool = False) -> Result:
-    """Measure a zoo model (or its architecture with the user's weights, or a torchvision
-    architecture by name) on a dataset."""
+    """Measure any model reference (a zoo model, its architecture with the user's weights, a
+    torchvision architecture, an installed entry point) on a dataset."""
+    from compression.refs import baseline, resolve
     device = torch.device(device)
-    if is_torchvision_name(model):
-        return _evaluate_torchvision(model, dataset, device, limit, pretrained)
-    data = dataset_for(model, dataset)
-    if weights is None:
-        metrics: Metrics = baseline_metrics(model, data, device, limit=limit)
-        label = model
-    else:
-        metrics = measure(load_model(model, weights=weights, device=device), data, device=device, limit=limit)
-        label = f"{model}+{Path(weights).name}"
-    return Result(model=label, dataset=data.name, method="baseline",
-                  config={"weights": str(weights) if weights else None, "limit": limit},
-                  device=device.type, metrics=metrics, baseline=metrics)
+    resolved = resolve(model, dataset, device=device, weights=weights, pretrained=pretrained)
+    metrics: Metrics = baseline(resolved, device, limit=limit)
+    config = {"weights": str(weights) if weights else None, "limit": limit}
+    if resolved.ref.kind == "torchvision":
+        config["pretrained"] = pretrained
+    metrics, extra = _on_runtime(resolved, metrics, device)
+    return Result(model=resolved.name, dataset=resolved.dataset.name, method="baseline", config=config,
+                  device=device.type, metrics=metrics, baseline=metrics, extra=extra)
 
 
-def _evaluate_torchvision(model: str, dataset: str | None, device: torch.device, limit: int | None,
-                         pretrained: bool) -> Result:
-    if dataset is None:
-        raise CompressionError(f"{model} needs --dataset, e.g. imagefolder:<path>?size=224")
-    data = load_dataset(dataset)
-    net = torchvision_model(model, data, pretrained=pretrained).to(device)
-    metrics = measure(net, data, device=device, limit=limit)
-    return Result(model=model, dataset=data.name, method="baseline",
-                  config={"pretrained": pretrained, "limit": limit}, device=device.type,
-                  metrics=metrics, baseline=metrics)
+def _on_runtime(resolved, metrics: Metrics, device: torch.device) -> tuple[Metrics, dict]:
+    """The batch-1 latency on the default runtime (compression.runtimes; the CLI's --runtime) when it
+    is not eager (eager: the cached baseline's own), with its spread and any fallback."""
+    import dataclasses
+    from compression.device import synchronize
+    from compression.runtimes import default_runtime, prepare
+    from compression.timing import interleaved
+    runtime = default_runtime()
+    if runtime == "eager":
+        return metrics, {"runtime": "eager"}
+    runner = prepare(resolved.model, resolved.dataset.input_shape, device, runtime)
+    x = torch.randn(1, *resolved.dataset.input_shape, device=device)
+    timed = interleaved({"model": lambda: runner.run(x)}, sync=lambda: synchronize(device))["model"]
+    extra = {"runtime": runner.runtime, "latency_spread_ms": timed.spread_ms}
+    if runner.fallback:
+        extra["runtime_fallback"] = runner.fallback
+    return dataclasses.replace(metrics, latency_ms=timed.median_ms), extra
 
 
 def add_user_model(base: str, weights: bytes | Path, *, name: str | None = None,

@@ -1,7 +1,8 @@
 """Honest metrics: every number is measured on the model or the bytes in hand.
 
 Keys (DESIGN.md): accuracy, accuracy_n, params, nonzero_params, size_bytes, macs, latency_ms,
-simulated, baseline. `size_bytes` is the length of an artifact that was actually serialized;
+simulated, baseline; Result.to_dict adds simulated_metrics (compression.honesty: which of size_bytes,
+macs, latency_ms are simulated). `size_bytes` is the length of an artifact that was actually serialized;
 `macs` come from torch's FLOP counter on the executed model (FLOPs / 2); `latency_ms` is the
 median of timed batch-1 forward passes after warm-up, synchronized on CUDA/MPS.
 """
@@ -120,27 +121,48 @@ class Result:
     metrics: Metrics
     baseline: Metrics | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # method-specific (per-layer tables, ...)
+    predictions: Any = field(default=None, compare=False, repr=False)  # compression.predictions, if kept
+    artifact: bytes | None = field(default=None, compare=False, repr=False)  # the file size_bytes counts, if kept
 
     def to_dict(self) -> dict[str, Any]:
-        """Flat JSON object: the DESIGN.md keys plus model, dataset, method, config, device."""
+        """Flat JSON object: the DESIGN.md keys plus model, dataset, method, config, device, the extra
+        entries (a family's tables; every compressed result's latency spread and its baseline re-timed
+        beside it) and `runtime`, the runtime latency was timed on."""
         out = {"model": self.model, "dataset": self.dataset, "method": self.method,
                "config": self.config, "device": self.device, **self.metrics.to_dict(),
                "baseline": self.baseline.to_dict() if self.baseline else None}
         out.update({k: v for k, v in self.extra.items() if k not in out})
+        from compression.honesty import simulated_metrics
+        out["simulated_metrics"] = simulated_metrics(self)  # which gains are simulated (every result)
+        out.setdefault("runtime", "eager")  # where latency was timed (compression.runtimes); measure() times eager
         return out
 
 
 def measure(model: nn.Module, dataset: Dataset, *, device: torch.device | str = "cpu",
             artifact: bytes | None = None, simulated: bool = False, limit: int | None = None,
-            macs: float | None = None) -> Metrics:
+            macs: float | None = None, predictions: list | None = None, latency: bool = True,
+            logits: torch.Tensor | None = None) -> Metrics:
     """Measure a model: accuracy on the test split (first `limit` images), counts, bytes, speed.
 
+    `latency=False` leaves latency_ms NaN for a caller that times it itself (compression.methods
+    times a result interleaved with its baseline on the chosen runtime).
     `artifact` is the serialized form the user would download; the dense state_dict by default.
+    `predictions`, a list, receives the per-image Predictions (to keep beside the run). `logits`:
+    the model's logits on those test images when the caller computed them already (in stages:
+    compression.progressive), so they are not computed twice.
     """
+    from compression.training import new_span, tick
     device = torch.device(device)
     model = model.to(device)
-    logits = predict(model, dataset, "test", device=device, limit=limit)
+    tick(new_span(), "measuring: accuracy on the test set, size, latency")
     labels = dataset.test.head(limit).labels
+    if logits is None:
+        logits = predict(model, dataset, "test", device=device, limit=limit)
+    elif logits.shape[0] != labels.shape[0]:
+        raise ValueError(f"logits for {logits.shape[0]} images, the test split has {labels.shape[0]}")
+    if predictions is not None:
+        from compression.predictions import Predictions
+        predictions.append(Predictions.from_logits(logits))
     artifact = artifact if artifact is not None else state_dict_bytes(model)
     return Metrics(
         accuracy=float((logits.argmax(1) == labels).float().mean()),
@@ -149,7 +171,7 @@ def measure(model: nn.Module, dataset: Dataset, *, device: torch.device | str = 
         nonzero_params=count_nonzero(model),
         size_bytes=len(artifact),
         macs=macs if macs is not None else count_macs(model, dataset.input_shape, device),
-        latency_ms=latency_ms(model, dataset.input_shape, device),
+        latency_ms=latency_ms(model, dataset.input_shape, device) if latency else float("nan"),
         simulated=simulated,
     )
 

@@ -245,5 +245,8 @@ def load_model(name: str, *, weights: str | Path | None = None, device: torch.de
 def expected_input(name: str) -> tuple[int, int, int, int]:
     """(channels, height, width, classes) a zoo model was built for."""
     kw = model_card(name).get("builder_kwargs", {})
+    if "input_shape" in kw:  # builders that record it whole (compression.dynamic.attach)
+        c, h, w = kw["input_shape"]
+        return int(c), int(h), int(w), int(kw.get("num_classes", 10))
     side = kw.get("image_size", 28)
     return kw.get("in_channels", 1), side, side, kw.get("num_classes", 10)

@@ -1,24 +1,17 @@
-"""Pareto frontiers over stored runs, the path of a pipeline, and the executor sweeps run through.
+"""Pareto frontiers over stored runs and the path of a pipeline (the sweep executor: compression.sweep).
 
 Frontier: a run is on the accuracy-vs-cost frontier when no other run is at least as accurate
 and at most as costly with one of the two strictly better (maximize accuracy, minimize the cost:
 stored bytes, parameters, MACs or latency). Sorted by cost, the frontier's accuracy rises
 strictly, so drawn as a step line it reads "the best accuracy reached within this budget".
-
-Sweep executor: a sweep (a grid of pruning ratios, bit widths, a budget search) hands its points
-to `executor.map(fn, configs, progress=, should_stop=)`; each point is an independent job
-`fn(config)`. `InProcessExecutor` (the default) runs them one after another in the caller's
-thread; `FuturesExecutor` runs them on any `concurrent.futures.Executor` (threads, processes, or
-a distributed engine that speaks that interface), so a page never knows which engine ran them.
+The pool on an axis is every run whose number on that axis is real (`real_on_axis`; which gains are
+simulated: compression.honesty.simulated_metrics), unless simulated gains are asked for.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import math
-import time
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from compression import CompressionError
 
@@ -76,6 +69,16 @@ def pareto_frontier(points: Iterable[Mapping[str, Any]], *, cost: str = "size_by
     return sorted(on, key=lambda p: (float(p[cost]), -float(p[value])))
 
 
+def real_on_axis(points: Iterable[Mapping[str, Any]], cost: str, *,
+                 include_simulated: bool = False) -> list[Mapping[str, Any]]:
+    """The points whose number on the `cost` axis is real (compression.honesty.axis_is_real): an
+    unstructured prune counts on the size axis (its sparse file is real) but not on latency (dense
+    kernels). With `include_simulated`, every point. The pool every frontier is drawn from."""
+    from compression.honesty import axis_is_real
+    points = list(points)
+    return points if include_simulated else [p for p in points if axis_is_real(p, cost)]
+
+
 def pipeline_path(run_id: int, lookup: Callable[[int], Mapping[str, Any] | None],
                   max_steps: int = 100) -> list[Mapping[str, Any]]:
     """The steps that led to a run, first step first, following `parent_id` (via `lookup(id)`,
@@ -92,125 +95,3 @@ def pipeline_path(run_id: int, lookup: Callable[[int], Mapping[str, Any] | None]
         current = row.get("parent_id")
     return path[::-1]
 
-
-# ---------------------------------------------------------------------------------------------
-# sweep executor
-
-@dataclass(frozen=True)
-class SweepPoint:
-    """The outcome of one point of a sweep."""
-    index: int                 # position of the config in the sequence given to map()
-    config: Any
-    result: Any = None         # what fn(config) returned (None when it failed)
-    error: str | None = None   # the CompressionError message when this config was refused
-    seconds: float = 0.0       # wall time of fn(config)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-Progress = Callable[[dict], None]
-ShouldStop = Callable[[], bool]
-
-
-class SweepExecutor(Protocol):
-    """Runs the points of a sweep as independent jobs.
-
-    `map` yields one SweepPoint per config as each finishes (completion order; `index` says which
-    config it was), calls `progress({"step": done, "steps": total, "index": i, ...})` after each,
-    and checks `should_stop()` before starting each point: when it answers True no new point
-    starts, the running ones finish, and what was done is yielded. A CompressionError raised by
-    fn (a config the method refuses) becomes that point's `error`; any other exception is a bug
-    and propagates.
-    """
-
-    def map(self, fn: Callable[[Any], Any], configs: Iterable[Any], *,
-            progress: Progress | None = None, should_stop: ShouldStop | None = None) -> Iterator[SweepPoint]:
-        ...
-
-
-def _run_point(fn: Callable[[Any], Any], index: int, config: Any) -> SweepPoint:
-    start = time.perf_counter()
-    try:
-        result = fn(config)
-    except CompressionError as exc:
-        return SweepPoint(index, config, error=str(exc), seconds=time.perf_counter() - start)
-    return SweepPoint(index, config, result=result, seconds=time.perf_counter() - start)
-
-
-def _report(progress: Progress | None, point: SweepPoint, done: int, total: int) -> None:
-    if progress is not None:
-        progress({"step": done, "steps": total, "index": point.index, "seconds": point.seconds,
-                  "error": point.error})
-
-
-class InProcessExecutor:
-    """Points one after another, in order, in the calling thread (the default).
-
-    Inside a ui.jobs worker this is what a sweep wants: the job already holds the device, and
-    a point that trains can poll the same `should_stop` for a quicker Stop.
-    """
-
-    def map(self, fn, configs, *, progress=None, should_stop=None):
-        configs = list(configs)
-        for done, (i, config) in enumerate(enumerate(configs), start=1):
-            if should_stop is not None and should_stop():
-                return
-            point = _run_point(fn, i, config)
-            _report(progress, point, done, len(configs))
-            yield point
-
-
-class FuturesExecutor:
-    """Points on a `concurrent.futures.Executor`: a thread or process pool, or a distributed
-    engine's executor (e.g. dask.distributed's `client.get_executor()`). With a process or
-    remote pool, `fn` and the configs must be picklable (a module-level function, plain data).
-
-    At most `max_pending` points are submitted at a time, so Stop takes effect quickly and a
-    long sweep does not queue everything up front.
-    """
-
-    def __init__(self, pool: cf.Executor, max_pending: int = 4):
-        if max_pending < 1:
-            raise CompressionError(f"max_pending={max_pending} is out of range: expected an integer >= 1")
-        self.pool = pool
-        self.max_pending = max_pending
-
-    def map(self, fn, configs, *, progress=None, should_stop=None):
-        todo = list(enumerate(configs))
-        total, done = len(todo), 0
-        pending: set[cf.Future] = set()
-        todo.reverse()  # pop() from the end = first config first
-        try:
-            while todo or pending:
-                stopping = should_stop is not None and should_stop()
-                while todo and not stopping and len(pending) < self.max_pending:
-                    i, config = todo.pop()
-                    pending.add(self.pool.submit(_run_point, fn, i, config))
-                if not pending:
-                    return
-                finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                for future in finished:
-                    point = future.result()  # re-raises a bug in fn here
-                    done += 1
-                    _report(progress, point, done, total)
-                    yield point
-        finally:
-            for future in pending:
-                future.cancel()
-
-
-_default: SweepExecutor = InProcessExecutor()
-
-
-def default_executor() -> SweepExecutor:
-    """The executor pages and commands use for sweeps; a deployment can swap it at start-up."""
-    return _default
-
-
-def set_default_executor(executor: SweepExecutor) -> SweepExecutor:
-    """Make `executor` the one every sweep uses; returns the previous one."""
-    global _default
-    previous, _default = _default, executor
-    return previous

@@ -67,17 +67,22 @@ def torchvision_model(name: str, dataset: Dataset, *, pretrained: bool = False) 
                                f"{dataset.input_shape[0]} channel(s)")
     if not pretrained:
         return tvm.get_model(arch, weights=None, num_classes=dataset.num_classes).eval()
-    weights = tvm.get_model_weights(arch).DEFAULT
-    categories = [c.lower() for c in weights.meta["categories"]]
+    indices = imagenet_indices(name, dataset)
+    try:
+        net = tvm.get_model(arch, weights=tvm.get_model_weights(arch).DEFAULT)
+    except Exception as exc:  # offline and not in the torch cache
+        raise CompressionError(f"{name}: published weights not in the local torch cache and could not be "
+                               f"downloaded ({type(exc).__name__}); go online once or drop --pretrained") from None
+    return nn.Sequential(Renormalize(dataset.mean, dataset.std, IMAGENET_MEAN, IMAGENET_STD),
+                         net, SelectClasses(indices)).eval()
+
+
+def imagenet_indices(name: str, dataset: Dataset) -> list[int]:
+    """The ImageNet output index of each of the dataset's classes (folders named after categories)."""
+    import torchvision.models as tvm
+    categories = [c.lower() for c in tvm.get_model_weights(name[len(PREFIX):]).DEFAULT.meta["categories"]]
     unknown = [c for c in dataset.classes if c.lower().replace("_", " ") not in categories]
     if unknown:
         raise CompressionError(f"{name} pretrained on ImageNet: class folders {', '.join(unknown[:3])} "
                                "are not ImageNet categories; name the folders after them, or drop --pretrained")
-    try:
-        net = tvm.get_model(arch, weights=weights)
-    except Exception as exc:  # offline and not in the torch cache
-        raise CompressionError(f"{name}: published weights not in the local torch cache and could not be "
-                               f"downloaded ({type(exc).__name__}); go online once or drop --pretrained") from None
-    indices = [categories.index(c.lower().replace("_", " ")) for c in dataset.classes]
-    return nn.Sequential(Renormalize(dataset.mean, dataset.std, IMAGENET_MEAN, IMAGENET_STD),
-                         net, SelectClasses(indices)).eval()
+    return [categories.index(c.lower().replace("_", " ")) for c in dataset.classes]

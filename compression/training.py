@@ -6,7 +6,10 @@ epoch and `should_stop` is polled between batches, so a Stop button keeps what w
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -22,6 +25,34 @@ from compression.models import clone_model
 
 ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
+
+# Ticks: what a long call is doing right now (its phase, and how far along), for a live view's
+# elapsed/remaining time. They are not progress entries (those are results: one per epoch, drawn
+# on charts and printed by the CLI); a caller that wants ticks installs a sink for its thread.
+_ticks = threading.local()
+_spans = itertools.count()
+
+
+@contextlib.contextmanager
+def tick_sink(fn: Callable[[dict], None]):
+    """Send this thread's ticks to fn({"span", "phase", "done", "total"}) inside the block."""
+    previous = getattr(_ticks, "fn", None)
+    _ticks.fn = fn
+    try:
+        yield
+    finally:
+        _ticks.fn = previous
+
+
+def tick(span: int, phase: str, done: float | None = None, total: float | None = None) -> None:
+    """Report the current phase of span `span` (one call's work, e.g. one fit: from new_span())."""
+    fn = getattr(_ticks, "fn", None)
+    if fn is not None:
+        fn({"span": span, "phase": phase, "done": done, "total": total})
+
+
+def new_span() -> int:
+    return next(_spans)
 
 
 @dataclass(frozen=True)
@@ -117,6 +148,7 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, *, device: torch.d
     result = TrainResult(model=model)
     start = time.perf_counter()
     evaluate = evaluate or (lambda m: accuracy_on(m, dataset, cfg.eval_split, device))
+    span, last_tick = new_span(), 0.0
     for epoch in range(cfg.epochs):
         model.train()
         order = torch.randperm(len(data), generator=gen)
@@ -141,8 +173,12 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, *, device: torch.d
                 after_step(model)
             loss_sum += float(loss.detach()) * len(idx)
             seen += len(idx)
+            if time.perf_counter() - last_tick > 0.5:
+                last_tick = time.perf_counter()
+                tick(span, f"training epoch {epoch + 1} of {cfg.epochs}", epoch * steps_per_epoch + step + 1, total)
         if result.stopped and seen == 0:
             break
+        tick(span, f"evaluating epoch {epoch + 1} of {cfg.epochs}", (epoch + 1) * steps_per_epoch, total)
         entry = {"epoch": epoch + 1, "epochs": cfg.epochs, "loss": loss_sum / max(1, seen),
                  "val_accuracy": evaluate(model), "partial": result.stopped,
                  "seconds": time.perf_counter() - start}

@@ -9,6 +9,7 @@ was found and what to save instead.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import warnings
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 
 from compression import CompressionError
 
+log = logging.getLogger("compression.weights")
 MAX_WEIGHTS_BYTES = 200 * 1024 * 1024  # the stated upload limit (also Streamlit's maxUploadSize)
 SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 NESTED_KEYS = ("state_dict", "model_state_dict", "model")  # common checkpoint layouts
@@ -77,8 +79,10 @@ def _read_torch(data: bytes, name: str) -> object:
                 "not plain weights; it was not loaded. "
                 "Save `model.state_dict()` with torch.save, or save a .safetensors file") from None
         if isinstance(exc, EOFError) or "zip" in message.lower() or "truncat" in message.lower():
-            raise CompressionError(f"{name}: truncated or corrupt file ({type(exc).__name__})") from None
-        raise CompressionError(f"{name}: not a readable weights file ({type(exc).__name__}: {message[:120]})") from None
+            raise CompressionError(f"{name}: truncated or corrupt file (its archive cannot be read to the end)") from None
+        log.info("%s: torch.load refused it: %s: %s", name, type(exc).__name__, message[:300])
+        raise CompressionError(f"{name}: not a readable weights file: neither a torch.save state_dict nor a "
+                               ".safetensors file") from None
 
 
 def _first_pickled_global(data: bytes) -> str | None:

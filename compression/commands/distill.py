@@ -5,6 +5,7 @@
 
 Prints the student trained on hard labels alone first (--alpha 0 is that baseline on its own),
 then one distilled student per setting; every student is stored as a run under the teacher's name.
+Each student is a job of the registered `student` method on the sweep executor (--cluster).
 """
 
 import argparse
@@ -13,7 +14,7 @@ import sys
 from compression.cli import add_common, float_range, int_range, list_of
 from compression.device import get_device, parse_device
 from compression.distillation import (MAX_TEMPERATURE, STUDENT_INITS, TRANSFER_SETS, DistillConfig, StudentSpec,
-                                      distill, stored_run_id)
+                                      distill)
 from compression.evaluate import dataset_for
 from compression.store import RunStore
 
@@ -68,13 +69,10 @@ def run(args):
         if not args.quiet:
             sys.stderr.write(f"{e['run']}: epoch {e['epoch']}/{e['epochs']} loss {e['loss']:.4f} "
                              f"val {e['val_accuracy'] * 100:.2f}%{' (cached)' if e.get('cached') else ''}\n")
-    outcomes = distill(args.teacher, student, data, cfg, temperatures=args.sweep_temperature,
-                       alphas=args.sweep_alpha, baseline=not args.no_baseline, device=device,
-                       limit=args.limit, progress=progress)
     store = None if args.no_store else RunStore()
-    for outcome in outcomes:
-        known = stored_run_id(store, outcome.result) if outcome.cached and store is not None else None
-        if known is not None:  # a cached hard-label student already stored: print it, do not store it twice
-            yield {**outcome.result.to_dict(), "run_id": known, "cached": True}
-        else:
-            yield outcome.result
+    # each student is a sweep job (on --cluster's workers when one is set), stored once, here; a cached
+    # hard-label student already stored with the same settings is printed with that run's id
+    for outcome in distill(args.teacher, student, data, cfg, temperatures=args.sweep_temperature,
+                           alphas=args.sweep_alpha, baseline=not args.no_baseline, device=device,
+                           limit=args.limit, progress=progress, store=store):
+        yield outcome.result

@@ -1,6 +1,11 @@
 """python -m compression early-exit --model NAME [--criterion {confidence,entropy}]
                                      [--threshold T[,T2...] | --sweep [--points N]] [--json]
+   python -m compression early-exit --model REF --attach BLOCK[,BLOCK...] [--attach-epochs N] ...
    python -m compression early-exit --model cnn_slim --width W[,W2...] [--json]
+
+--attach puts an exit head after each named block of any model reference (zoo, your weights,
+torchvision:<arch>) and trains the heads only, the backbone frozen; the model with its heads is
+stored as each result's artifact.
 
 Without --threshold or --sweep, the thresholds are chosen on the validation split (fewest mean
 MACs within --max-drop of the full network's accuracy) and reported on the test split."""
@@ -23,6 +28,11 @@ def register(subs) -> None:
                      help="one result per threshold, spread evenly over the first exit's scores")
     how.add_argument("--width", type=list_of(float_range(0, 1, lo_open=True)), default=None,
                      help="slimmable models: width multiplier(s), e.g. 0.5 or 0.25,0.5,0.75,1.0")
+    p.add_argument("--attach", type=list_of(str), default=None, metavar="BLOCK[,BLOCK...]",
+                   help="any model: attach an exit head after each of these blocks (e.g. layer1,layer2,layer3 of "
+                        "a ResNet) and train the heads only, the backbone frozen")
+    p.add_argument("--attach-epochs", type=int_range(1, 100), default=2,
+                   help="epochs to train the attached heads (default 2)")
     p.add_argument("--points", type=int_range(2, 200), default=11, help="thresholds in a --sweep (default 11)")
     p.add_argument("--max-drop", type=float_range(0, 1), default=0.01,
                    help="for the chosen threshold: accuracy loss allowed, as a fraction (default 0.01 = 1 point)")
@@ -36,32 +46,37 @@ def run(args):
     from compression.device import get_device, parse_device
     from compression.dynamic import (EarlyExitConfig, MultiExitNet, SlimmableCNN, WidthConfig, choose_thresholds,
                                      curve_thresholds, early_exit_result, exit_table, slim_to_static, width_result)
-    from compression.evaluate import dataset_for
     from compression.metrics import measure
-    from compression.models import load_pretrained
+    from compression.refs import resolve
 
     device = parse_device(args.device) if args.device else get_device()
-    model = load_pretrained(args.model, device)  # unknown names and bad values fail before the data loads
+    resolved = resolve(args.model, args.dataset, device=device)  # any model reference; unknown ones fail here
+    model = resolved.model
     if isinstance(model, SlimmableCNN):
         if args.threshold is not None or args.sweep:
             raise CompressionError(f"{args.model!r} is slimmable (dynamic width): give --width, not thresholds")
         configs = [WidthConfig(w) for w in (args.width or model.widths)]
         for cfg in configs:
             model.check_width(cfg.width)
-        data = dataset_for(args.model, args.dataset)
+        data = resolved.dataset
         full = measure(slim_to_static(model, model.widths[-1]).to(device), data, device=device, limit=args.limit)
         for cfg in configs:
             yield width_result(model, data, cfg, name=args.model, device=device, limit=args.limit, baseline=full)
         return
-    if not isinstance(model, MultiExitNet):
+    artifact = None
+    if args.attach:
+        if args.width is not None:
+            raise CompressionError("--attach gives a model early exits; --width is for slimmable models")
+        model, artifact = _attach(args, resolved, device)
+    elif not isinstance(model, MultiExitNet):
         raise CompressionError(f"{args.model!r} has neither early exits nor widths; "
-                               "choose lenet5_exits, cnn_exits or cnn_slim")
+                               "choose lenet5_exits, cnn_exits or cnn_slim, or attach exits with --attach BLOCKS")
     if args.width is not None:
         raise CompressionError(f"--width is for slimmable models; {args.model!r} has early exits: "
                                "give --threshold or --sweep")
     if args.threshold is not None:
         EarlyExitConfig(args.criterion, tuple(args.threshold)).per_exit(model.num_exits)
-    data = dataset_for(args.model, args.dataset)
+    data = resolved.dataset
     table = exit_table(model, data, device=device, limit=args.limit)
     if args.sweep:
         settings = [(float(t),) for t in curve_thresholds(table, args.criterion, args.points)]
@@ -74,4 +89,34 @@ def run(args):
     for t in settings:
         result = early_exit_result(model, data, EarlyExitConfig(args.criterion, t), name=args.model, device=device,
                                    table=table, latency_images=args.latency_images)
-        yield replace(result, config={**result.config, **chosen}) if chosen else result
+        if artifact is not None:
+            result = replace(result, config={**result.config, "attach": list(args.attach),
+                                             "attach_epochs": args.attach_epochs},
+                             metrics=replace(result.metrics, size_bytes=len(artifact)))
+        result = replace(result, config={**result.config, **chosen}) if chosen else result
+        if artifact is not None and not args.no_store:
+            from compression.methods import save_run
+            save_run(result, artifact)  # the model with its heads, as a file (run_id in extra: not stored again)
+        yield result
+
+
+def _attach(args, resolved, device):
+    """The model with exit heads after args.attach, heads trained (progress on stderr); and its
+    artifact bytes (the container whose header rebuilds backbone + heads)."""
+    import sys
+
+    from compression.artifact import write_artifact
+    from compression.dynamic.attach import architecture_of, attach_exits, train_heads
+    from compression.models import state_dict_bytes
+    from compression.training import TrainConfig
+
+    data = resolved.dataset
+    model = attach_exits(resolved.model, args.attach, data.input_shape, data.num_classes).to(device)
+
+    def progress(e):
+        print(f"{args.model}: exit heads epoch {e['epoch']}/{e['epochs']} loss {e['loss']:.4f} "
+              f"val {e['val_accuracy'] * 100:.2f}% ({e['seconds']:.0f} s)", file=sys.stderr)
+    trained = train_heads(model, data, TrainConfig(epochs=args.attach_epochs), device=device,
+                          progress=progress).model.eval()
+    architecture = architecture_of(trained, resolved.architecture, data.input_shape, data.num_classes)
+    return trained, write_artifact(state_dict_bytes(trained), "dense", architecture)

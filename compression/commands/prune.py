@@ -9,14 +9,15 @@ from pathlib import Path
 from compression.cli import add_common, float_range, int_range, list_of
 from compression.device import get_device, heavy_job, parse_device
 from compression.evaluate import dataset_for
-from compression.pruning import IMPORTANCES, METHODS, SCOPES, SPLITS, FinetuneConfig, PruneConfig, sweep
+from compression import CompressionError
+from compression.pruning import IMPORTANCES, METHODS, SCOPES, SPLITS
 
 RATIO = float_range(0, 1, hi_open=True)
 
 
 def register(subs) -> None:
     p = subs.add_parser("prune", help="prune weights or channels, optionally fine-tune, and measure")
-    p.add_argument("--model", required=True, help="zoo model name (see `zoo list`)")
+    p.add_argument("--model", required=True, help="model reference: a zoo name (see `zoo list`), torchvision:<arch>, entry:<name>")
     p.add_argument("--method", choices=METHODS, default="unstructured",
                    help="unstructured: single weights (sparse file); structured: whole channels/neurons")
     ratio = p.add_mutually_exclusive_group(required=True)
@@ -35,20 +36,26 @@ def register(subs) -> None:
 
 
 def run(args):
+    from compression.knobs import spec_of
+    from compression.pruning.method import PruneStep
+    from compression.sweep import Job, default_executor, run_jobs
+
     device = parse_device(args.device) if args.device else get_device()
-    data = dataset_for(args.model, args.dataset)
+    data = dataset_for(args.model, args.dataset)  # any model reference; a bad one fails before any work
     ratios = args.sweep if args.sweep is not None else [args.ratio]
-    cfg = PruneConfig(method=args.method, ratio=ratios[0], scope=args.scope, importance=args.importance)
-    ft = FinetuneConfig(epochs=args.finetune_epochs, steps=args.steps, lr=args.lr,
-                        split=args.finetune_split, seed=args.seed)
+    steps = [PruneStep(args.method, r, args.scope, args.steps, args.finetune_epochs, args.lr, args.finetune_split,
+                       args.importance) for r in ratios]  # bad values fail before any work
+    jobs = [Job(args.model, data.name, spec_of("prune", s), device=device.type, limit=args.limit, seed=args.seed,
+                group=f"prune sweep {args.model}" if len(steps) > 1 else None) for s in steps]
     out = Path(args.out) if args.out else None
     with heavy_job(f"prune {args.model}", device):
-        for outcome in sweep(args.model, data, cfg, ratios, ft, device=device, limit=args.limit):
-            result = outcome.result
+        for point in run_jobs(jobs, executor=default_executor(), store=not args.no_store):
+            if not point.ok:
+                raise CompressionError(point.error)
+            result = point.result.result
             if out is not None:
                 out.mkdir(parents=True, exist_ok=True)
-                suffix = "sparse" if args.method == "unstructured" else "pt"
-                path = out / f"{args.model}-{args.method}-{result.config['ratio']:.2f}.{suffix}"
-                path.write_bytes(outcome.artifact)
+                path = out / f"{args.model.replace(':', '_')}-{args.method}-{result.config['ratio']:.2f}.cxp"
+                path.write_bytes(point.result.artifact)
                 result.extra["artifact"] = str(path)
             yield result

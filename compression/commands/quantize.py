@@ -71,22 +71,31 @@ def config_from_args(args, bits: int) -> QuantConfig:
 
 
 def run(args):
-    from compression.quantization import quantize_zoo_model
+    """Each bit width is a sweep job (compression.sweep) on the configured executor (--cluster),
+    stored once with its artifact file unless --no-store."""
+    from compression.quantization.experiments import sweep_jobs
+    from compression.sweep import default_executor, run_jobs
 
     device = parse_device(args.device) if args.device else get_device()
     configs = [config_from_args(args, b) for b in (args.sweep_bits or [args.bits])]  # bad values fail first
     if args.save and len(configs) > 1:
         raise CompressionError("--save writes one artifact; drop --sweep-bits or --save")
 
-    def progress(entry):
+    def progress(entry):  # QAT epochs, when the jobs run in this process
         if "epoch" in entry:
             sys.stderr.write(f"{args.model}: QAT epoch {entry['epoch']}/{entry['epochs']} loss {entry['loss']:.4f} "
                              f"val {entry['val_accuracy'] * 100:.2f}% (quantized)\n")
-    for cfg in configs:
-        with heavy_job(f"quantize {args.model} {cfg.label()}", device):
-            result, qm = quantize_zoo_model(args.model, cfg, dataset=args.dataset, device=device, limit=args.limit,
-                                            progress=progress)
+
+    def save(point):  # --save: written before the run is stored, so that the stored run names it
         if args.save:
-            Path(args.save).write_bytes(qm.artifact)
-            result.extra["artifact_path"] = str(args.save)
-        yield result
+            Path(args.save).write_bytes(point.result.artifact)
+            point.result.result.extra["artifact_path"] = str(args.save)
+
+    jobs = sweep_jobs(args.model, configs, dataset=args.dataset, device=device, limit=args.limit)
+    what = configs[0].label() if len(configs) == 1 else f"{len(configs)} bit widths"
+    with heavy_job(f"quantize {args.model} {what}", device):
+        for point in run_jobs(jobs, executor=default_executor(), store=not args.no_store, job_progress=progress,
+                              prepare=save):
+            if not point.ok:
+                raise CompressionError(point.error)
+            yield point.result.result

@@ -20,13 +20,14 @@ def run(args):
     from compression import CompressionError
     from compression.report import write_report
 
-    runs = RunStore().runs(model=args.model, dataset=args.dataset, method=args.method, limit=args.limit)
+    store = RunStore()
+    runs = store.runs(model=args.model, dataset=args.dataset, method=args.method, limit=args.limit)
     if not runs:
         chosen = ", ".join(f"{k}={v}" for k, v in (("dataset", args.dataset), ("model", args.model),
                                                    ("method", args.method)) if v)
         raise CompressionError(f"no stored runs{' for ' + chosen if chosen else ''}; nothing to report")
     filters = ", ".join(f"{k} {v}" for k, v in (("dataset", args.dataset), ("model", args.model),
                                                  ("method", args.method)) if v)
-    size = write_report(args.out, runs, title=args.title,
+    size = write_report(args.out, runs, title=args.title, store=store,
                         description=f"Runs filtered by {filters}." if filters else "")
     yield {"report": args.out, "runs": len(runs), "bytes": size}

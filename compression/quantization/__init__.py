@@ -11,10 +11,10 @@ from compression.quantization.artifact import load_artifact, read_artifact, writ
 from compression.quantization.config import (ACTIVATION_BITS, BACKENDS, CLUSTER_BITS, GRANULARITIES, METHODS,
                                              WEIGHT_BITS, QuantConfig)
 from compression.quantization.core import QuantizedModel, layer_kinds, quantizable_layers, quantize
-from compression.quantization.experiments import (bit_configs, layer_sensitivity, quantize_zoo_model, sweep,
-                                                  weight_histogram)
+from compression.quantization.experiments import (bit_configs, layer_sensitivity, quantize_zoo_model,
+                                                  staged_quantize, sweep, weight_histogram)
 
 __all__ = ["QuantConfig", "QuantizedModel", "quantize", "quantizable_layers", "layer_kinds", "load_artifact",
-           "read_artifact", "write_artifact", "quantize_zoo_model", "sweep", "bit_configs", "layer_sensitivity",
+           "read_artifact", "write_artifact", "quantize_zoo_model", "staged_quantize", "sweep", "bit_configs", "layer_sensitivity",
            "weight_histogram", "METHODS", "WEIGHT_BITS", "CLUSTER_BITS", "ACTIVATION_BITS", "GRANULARITIES",
            "BACKENDS"]

@@ -173,7 +173,7 @@ def write_artifact(state: dict[str, torch.Tensor], encoded: dict[str, Encoded], 
 
 
 def read_header(blob: bytes | memoryview) -> tuple[dict[str, Any], memoryview]:
-    view = memoryview(blob)
+    view = memoryview(_unwrap(blob))
     if len(view) < 8 or bytes(view[:4]) != MAGIC:
         raise CompressionError("not a Compression Explorer quantized artifact (bad magic bytes)")
     (size,) = struct.unpack_from("<I", view, 4)
@@ -187,8 +187,24 @@ def read_header(blob: bytes | memoryview) -> tuple[dict[str, Any], memoryview]:
     return header, view[8 + size:]
 
 
+CONTAINER_MAGIC = b"CXPIPE1\0"
+
+
+def _unwrap(blob: bytes | memoryview) -> bytes | memoryview:
+    """The quantized payload of a container file (compression.artifact); other bytes unchanged."""
+    if bytes(blob[:8]) != CONTAINER_MAGIC:
+        return blob
+    from compression.artifact import read_artifact as read_container
+    header, payload = read_container(bytes(blob))
+    if header["payload"] != "quantized":
+        raise CompressionError(f"this artifact holds a {header['payload']} model, not quantized weights")
+    return payload
+
+
 def read_artifact(blob: bytes | memoryview) -> tuple[dict[str, torch.Tensor], dict[str, Encoded], dict[str, Any]]:
-    """(state_dict with dequantized weights, the Encoded of each quantized entry, header)."""
+    """(state_dict with dequantized weights, the Encoded of each quantized entry, header). A file in
+    the artifact container (compression.artifact) is unwrapped to its quantized payload."""
+    blob = _unwrap(blob)
     header, payload = read_header(blob)
     state, encoded = {}, {}
     for rec in header["tensors"]:
@@ -214,6 +230,9 @@ def load_artifact(blob: bytes | memoryview, model: nn.Module | None = None) -> n
     from compression.models import _resolve_builder, clone_model, load_state_dict_checked
     from compression.quantization.activations import attach_activation_quant
 
+    if model is None and bytes(blob[:8]) == CONTAINER_MAGIC:
+        from compression.artifact import load_artifact as load_container
+        return load_container(bytes(blob))
     state, _, header = read_artifact(blob)
     if model is None:
         arch = header.get("architecture")

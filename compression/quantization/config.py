@@ -33,6 +33,8 @@ class QuantConfig:
     layer_bits: tuple[tuple[str, int], ...] = ()  # per-layer overrides (mixed precision); 32 = keep fp32
     keep_zeros: bool = False         # clustering: exact zeros stay zero, stored as sparse positions
     backend: str = "auto"            # real int8 kernel for 8-bit uniform weights on the CPU
+    centroid_epochs: int = 0         # clustering: train the shared centroids (codes and zeros fixed), Han et al. 2016
+    centroid_lr: float = 1e-4
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -61,6 +63,15 @@ class QuantConfig:
             raise CompressionError(f"QAT learning rate {self.qat_lr!r} out of range: (0, 1]")
         if self.qat_subset is not None and (not isinstance(self.qat_subset, int) or self.qat_subset < 1):
             raise CompressionError(f"QAT subset {self.qat_subset!r} must be a positive number of images")
+        if not isinstance(self.centroid_epochs, int) or isinstance(self.centroid_epochs, bool) \
+                or not 0 <= self.centroid_epochs <= 50:
+            raise CompressionError(f"centroid fine-tuning epochs {self.centroid_epochs!r} out of range: 0..50")
+        if self.centroid_epochs and not self.method.startswith("cluster"):
+            raise CompressionError(f"centroid_epochs={self.centroid_epochs} needs a codebook: method cluster or "
+                                   f"cluster-huffman, not {self.method}")
+        if not (isinstance(self.centroid_lr, (int, float)) and not isinstance(self.centroid_lr, bool)
+                and 0 < self.centroid_lr <= 1):
+            raise CompressionError(f"centroid learning rate {self.centroid_lr!r} out of range: (0, 1]")
         if self.backend not in BACKENDS:
             raise CompressionError(f"int8 backend {self.backend!r} unknown; choose one of {', '.join(BACKENDS)}")
         try:
@@ -100,6 +111,8 @@ class QuantConfig:
             text += ", mixed precision"
         if self.qat_epochs:
             text += f", QAT {self.qat_epochs} epoch{'s' if self.qat_epochs > 1 else ''}"
+        if self.centroid_epochs:
+            text += f", centroids fine-tuned {self.centroid_epochs} epoch{'s' if self.centroid_epochs > 1 else ''}"
         return text
 
     def to_dict(self) -> dict[str, Any]:

@@ -76,10 +76,12 @@ class QuantizedModel:
 def quantize(model: nn.Module, config: QuantConfig, *, dataset: Dataset | None = None,
              device: torch.device | str = "cpu", architecture: dict[str, Any] | None = None,
              progress: Callable[[dict], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> QuantizedModel:
-    """Quantize a copy of `model`. Needs `dataset` for activation calibration and QAT."""
-    if (config.activation_bits or config.qat_epochs) and dataset is None:
-        raise CompressionError("activation quantization and QAT need a dataset (validation/training images)")
+             should_stop: Callable[[], bool] | None = None, subset: int | None = None) -> QuantizedModel:
+    """Quantize a copy of `model`. Needs `dataset` for activation calibration, QAT and centroid
+    fine-tuning (which trains on the first `subset` training images, or all)."""
+    if (config.activation_bits or config.qat_epochs or config.centroid_epochs) and dataset is None:
+        raise CompressionError("activation quantization, QAT and centroid fine-tuning need a dataset "
+                               "(validation/training images)")
     device = torch.device(device)
     model = clone_model(model).cpu().eval()
     detach_activation_quant(model)
@@ -97,11 +99,12 @@ def quantize(model: nn.Module, config: QuantConfig, *, dataset: Dataset | None =
         model = model.cpu().eval()
         detach_activation_quant(model)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    encoded, report = {}, []
+    encoded, report, originals = {}, [], []
     for name, module in layers:
         bits = config.bits_for(name)
         key = f"{name}.weight" if name else "weight"
         w = state[key].numpy()
+        originals.append(w)
         quantized = bits < 32
         row = {"name": name, "kind": type(module).__name__, "shape": list(w.shape), "params": int(w.size),
                "bits": bits if quantized else 32, "quantized": quantized}
@@ -118,6 +121,18 @@ def quantize(model: nn.Module, config: QuantConfig, *, dataset: Dataset | None =
         row["bits_per_weight"] = round(8 * row["stored_bytes"] / max(1, w.size), 3)
         report.append(row)
     model.load_state_dict(state)
+    if config.centroid_epochs and not stopped:
+        from compression.quantization.centroids import finetune_centroids
+        encoded, more, stopped = finetune_centroids(model, encoded, dataset, epochs=config.centroid_epochs,
+                                                    lr=config.centroid_lr, seed=config.seed, subset=subset,
+                                                    device=device, progress=progress, should_stop=should_stop)
+        history += more
+        for row, w in zip(report, originals):
+            key = f"{row['name']}.weight" if row["name"] else "weight"
+            if key in encoded and encoded[key].encoding == "codebook":  # new codebook values, same codes
+                state[key] = torch.from_numpy(encoded[key].decode())
+                row["sqnr_db"] = round(sqnr_db(w, state[key].numpy()), 2)
+        model.load_state_dict(state)
     model = model.to(device).eval()
     activations = {}
     if config.activation_bits:

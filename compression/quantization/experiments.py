@@ -11,13 +11,10 @@ import torch
 import torch.nn as nn
 
 from compression.data import Dataset
-from compression.device import get_device
-from compression.evaluate import dataset_for
-from compression.metrics import Result, baseline_metrics, measure
-from compression.models import load_pretrained, model_card
+from compression.metrics import Result
+from compression.models import model_card
 from compression.quantization.config import QuantConfig
 from compression.quantization.core import QuantizedModel, encode_weight, quantizable_layers, quantize
-from compression.quantization.kernels import kernel_eligibility, with_int8_kernel
 from compression.training import accuracy_on
 
 
@@ -32,50 +29,68 @@ def quantize_zoo_model(name: str, config: QuantConfig, *, dataset: str | None = 
                        progress: Callable[[dict], None] | None = None,
                        should_stop: Callable[[], bool] | None = None,
                        kernel: bool = True) -> tuple[Result, QuantizedModel]:
-    """Quantize a zoo model and measure it: accuracy and bytes of the artifact, latency of the
-    real int8 kernel where one runs (chosen by measurement), else of the simulated model."""
+    """Quantize model reference `name` through the method registry's one path and measure it:
+    accuracy and bytes of the artifact, latency of the real int8 kernel where one runs (chosen by
+    measurement), else of the simulated model."""
+    from compression.methods import compress
+    run = compress(name, dataset, "quantize", config, device=device, limit=limit, progress=progress,
+                   should_stop=should_stop, options={"kernel": kernel})
+    # the container file (header + packed weights) is what the user downloads: size_bytes counts it
+    return run.result, dataclasses.replace(run.compressed.handle, artifact=run.artifact)
+
+
+def staged_quantize(name: str, config: QuantConfig, *, dataset: Any = None, device: torch.device | str | None = None,
+                    model: nn.Module | None = None, first: int | None = None, kernel: bool = True,
+                    cancelled: Callable[[], bool] = lambda: False) -> Iterator[Any]:
+    """`quantize_zoo_model` in stages (compression.progressive.staged_compress): a Stage "subset"
+    (a Partial: accuracy on the first test images, the packed file's bytes) as soon as it is
+    quantized, then the Stage "full" whose value is what quantize_zoo_model returns (Result,
+    QuantizedModel): all test images, latency, the int8 kernel where one runs. `model`: the
+    reference's model already loaded (not modified)."""
+    from compression.device import get_device
+    from compression.progressive import SUBSET, Stage, staged_compress
     device = torch.device(device) if device is not None else get_device()
-    data = dataset_for(name, dataset)
-    baseline = baseline_metrics(name, data, device, limit=limit)
-    qm = quantize(load_pretrained(name, device), config, dataset=data, device=device,
-                  architecture=architecture_of(name), progress=progress, should_stop=should_stop)
-    metrics = measure(qm.model, data, device=device, artifact=qm.artifact, simulated=True, limit=limit)
-    if kernel:
-        metrics, kernel_report, reason = with_int8_kernel(qm.model, data, config, device, metrics, limit=limit)
-    else:
-        kernel_report = None
-        eligible, reason = kernel_eligibility(config, device)
-        if eligible:
-            reason = "int8 kernel not measured for this run"
-    extra = {
-        "coverage": qm.coverage(),
-        "label": config.label(),
-        "layers": qm.layers,
-        "bits_per_weight": round(8 * metrics.size_bytes / max(1, sum(r["params"] for r in qm.layers)), 3),
-        "compression_ratio": round(baseline.size_bytes / metrics.size_bytes, 3),
-        "latency_source": (kernel_report["description"] if not metrics.simulated else
-                           f"dequantized float model on {device.type} ({reason})"),
-        "kernel": kernel_report,
-        "qat_history": qm.history,
-        "stopped": qm.stopped,
-        "activation_ranges": {k: {kk: v[kk] for kk in ("bits", "scale", "zero_point")} for k, v in qm.activations.items()},
-    }
-    return Result(model=name, dataset=data.name, method="quantize", config=config.to_dict(),
-                  device=device.type, metrics=metrics, baseline=baseline, extra=extra), qm
+    for stage in staged_compress(name, dataset, "quantize", config, device=device, model=model,
+                                 first=SUBSET if first is None else first, cancelled=cancelled,
+                                 options={"kernel": kernel}):
+        if stage.final:
+            run = stage.value
+            stage = Stage(stage.name, (run.result, dataclasses.replace(run.compressed.handle, artifact=run.artifact)),
+                          final=True)
+        yield stage
+
+
+def sweep_jobs(name: str, configs: Iterable[QuantConfig], *, dataset: str | None = None,
+               device: torch.device | str | None = None, limit: int | None = None, kernel: bool = True) -> list:
+    """One sweep job (compression.sweep.Job) per config: what `quantize_zoo_model` runs, as plain data."""
+    from compression.device import get_device
+    from compression.knobs import spec_of
+    from compression.sweep import Job
+    device = torch.device(device) if device is not None else get_device()
+    return [Job(name, dataset, spec_of("quantize", cfg), device=device.type, limit=limit, kernel=kernel)
+            for cfg in configs]
 
 
 def sweep(name: str, configs: Iterable[QuantConfig], *, dataset: str | None = None,
           device: torch.device | str | None = None, limit: int | None = None,
           progress: Callable[[dict], None] | None = None,
-          should_stop: Callable[[], bool] | None = None, kernel: bool = True) -> Iterator[Result]:
-    """One measured Result per config (e.g. bits 2..8), yielded as each finishes."""
+          should_stop: Callable[[], bool] | None = None, kernel: bool = True,
+          store: Any = False, executor: Any = None) -> Iterator[Result]:
+    """One measured Result per config (e.g. bits 2..8), yielded as each finishes. Every config is a
+    sweep job on `executor` (default: the configured one: in-process, or a Dask cluster); Stop acts
+    between configs. With `store` (True or a RunStore) each result is stored once, here, with its
+    artifact file (its extra then holds run_id and artifact). A config the method refuses raises."""
+    from compression import CompressionError
+    from compression.sweep import run_jobs
     configs = list(configs)
-    for i, cfg in enumerate(configs):
-        if should_stop is not None and should_stop():
-            return
-        result, _ = quantize_zoo_model(name, cfg, dataset=dataset, device=device, limit=limit, kernel=kernel)
+    jobs = sweep_jobs(name, configs, dataset=dataset, device=device, limit=limit, kernel=kernel)
+    done = 0
+    for point in run_jobs(jobs, executor=executor, store=store, should_stop=should_stop):
+        if not point.ok:
+            raise CompressionError(point.error)
+        result, cfg, done = point.result.result, configs[point.index], done + 1
         if progress is not None:
-            progress({"step": i + 1, "steps": len(configs), "bits": cfg.bits, "method": cfg.method,
+            progress({"step": done, "steps": len(configs), "bits": cfg.bits, "method": cfg.method,
                       "accuracy": result.metrics.accuracy, "size_bytes": result.metrics.size_bytes})
         yield result
 

@@ -23,13 +23,10 @@ runs and the result says latency is simulated.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import statistics
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -41,6 +38,9 @@ from compression.data import Dataset
 from compression.models import clone_model
 from compression.quantization.activations import detach_activation_quant
 from compression.quantization.config import QuantConfig
+from compression.runtimes import export_onnx as _export_onnx
+from compression.runtimes import ort_session
+from compression.runtimes import quiet as _quiet
 
 CANDIDATES = ("ort-dynamic", "ort-static", "ort-static-linear", "torch-dynamic")
 DESCRIPTIONS = {
@@ -87,37 +87,12 @@ def kernel_eligibility(config: QuantConfig, device: torch.device | str) -> tuple
     return True, ""
 
 
-@contextlib.contextmanager
-def _quiet():
-    """ONNX export and quantization warn through `warnings` and the root logger: keep the core silent."""
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logging.disable(previous)
-
-
 def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str) -> None:
-    """Export with a dynamic batch axis (TorchScript exporter: 0.02-0.3 s here against 2-13 s
-    for the dynamo one, same graph)."""
+    """compression.runtimes.export_onnx (the one ONNX export), with the activation fake-quant hooks
+    detached first."""
     model = clone_model(model).cpu().eval()
     detach_activation_quant(model)
-    with _quiet():
-        torch.onnx.export(model, (torch.zeros(1, *input_shape),), path, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, dynamo=False, opset_version=17)
-
-
-def ort_session(path: str):
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    _export_onnx(model, input_shape, path)
 
 
 @dataclass
@@ -232,7 +207,8 @@ def _failure(exc: Exception) -> dict[str, str]:
 
 
 def with_int8_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, device: torch.device | str,
-                     metrics, *, limit: int | None = None) -> tuple[Any, dict[str, Any] | None, str]:
+                     metrics, *, limit: int | None = None,
+                     runner: dict | None = None) -> tuple[Any, dict[str, Any] | None, str]:
     """(metrics, kernel report, why not): where a real int8 kernel can run `config` here, select one
     and put its measured batch-1 latency into `metrics` (simulated: False); otherwise `metrics`
     unchanged, with the reason. Used by the Quantization page's runs and by pipelines."""
@@ -240,17 +216,19 @@ def with_int8_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, de
     eligible, reason = kernel_eligibility(config, device)
     if not eligible:
         return metrics, None, reason
-    report = select_kernel(model, dataset, config, limit=limit)
+    report = select_kernel(model, dataset, config, limit=limit, runner=runner)
     if not report["chosen"]:
         return metrics, report, report.get("reason", "no int8 kernel ran")
     return dataclasses.replace(metrics, latency_ms=report["latency_ms"], simulated=False), report, ""
 
 
 def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, candidates=None,
-                  limit: int | None = None, rounds: int = 7) -> dict[str, Any]:
+                  limit: int | None = None, rounds: int = 7, runner: dict | None = None) -> dict[str, Any]:
     """Measure the int8 candidates for `model` (the quantized model, float weights on the int8
     grid) and pick the fastest faithful one. Returns a JSON-able report; 'chosen' is None when no
-    candidate is faithful or they all fail."""
+    candidate is faithful or they all fail. `runner`, a dict, receives the chosen kernel as
+    (runtime, run, description) under "kernel" (compression.runtimes.time_result times it beside
+    its baseline on that runtime)."""
     names = list(candidates or (CANDIDATES if config.backend == "auto" else (config.backend,)))
     if not has_conv(model):  # without convolutions it would be ort-static again
         names = [n for n in names if n != "ort-static-linear"] or ["ort-static"]
@@ -286,6 +264,9 @@ def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, ca
             return report
         chosen = min(faithful, key=lambda n: timed[n])
         kernel = kernels[chosen]
+        if runner is not None:  # an ONNX Runtime session or torch module in memory: outlives the files
+            runner["kernel"] = ("onnxruntime" if chosen.startswith("ort") else "eager", kernel.run,
+                                kernel.description)
         logits = kernel_logits(kernel, dataset, "test", limit)
         labels = dataset.test.head(limit).labels.numpy()
         report.update(

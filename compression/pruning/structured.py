@@ -1,0 +1,168 @@
+"""Structured pruning: remove whole channels / neurons with Torch-Pruning's dependency graph (which
+adjusts BatchNorm, the next conv/linear layer, residual additions and concatenations), and load
+the smaller network back (`resize_to`, `load_structured`) or export it (`export_program`)."""
+
+from __future__ import annotations
+
+import io
+from typing import Callable, Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from compression import CompressionError
+from compression.model_kinds import refuse_slimmable
+from compression.models import clone_model
+from compression.pruning.config import PRUNABLE, PruneConfig
+
+def output_layer(model: nn.Module) -> nn.Module:
+    """The layer that produces the class scores (the last conv/linear): its outputs are kept."""
+    layers = [m for m in model.modules() if isinstance(m, PRUNABLE)]
+    if not layers:
+        raise CompressionError("model has no conv or linear layer to prune")
+    return layers[-1]
+
+
+def channel_counts(model: nn.Module) -> dict[str, int]:
+    """Output channels (conv) or neurons (linear) of every conv/linear layer, by name."""
+    return {name: (m.out_channels if isinstance(m, nn.modules.conv._ConvNd) else m.out_features)
+            for name, m in model.named_modules() if isinstance(m, PRUNABLE)}
+
+
+def _importance(kind: str):
+    import torch_pruning as tp
+    if kind == "taylor":
+        return tp.importance.GroupTaylorImportance()
+    return tp.importance.GroupMagnitudeImportance(p=1 if kind == "l1" else 2)
+
+
+def _taylor_gradients(model: nn.Module, calibration: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Accumulate d(loss)/d(weight) over the calibration batches (eval mode: BN statistics fixed)."""
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    seen = 0
+    for x, y in calibration:
+        F.cross_entropy(model(x), y).backward()
+        seen += 1
+    if seen == 0:
+        raise CompressionError("taylor importance needs calibration batches (images with labels)")
+
+
+def prune_channels(model: nn.Module, ratio: float, *, input_shape: tuple[int, ...], scope: str = "layer",
+                   importance: str = "l1", calibration: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                   original: dict[str, int] | None = None) -> nn.Module:
+    """A copy of `model` with `ratio` of its channels/neurons physically removed.
+
+    scope='layer' keeps round(n * (1 - ratio)) of the n channels of every layer (at least one);
+    scope='global' ranks all channels together by their layer-normalized importance. The output
+    layer's outputs (the classes) are never pruned. `original` gives the channel counts the ratio
+    refers to (those of the unpruned model, when pruning iteratively); by default the current ones.
+    """
+    import torch_pruning as tp
+
+    PruneConfig(method="structured", ratio=ratio, scope=scope, importance=importance)  # validates
+    refuse_slimmable(model, "structured pruning")
+    model = clone_model(model)
+    if ratio == 0:
+        return model
+    device = next(model.parameters()).device
+    names = {m: n for n, m in model.named_modules()}
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *input_shape, device=device))
+    groups = list(graph.get_all_groups(ignored_layers=[output_layer(model)], root_module_types=list(PRUNABLE)))
+    for m in model.modules():
+        if isinstance(m, nn.modules.conv._ConvNd) and 1 < m.groups < m.out_channels:
+            raise CompressionError(f"grouped convolution {names[m]!r} (groups={m.groups}) is not supported")
+    if importance == "taylor":
+        _taylor_gradients(model, calibration or [])
+    scorer = _importance(importance)
+    original = original or channel_counts(model)
+    plans = []  # (root module, handler, scores, current n, target kept)
+    with torch.no_grad():
+        for group in groups:
+            root, handler = group[0].dep.target.module, group[0].dep.handler
+            n = graph.get_out_channels(root)
+            scores = scorer(group)
+            if scores is None or n is None or len(scores) != n:
+                continue
+            kept = max(1, round(original.get(names[root], n) * (1 - ratio)))
+            plans.append((root, handler, scores.float().cpu(), n, kept))
+    if scope == "global":
+        plans = _global_targets(plans, ratio, original, names)
+    for root, handler, scores, n, kept in plans:
+        if kept < n:
+            drop = torch.argsort(scores, stable=True)[: n - kept].tolist()
+            graph.get_pruning_group(root, handler, sorted(drop)).prune()
+    model.zero_grad(set_to_none=True)
+    return model
+
+
+def _global_targets(plans, ratio, original, names):
+    """One threshold over every layer's normalized scores; each layer keeps at least its best."""
+    total = sum(original.get(names[root], n) for root, _, _, n, _ in plans)
+    keep_total = max(len(plans), round(total * (1 - ratio)))
+    current = sum(n for _, _, _, n, _ in plans)
+    if current <= keep_total:
+        return [(r, h, s, n, n) for r, h, s, n, _ in plans]
+    candidates = []  # (score, plan index): every channel except each layer's most important one
+    for i, (_, _, scores, _, _) in enumerate(plans):
+        order = torch.argsort(scores, stable=True)
+        candidates += [(float(scores[j]), i) for j in order[:-1].tolist()]
+    candidates.sort(key=lambda c: c[0])
+    removed = [0] * len(plans)
+    for _, i in candidates[: current - keep_total]:
+        removed[i] += 1
+    return [(r, h, s, n, n - removed[i]) for i, (r, h, s, n, _) in enumerate(plans)]
+
+
+
+def resize_to(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Shrink conv/linear/BatchNorm layers of `model` (in place) to the shapes in `state`, so a
+    structurally pruned state_dict loads into its unpruned architecture's builder."""
+    for name, m in model.named_modules():
+        w = state.get(f"{name}.weight" if name else "weight")
+        if w is None:
+            continue
+        if isinstance(m, nn.modules.conv._ConvNd):
+            depthwise = m.groups == m.in_channels == m.out_channels and m.groups > 1
+            m.out_channels = w.shape[0]
+            m.in_channels = w.shape[1] * (w.shape[0] if depthwise else m.groups)
+            if depthwise:
+                m.groups = w.shape[0]
+        elif isinstance(m, nn.Linear):
+            m.out_features, m.in_features = w.shape
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.num_features = w.shape[0]
+        else:
+            continue
+        for pname, p in list(m.named_parameters(recurse=False)):
+            key = f"{name}.{pname}" if name else pname
+            if key in state:
+                setattr(m, pname, nn.Parameter(torch.empty_like(state[key], dtype=p.dtype)))
+        for bname, b in list(m.named_buffers(recurse=False)):
+            key = f"{name}.{bname}" if name else bname
+            if b is not None and key in state:
+                setattr(m, bname, torch.empty_like(state[key], dtype=b.dtype))
+    return model
+
+
+def load_structured(data: bytes, builder: Callable[[], nn.Module]) -> nn.Module:
+    """Rebuild a structurally pruned model from its state_dict bytes and the original builder."""
+    from compression.models import load_state_dict_checked
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CompressionError(f"not a readable state_dict ({type(exc).__name__})") from None
+    model = resize_to(builder(), state)
+    load_state_dict_checked(model, state, source="pruned state_dict")
+    return model.eval()
+
+
+def export_program(model: nn.Module, input_shape: tuple[int, ...]) -> bytes:
+    """A self-contained torch.export program (any batch size): loads without our builders."""
+    model = clone_model(model).cpu().eval()
+    ep = torch.export.export(model, (torch.zeros(2, *input_shape),),
+                             dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    buffer = io.BytesIO()
+    torch.export.save(ep, buffer)
+    return buffer.getvalue()
