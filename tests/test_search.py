@@ -1,0 +1,119 @@
+"""Multi-objective search (compression.search): with the budget grid enqueued first, the best trial
+within a byte budget is at least as accurate as the best grid point within it, at the grid's
+number of trials plus a few; an interrupted study continues where it stopped, without running a
+completed trial (or a grid point) again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from compression.paths import REPO_ROOT as ROOT
+from compression.search import SearchConfig, best, grid, search, study_rows, summary
+
+BUDGET = 140_000  # bytes: on mlp, 8-bit weights take ~270 kB, 4-bit ~137 kB (tests/test_budget.py)
+EXTRA = 4         # trials drawn by the sampler after the grid
+
+
+def test_search_is_at_least_as_good_as_the_grid_within_the_budget(tmp_path):
+    cfg = SearchConfig(objective="size_bytes", budget=BUDGET, methods=("quantize",), seed=0,
+                       trials=len(grid(SearchConfig(methods=("quantize",)))) + EXTRA)
+    specs = grid(cfg)
+    storage = f"sqlite:///{tmp_path / 'search.sqlite'}"
+    outcome = search("mlp", None, cfg, study="budgeted", limit=500, store=False, storage=storage)
+    rows = study_rows("budgeted", storage=storage)
+
+    assert len(rows) == len(outcome.trials) == cfg.trials == len(specs) + EXTRA and not outcome.refused
+    assert [r["spec"] for r in rows[:len(specs)]] == specs and all(r["grid"] for r in rows[:len(specs)])
+    drawn = rows[len(specs):]  # the sampler's own proposals, inside the search space
+    assert not any(r["grid"] for r in drawn) and all(r["spec"].startswith("quantize:") for r in drawn)
+
+    chosen, fits = best(rows, BUDGET)
+    grid_best, grid_fits = best(rows[:len(specs)], BUDGET)
+    assert fits and grid_fits and chosen["cost"] <= BUDGET
+    assert chosen["accuracy"] >= grid_best["accuracy"]
+    line = summary(outcome, storage=storage)
+    assert line["chosen"]["trial"] == chosen["trial"] and line["chosen_fits"] and line["trials"] == cfg.trials
+    assert all(BUDGET >= r["cost"] or r["over_budget"] > 0 for r in rows)  # the constraint is recorded
+
+
+def _states(db_path) -> dict[str, int]:
+    """Trials per state in an Optuna storage file, read while another process writes it."""
+    try:
+        with sqlite3.connect(db_path, timeout=5) as db:
+            return dict(db.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall())
+    except sqlite3.OperationalError:  # not created yet
+        return {}
+
+
+def test_an_interrupted_study_continues_where_it_stopped(tmp_path, monkeypatch, capsys):
+    """`python -m compression search --study S` killed (SIGKILL) while a trial runs, then run again
+    with the same arguments (here in this interpreter: no second start-up)."""
+    from compression.cli import main
+    n = len(grid(SearchConfig(methods=("quantize",)))) + 2
+    monkeypatch.setenv("COMPRESSION_HOME", str(tmp_path))
+    monkeypatch.delenv("COMPRESSION_CLUSTER", raising=False)
+    args = ["search", "--model", "mlp", "--methods", "quantize", "--max-bytes", str(BUDGET), "--trials", str(n),
+            "--study", "resumed", "--limit", "200", "--no-store", "--json"]
+    storage_file = tmp_path / "search.sqlite"
+    first = subprocess.Popen([sys.executable, "-m", "compression", *args], cwd=ROOT, env=dict(os.environ),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        # its first trials are in the storage and the next one is running: kill it there
+        while (states := _states(storage_file)).get("COMPLETE", 0) < 2 or not states.get("RUNNING"):
+            assert first.poll() is None, first.communicate()[1]
+            assert time.monotonic() < deadline, f"no trial finished: {states}"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.kill()
+        first.communicate()
+    storage = f"sqlite:///{storage_file}"
+    before = study_rows("resumed", storage=storage)
+    assert 2 <= len(before) < n and _states(storage_file).get("RUNNING")  # one left running, cut off
+
+    capsys.readouterr()
+    code = main(args)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    *trials, last = [json.loads(line) for line in out.out.splitlines()]
+    after = study_rows("resumed", storage=storage)
+    assert len(after) == n and last["trials"] == n
+    assert len(trials) == n - len(before) and last["this_session"] == len(trials)  # only what was missing ran
+    kept = {r["trial"]: (r["spec"], r["accuracy"], r["cost"]) for r in after}
+    assert all(kept[r["trial"]] == (r["spec"], r["accuracy"], r["cost"]) for r in before)  # kept as they were
+    assert not {t["trial"] for t in trials} & {r["trial"] for r in before}
+    done_grid = [r["spec"] for r in after if r["grid"]]
+    assert sorted(done_grid) == sorted(grid(SearchConfig(methods=("quantize",))))  # each grid point once, none lost
+
+
+def test_deep_compression_trials_are_pipelines_that_compose():
+    """Every Deep Compression trial (drawn or from its grid) is a prune -> finetune -> cluster
+    pipeline that parses and composes, with its knobs inside their ranges; a grid point's knobs
+    give back its spec, so the grid can be enqueued as trials."""
+    import optuna
+    from compression.pipeline import check_composition, parse_steps, step_kind
+    from compression.search import DC_RANGES, grid_params, suggest
+    cfg = SearchConfig(methods=("deep-compression",))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    specs = grid(cfg)
+    specs += [suggest(study.ask(), cfg) for _ in range(20)]
+    for spec in specs:
+        steps = parse_steps(spec)
+        check_composition(steps)
+        prune, ft, quant = steps
+        assert [step_kind(s) for s in steps] == ["prune", "finetune", "quantize"], spec
+        assert prune.method == "unstructured" and prune.scope == "global" and quant.method.startswith("cluster")
+        lo, hi = DC_RANGES["ratio"]
+        assert lo <= prune.ratio <= hi and DC_RANGES["bits"][0] <= quant.bits <= DC_RANGES["bits"][1]
+        assert 0 <= quant.centroid_epochs <= DC_RANGES["centroid_epochs"][1]
+        assert suggest(optuna.trial.FixedTrial(grid_params(spec)), cfg) == spec
+    assert {q.method for *_, q in map(parse_steps, specs)} == {"cluster", "cluster-huffman"}
+    assert any(parse_steps(s)[2].centroid_epochs for s in specs) and any(parse_steps(s)[0].steps > 1 for s in specs)
