@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 
 from compression.architecture import ArchitectureConfig, compare_conv, convert, layer_table
+from compression.charts.architecture import (architecture_pareto, layer_frame, recovery_chart, separable_diagram,
+                                             weights_bars)
 from compression.metrics import count_macs, count_params
 from compression.models import load_pretrained
-from ui.charts_architecture import (architecture_pareto, layer_frame, recovery_chart, separable_diagram,
-                                    weights_bars)
 
 
 def test_weight_bars_split_the_separable_weights():
@@ -60,7 +60,7 @@ def test_pareto_plots_runs_baseline_and_references():
                        "label": ["a", "b"]})
     base = {"accuracy": 0.92, "size_bytes": 4000, "params": 40, "macs": 60}
     fig = architecture_pareto(df, "macs", baseline=base, references={"ds_cnn": {**base, "macs": 7, "accuracy": 0.89}})
-    assert [t.name for t in fig.data] == ["architecture", "prune (simulated)", "uncompressed", "ds_cnn"]
+    assert [t.name for t in fig.data] == ["architecture", "prune (MACs simulated)", "uncompressed", "ds_cnn"]  # an old row: every cost
     assert list(fig.data[0].x) == [5] and fig.data[3].x == (7,)
     with pytest.raises(ValueError, match="x must be one of"):
         architecture_pareto(df, "latency", baseline=base)

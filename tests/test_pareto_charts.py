@@ -5,26 +5,28 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from compression.charts.pareto import (baseline_points, comparison_frame, explorer_frame, filter_frame, frontier_ids,
+                                       frontier_table, pareto_chart, path_frame, run_id_of, table_frame)
 from compression.metrics import Metrics, wilson_interval
-from ui.charts_pareto import (baseline_points, comparison_frame, explorer_frame, filter_frame, frontier_ids,
-                              frontier_table, pareto_chart, path_frame, run_id_of, table_frame)
 
 BASE = Metrics(0.90, 1000, 1000, 500, 4000, 40000.0, 0.5, False).to_dict()  # = run 1 below
 
 
-def run(i, method, size, acc, *, model="mlp", simulated=False, device="cpu", day=1, parent=None, n=1000, baseline=BASE):
+def run(i, method, size, acc, *, model="mlp", simulated=False, device="cpu", day=1, parent=None, n=1000, baseline=BASE,
+        extra=None, latency=0.5):
     return {"id": i, "created_at": dt.datetime(2024, 5, day, 12, tzinfo=dt.timezone.utc).timestamp(),
             "model": model, "dataset": "fashion-mnist", "method": method, "config": {"ratio": i / 10},
             "device": device, "code_version": "t", "accuracy": acc, "accuracy_n": n, "params": size // 4,
-            "nonzero_params": size // 8, "size_bytes": size, "macs": 10.0 * size, "latency_ms": 0.5,
-            "simulated": simulated, "baseline": baseline, "extra": {}, "parent_id": parent, "artifact_path": None}
+            "nonzero_params": size // 8, "size_bytes": size, "macs": 10.0 * size, "latency_ms": latency,
+            "simulated": simulated, "baseline": baseline, "extra": extra or {}, "parent_id": parent, "artifact_path": None}
 
 
 RUNS = [run(1, "baseline", 4000, 0.90, baseline=BASE),
         run(2, "prune", 1000, 0.85, parent=None, day=2),
         run(3, "quantize", 500, 0.84, parent=2, day=3),
         run(4, "prune", 800, 0.70, day=4),                      # dominated by 2? no: cheaper; by 3: yes
-        run(5, "prune", 300, 0.95, simulated=True, day=5),      # would dominate all, but is simulated
+        run(5, "prune", 300, 0.95, simulated=True, day=5),      # would dominate all, but is simulated (an old
+        #                                                         row: no simulated_metrics, so every cost is)
         run(6, "distill", 2000, 0.88, model="lenet5", device="cuda", day=6)]
 
 
@@ -38,7 +40,7 @@ def test_frame_carries_the_confidence_interval(df):
     lo, hi = wilson_interval(0.85, 1000)
     row = df.set_index("id").loc[2]
     assert (row["ci_low"], row["ci_high"]) == (lo, hi) and lo < 0.85 < hi
-    assert "ratio=0.2" in row["label"] and "run 2" in row["hover"] and "4.00x smaller" in row["hover"]
+    assert "ratio=0.2" in row["label"] and "run 2" in row["hover"] and "4.00x smaller, -5.00 points" in row["hover"]
     assert explorer_frame([]).empty
 
 
@@ -78,7 +80,31 @@ def test_chart_one_marker_per_run_colored_by_method_shaped_by_model_hollow_when_
     assert t.error_y.array[0] == pytest.approx((hi - 0.84) * 100) and t.error_y.arrayminus[0] == pytest.approx((0.84 - lo) * 100)
     assert fig.layout.xaxis.type == "log" and "stored size" in fig.layout.xaxis.title.text
     legend2 = [t.name for t in fig.data if t.legend == "legend2"]
-    assert legend2 == ["lenet5", "mlp", "hollow: simulated gain"]
+    assert legend2 == ["lenet5", "mlp", "hollow: size simulated for this run"]
+    # on the parameters axis nothing is simulated: no hollow marker, no legend entry for it
+    fig = pareto_chart(df, "params")
+    assert not any(s.endswith("-open") for t in _points(fig) if t.customdata is not None for s in t.marker.symbol)
+    assert [t.name for t in fig.data if t.legend == "legend2"] == ["lenet5", "mlp"]
+
+
+def test_frontier_per_axis_uses_every_run_whose_number_on_that_axis_is_real():
+    """An unstructured prune's sparse file is real (on the size frontier) but it runs dense kernels
+    (off the latency frontier); an old row with simulated true and no list is off both."""
+    sparse = run(7, "prune", 250, 0.96, simulated=True, latency=0.1, extra={"simulated_metrics": ["latency_ms"]})
+    old = run(8, "prune", 200, 0.97, simulated=True, latency=0.05)
+    frame = explorer_frame(RUNS + [sparse, old])
+    assert list(frame.set_index("id").loc[7, "simulated_metrics"]) == ["latency_ms"]
+    assert list(frame.set_index("id").loc[8, "simulated_metrics"]) == ["size_bytes", "macs", "latency_ms"]
+    size_front, latency_front = frontier_ids(frame, "size_bytes"), frontier_ids(frame, "latency_ms")
+    assert 7 in size_front and 7 not in latency_front and 8 not in size_front and 8 not in latency_front
+    assert frontier_ids(frame, "size_bytes", include_simulated=True) == [8]  # the option still lets them in
+    # hollow where the axis is simulated for the run: 7 on latency only, 8 on both
+    def hollow(cost):
+        fig = pareto_chart(frame, cost)
+        return {i for t in _points(fig) if t.customdata is not None
+                for i, s in zip(t.customdata, t.marker.symbol) if s.endswith("-open")}
+    assert hollow("size_bytes") == {5, 8} and hollow("latency_ms") == {5, 7, 8}
+    assert "simulated: latency" in frame.set_index("id").loc[7, "hover"]
 
 
 def test_frontier_is_a_rising_step_line(df):
@@ -119,6 +145,8 @@ def test_tables(df):
     assert len(table) == 6 and list(table["on frontier"]) == [True, True, True, False, False, True]
     row = table.set_index("run").loc[3]
     assert row["x smaller than baseline"] == 8.0 and row["accuracy change (points)"] == pytest.approx(-6.0)
+    assert row["size vs baseline"] == "8.00x smaller"
+    assert table.set_index("run").loc[5, "size vs baseline"] == "13.3x smaller (simulated)"  # an old simulated row
     ft = frontier_table(df, front)
     assert list(ft["run"]) == front and '"ratio": 0.3' in ft.set_index("run").loc[3, "config (JSON)"]
     assert frontier_table(df, []).empty
@@ -127,7 +155,12 @@ def test_tables(df):
 def test_comparison_against_the_baseline():
     cmp = comparison_frame(RUNS[2]).set_index("metric")
     assert cmp.loc["test accuracy", "change"] == "-6.00 points"
-    assert cmp.loc["stored size", "change"] == "0.125x (8x smaller)"
+    assert cmp.loc["stored size", "change"] == "8.00x smaller"
+    assert cmp.loc["latency (batch 1)", "change"] == "no measurable change"
+    sparse = comparison_frame({**RUNS[2], "latency_ms": 0.25, "simulated": True,
+                               "extra": {"simulated_metrics": ["latency_ms"]}}).set_index("metric")
+    assert sparse.loc["latency (batch 1)", "change"] == "2.00x faster (simulated)"
+    assert sparse.loc["stored size", "change"] == "8.00x smaller"  # the file is real
     assert cmp.loc["parameters", "uncompressed"] == "1,000"
     no_base = comparison_frame({**RUNS[2], "baseline": None}).set_index("metric")
     assert (no_base["uncompressed"] == "–").all()
@@ -139,10 +172,32 @@ def test_path_frame():
 
 
 def test_many_runs_keep_the_interval_in_the_hover_not_as_bars():
-    from ui.charts_pareto import CI_BARS_UP_TO
+    from compression.charts.pareto import CI_BARS_UP_TO
     many = explorer_frame([run(i, "prune", 1000 + i, 0.8) for i in range(1, CI_BARS_UP_TO + 2)])
     t = [t for t in _points(pareto_chart(many)) if t.name == "prune"][0]
     assert len(t.customdata) == CI_BARS_UP_TO + 1 and t.error_y.array is None
     assert all("95% CI" in h for h in t.hovertext)
     few = explorer_frame([run(i, "prune", 1000 + i, 0.8) for i in range(1, CI_BARS_UP_TO + 1)])
     assert [t for t in _points(pareto_chart(few)) if t.name == "prune"][0].error_y.array is not None
+
+
+def test_the_csv_rounds_to_what_numbers_mean_with_iso_times_and_whole_configs():
+    import io
+    import json as js
+
+    from compression.charts.export import csv_frame
+    long = {"layer_bits": [[f"layer{i}", 4] for i in range(40)], "method": "uniform"}  # far past any label's length
+    rows = [dict(run(1, "baseline", 4000, 0.90)), dict(run(3, "quantize", 1234, 0.84321, parent=1, day=3), config=long,
+                                                       name="4-bit, per layer", tags=["review", "int8"], starred=True,
+                                                       group_id="sweep:1a2b3c4d")]
+    rows[1]["latency_ms"] = 0.123456
+    frame = csv_frame(explorer_frame(rows), frontier=[3])
+    back = pd.read_csv(io.StringIO(frame.to_csv(index=False)), keep_default_na=False)
+    r = back.set_index("run").loc[3]
+    assert r["created (UTC)"] == "2024-05-03T12:00:00Z" and back.set_index("run").loc[1, "created (UTC)"] == "2024-05-01T12:00:00Z"
+    assert js.loads(r["config (JSON)"]) == long  # the whole config, no "…"
+    assert r["accuracy (%)"] == 84.32 and r["accuracy change (points)"] == -5.68
+    assert r["x smaller than baseline"] == 3.24 and r["latency (ms)"] == 0.123  # 4000/1234 = 3.2414...
+    assert (r["name"], r["tags"], r["starred"], r["group"]) == ("4-bit, per layer", "review,int8", True, "sweep:1a2b3c4d")
+    assert frame.to_csv(index=False).splitlines()[2].endswith(",True,1")  # on the frontier, parent run 1 (not 1.0)
+    assert bool(r["on frontier"]) and r["test images"] == 1000

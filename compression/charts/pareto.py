@@ -11,10 +11,12 @@ from typing import Iterable, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from compression.charts.format import fmt_bytes, fmt_change, fmt_count, fmt_ms, fmt_points, latency_change, plural
+from compression.charts.format import run_field as latency_value
+from compression.charts.runs import METHOD_COLORS
+from compression.honesty import METRIC_WORDS, SIMULATABLE, simulated_metrics
 from compression.metrics import wilson_interval
 from compression.pareto import COSTS, frontier_mask
-from ui.charts import METHOD_COLORS
-from ui.format import fmt_bytes, fmt_count, fmt_ms
 
 AXIS_TITLES = {"size_bytes": "stored size (bytes)", "params": "parameters stored",
                "macs": "MACs per image", "latency_ms": "latency, batch 1 (ms)"}
@@ -24,7 +26,8 @@ SYMBOLS = ["circle", "square", "diamond", "triangle-up", "pentagon", "hexagon", 
 OTHER_COLORS = ["#8c564b", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5"]
 _COLUMNS = ["id", "created", "model", "dataset", "method", "config", "label", "device", "accuracy",
             "accuracy_n", "ci_low", "ci_high", "params", "nonzero_params", "size_bytes", "macs",
-            "latency_ms", "simulated", "parent_id", "artifact_path", "baseline", "code_version", "hover"]
+            "latency_ms", "simulated", "simulated_metrics", "parent_id", "artifact_path", "baseline", "code_version",
+            "hover", "name", "tags", "starred", "hidden", "group_id"]
 
 
 def fmt_cost(cost: str, value: float) -> str:
@@ -49,8 +52,10 @@ def method_color(method: str, methods: Sequence[str] = ()) -> str:
 
 def _hover(r: dict) -> str:
     lo, hi = wilson_interval(r["accuracy"], r["accuracy_n"])
-    lines = [f"<b>run {r['id']}</b> · {html.escape(r['method'])} · {html.escape(r['model'])}"
-             + (" · <i>simulated gain</i>" if r["simulated"] else ""),
+    sim = r["simulated_metrics"]
+    named = f" “{html.escape(r['name'])}”" if isinstance(r.get("name"), str) and r["name"] else ""
+    lines = [f"<b>run {r['id']}</b>{named} · {html.escape(r['method'])} · {html.escape(r['model'])}"
+             + (f" · <i>simulated: {', '.join(METRIC_WORDS[k] for k in sim)}</i>" if sim else ""),
              html.escape(config_label(r["config"], 80)) or "(no config)",
              f"accuracy {r['accuracy'] * 100:.2f} % (95% CI {lo * 100:.2f}–{hi * 100:.2f}, n={r['accuracy_n']:,})",
              f"size {fmt_cost('size_bytes', r['size_bytes'])}",
@@ -58,8 +63,8 @@ def _hover(r: dict) -> str:
              f"MACs {fmt_count(r['macs'])} · latency {fmt_ms(r['latency_ms'])} on {html.escape(r['device'])}"]
     base = r.get("baseline")
     if base and base.get("size_bytes") and r["size_bytes"]:
-        lines.append(f"vs uncompressed: {base['size_bytes'] / r['size_bytes']:.2f}x smaller, "
-                     f"{(r['accuracy'] - base['accuracy']) * 100:+.2f} points")
+        size = fmt_change(r["size_bytes"], base["size_bytes"], "size_bytes", simulated="size_bytes" in sim)
+        lines.append(f"vs uncompressed: {size.text}, {fmt_points(r['accuracy'], base.get('accuracy'))}")
     return "<br>".join(lines)
 
 
@@ -69,24 +74,39 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
     if not runs:
         return pd.DataFrame(columns=_COLUMNS)
     df = pd.DataFrame(runs)
-    for col in ("parent_id", "artifact_path", "baseline", "code_version"):
+    for col in ("parent_id", "artifact_path", "baseline", "code_version", "name", "group_id"):
         if col not in df:
             df[col] = None
+    for col in ("name", "group_id"):  # text or None (pandas reads a missing value as NaN)
+        df[col] = pd.Series([v if isinstance(v, str) and v else None for v in df[col]], index=df.index, dtype=object)
+    df["tags"] = [list(t) if isinstance(t, (list, tuple)) else [] for t in df.get("tags", [None] * len(df))]
+    for col in ("starred", "hidden"):  # rows from before schema 3 (or made by hand) have neither
+        df[col] = df[col].fillna(False).astype(bool) if col in df else False
     ci = [wilson_interval(a, n) for a, n in zip(df["accuracy"], df["accuracy_n"])]
     df["ci_low"] = [lo for lo, _ in ci]
     df["ci_high"] = [hi for _, hi in ci]
     df["label"] = [config_label(c) for c in df["config"]]
     df["created"] = pd.to_datetime(df["created_at"], unit="s")  # UTC
     df["simulated"] = df["simulated"].astype(bool)
+    df["simulated_metrics"] = [simulated_metrics(r) for r in df.to_dict("records")]  # old rows: from `simulated`
     df["hover"] = [_hover(r) for r in df.to_dict("records")]
     return df[_COLUMNS]
 
 
 def filter_frame(df: pd.DataFrame, *, models: Sequence[str] = (), methods: Sequence[str] = (),
-                 devices: Sequence[str] = (), dates: Sequence[dt.date] = ()) -> pd.DataFrame:
+                 devices: Sequence[str] = (), dates: Sequence[dt.date] = (), tags: Sequence[str] = (),
+                 hidden: bool = True, starred_only: bool = False) -> pd.DataFrame:
     """Rows matching every filter; an empty filter lets everything through. `dates` is
-    (first day,) or (first day, last day), both included, in UTC."""
+    (first day,) or (first day, last day), both included, in UTC; `tags`: runs with any of them;
+    hidden=False leaves hidden runs out; starred_only keeps the starred runs (the story view)."""
     keep = pd.Series(True, index=df.index)
+    if tags:
+        wanted = set(tags)
+        keep &= pd.Series([bool(wanted & set(t)) for t in df["tags"]], index=df.index)
+    if not hidden:
+        keep &= ~df["hidden"].astype(bool)
+    if starred_only:
+        keep &= df["starred"].astype(bool)
     for col, allowed in (("model", models), ("method", methods), ("device", devices)):
         if allowed:
             keep &= df[col].isin(list(allowed))
@@ -98,9 +118,18 @@ def filter_frame(df: pd.DataFrame, *, models: Sequence[str] = (), methods: Seque
     return df[keep]
 
 
+def simulated_on(df: pd.DataFrame, cost: str) -> pd.Series:
+    """Per row: is this run's number on the `cost` axis simulated? (Accuracy and parameters never are.)"""
+    if cost not in SIMULATABLE:
+        return pd.Series(False, index=df.index)
+    lists = df["simulated_metrics"] if "simulated_metrics" in df else [simulated_metrics(r) for r in df.to_dict("records")]
+    return pd.Series([cost in (m or ()) for m in lists], index=df.index, dtype=bool)
+
+
 def frontier_ids(df: pd.DataFrame, cost: str, *, include_simulated: bool = False) -> list[int]:
-    """Run ids on the accuracy-vs-cost frontier, cheapest first (simulated gains left out unless asked)."""
-    pool = df if include_simulated else df[~df["simulated"]]
+    """Run ids on the accuracy-vs-cost frontier, cheapest first, from every run whose number on
+    this axis is real (an unstructured prune counts on size, not on latency); all with include_simulated."""
+    pool = df if include_simulated else df[~simulated_on(df, cost)]
     if pool.empty:
         return []
     mask = frontier_mask(pool[cost].tolist(), pool["accuracy"].tolist())
@@ -136,7 +165,8 @@ CI_BARS_UP_TO = 400
 def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = True,
                  frontier: Sequence[int] = (), path: Sequence[int] = (), selected: int | None = None,
                  title: str = "", height: int = 520) -> go.Figure:
-    """Accuracy (95% CI bars) against a cost. Color: method; shape: model; hollow: simulated gain;
+    """Accuracy (95% CI bars) against a cost. Color: method; shape: model; hollow: this axis is
+    simulated for this run (simulated_metrics);
     black stars: uncompressed baselines; dashed step line: the frontier; dotted: a pipeline path."""
     traces: list[dict] = []  # plain dicts, validated once by go.Figure at the end (plotly is slow per trace)
     methods = sorted(df["method"].unique())
@@ -144,9 +174,10 @@ def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = Tr
     symbol = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(models)}
     runs = df[df["method"] != "baseline"]
     bars = len(runs) <= CI_BARS_UP_TO
+    hollow = simulated_on(runs, cost)
     for method, part in runs.groupby("method", sort=True):  # one trace per method, shapes per point
         color = method_color(method, methods)
-        shapes = [symbol[m] + ("-open" if sim else "") for m, sim in zip(part["model"], part["simulated"])]
+        shapes = [symbol[m] + ("-open" if sim else "") for m, sim in zip(part["model"], hollow[part.index])]
         traces.append(dict(
             type="scatter", mode="markers", name=method, legendgroup=method, showlegend=False,
             **_xy(part, cost), error_y=_ci_bars(part, color) if bars else None,
@@ -156,7 +187,7 @@ def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = Tr
     by_id = df.set_index("id")
     if frontier:
         traces.append(dict(
-            type="scatter", mode="lines", name=f"Pareto frontier ({len(frontier)} runs)",
+            type="scatter", mode="lines", name=f"Pareto frontier ({plural(len(frontier), 'run')})",
             **_xy(by_id.loc[list(frontier)], cost), hoverinfo="skip",
             line=dict(shape="hv", color="#111", dash="dash", width=1.5)))
     if len(path) > 1:
@@ -171,10 +202,12 @@ def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = Tr
             type="scatter", mode="markers", name=f"selected: run {selected}", **_xy(s, cost),
             marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(color="#d62728", width=3)),
             customdata=[int(selected)], hovertext=s["hover"].tolist(), hoverinfo="text"))
-    traces += _legend_keys(sorted(runs["method"].unique()), methods, models, symbol, bool(runs["simulated"].any()))
+    traces += _legend_keys(sorted(runs["method"].unique()), methods, models, symbol,
+                           METRIC_WORDS[cost] if bool(hollow.any()) else "")
     return go.Figure(data=traces, layout=dict(
         title=title, height=height, hovermode="closest", clickmode="event+select",
-        xaxis=dict(title=AXIS_TITLES[cost] + (", log scale" if log_x else ""), type="log" if log_x else "linear"),
+        xaxis=dict(title=AXIS_TITLES[cost] + (", log scale" if log_x else ""), type="log" if log_x else "linear",
+                   tickformat="~s", dtick="D2" if log_x else None),
         yaxis=dict(title="test accuracy (%), 95% CI"), margin=dict(l=10, r=10, t=60 if title else 30, b=10),
         legend=dict(title="method", y=1, yanchor="top", x=1.02, tracegroupgap=2),
         legend2=dict(title="model", y=0.35, yanchor="top", x=1.02)))
@@ -233,7 +266,7 @@ def _baselines(df: pd.DataFrame, cost: str) -> list[dict]:
 
 
 def _legend_keys(shown: Sequence[str], methods: Sequence[str], models: Sequence[str], symbol: dict[str, str],
-                 simulated: bool) -> list[dict]:
+                 simulated: str) -> list[dict]:
     """Legend entries only (no data): a filled circle per method (a click toggles that method, its
     group), then a second legend with the shape of each model and what hollow means."""
     keys = [dict(type="scatter", x=[None], y=[None], mode="markers", name=m, legendgroup=m,
@@ -241,7 +274,8 @@ def _legend_keys(shown: Sequence[str], methods: Sequence[str], models: Sequence[
     keys += [dict(type="scatter", x=[None], y=[None], mode="markers", name=model, legend="legend2",
                   marker=dict(size=10, color="#888", symbol=symbol[model])) for model in models]
     if simulated:
-        keys.append(dict(type="scatter", x=[None], y=[None], mode="markers", name="hollow: simulated gain",
+        keys.append(dict(type="scatter", x=[None], y=[None], mode="markers",
+                         name=f"hollow: {simulated} simulated for this run",
                          legend="legend2", marker=dict(size=10, color="#888", symbol="circle-open", line=dict(width=2))))
     return keys
 
@@ -260,6 +294,8 @@ def table_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
         "stored size (bytes)": df["size_bytes"],
         "x smaller than baseline": [b["size_bytes"] / s if b.get("size_bytes") and s else None
                                     for b, s in zip(base, df["size_bytes"])],
+        "size vs baseline": [fmt_change(s, b.get("size_bytes"), "size_bytes", simulated="size_bytes" in (m or ())).text
+                             for b, s, m in zip(base, df["size_bytes"], _lists(df))],  # said the one way
         "accuracy change (points)": [(a - b["accuracy"]) * 100 if b.get("accuracy") is not None else None
                                      for b, a in zip(base, df["accuracy"])],
         "params": df["params"], "nonzero params": df["nonzero_params"],
@@ -269,6 +305,11 @@ def table_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
         "parent run": df["parent_id"],
     })
     return out.reset_index(drop=True)
+
+
+def _lists(df: pd.DataFrame) -> list:
+    return list(df["simulated_metrics"]) if "simulated_metrics" in df else \
+        [simulated_metrics(r) for r in df.to_dict("records")]
 
 
 def frontier_table(df: pd.DataFrame, frontier: Sequence[int]) -> pd.DataFrame:
@@ -286,8 +327,10 @@ METRIC_ROWS = [("accuracy", "test accuracy"), ("size_bytes", "stored size"), ("p
 
 
 def comparison_frame(run: dict) -> pd.DataFrame:
-    """One run's metrics next to its uncompressed baseline: value, baseline, and the change."""
+    """One run's metrics next to its uncompressed baseline: value, baseline, and the change
+    (compression.charts.format.fmt_change; "(simulated)" where simulated_metrics lists the metric)."""
     base = run.get("baseline") or {}
+    sim = simulated_metrics(run)
     rows = []
     for key, label in METRIC_ROWS:
         value, ref = run.get(key), base.get(key)
@@ -297,8 +340,10 @@ def comparison_frame(run: dict) -> pd.DataFrame:
                      f"{(value - ref) * 100:+.2f} points" if ref is not None else "–"]
         else:
             fmt = {"size_bytes": lambda v: fmt_cost("size_bytes", v), "latency_ms": fmt_ms}.get(key, lambda v: f"{v:,.0f}")
-            change = (f"{value / ref:.3g}x" + (f" ({ref / value:.3g}x smaller)" if value and value < ref else "")
-                      if ref else "–")
+            change = fmt_change(value, ref, key, simulated=key in sim).text if ref else "–"
+            if key == "latency_ms" and ref:  # the baseline re-timed beside the run, on its runtime, when it has one
+                ref = latency_value(run, "baseline_latency_ms") or ref
+                change = latency_change(run).text
             shown = [fmt(value), fmt(ref) if ref is not None else "–", change]
         rows.append({"metric": label, "this run": shown[0], "uncompressed": shown[1], "change": shown[2]})
     return pd.DataFrame(rows)
@@ -308,4 +353,5 @@ def path_frame(path: Sequence[dict]) -> pd.DataFrame:
     """A pipeline's steps, first first: run, method, config, accuracy, size."""
     return pd.DataFrame([{"step": i + 1, "run": r["id"], "method": r["method"], "config": config_label(r["config"]),
                           "accuracy (%)": round(r["accuracy"] * 100, 2), "stored size": fmt_cost("size_bytes", r["size_bytes"]),
-                          "simulated": bool(r["simulated"])} for i, r in enumerate(path)])
+                          "simulated": ", ".join(METRIC_WORDS[k] for k in simulated_metrics(r)) or "no"}
+                         for i, r in enumerate(path)])

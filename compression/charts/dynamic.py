@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.charts import METHOD_COLORS
+from compression.charts.runs import METHOD_COLORS
 
 EXIT_COLOR = METHOD_COLORS["early-exit"]
 WIDTH_COLOR = METHOD_COLORS["width"]

@@ -43,8 +43,18 @@ def accuracy_vs_ratio(df: pd.DataFrame, *, baseline_accuracy: float | None = Non
         fig.add_hline(y=baseline_accuracy * 100, line_dash="dash", line_color="#222",
                       annotation_text=f"unpruned {baseline_accuracy * 100:.2f} %", annotation_position="bottom left")
     fig.update_layout(title=title, xaxis_title="pruning ratio reached (%)", yaxis_title="test accuracy (%)",
-                      height=400, margin=_MARGIN, legend=dict(orientation="h", y=-0.25))
+                      height=400, margin=_MARGIN, legend=dict(orientation="h", y=-0.25),
+                      xaxis_range=ratio_range(df["ratio"] * 100) if len(df) else None)
     return fig
+
+
+def ratio_range(percent: pd.Series, span: float = 20.0) -> list[float]:
+    """An x range of at least `span` points within 0..100 around the ratios: one run at 50 % draws
+    on 40..60, not on Plotly's 49..51."""
+    lo, hi = float(percent.min()), float(percent.max())
+    pad = max(0.0, span - (hi - lo)) / 2 + 2
+    lo, hi = max(0.0, lo - pad), min(100.0, hi + pad)
+    return [lo, hi]
 
 
 def layer_bars(layers: list[dict], method: str) -> go.Figure:

@@ -7,6 +7,8 @@ from typing import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from compression.charts.format import fmt_change
+from compression.honesty import METRIC_WORDS, simulated_metrics
 from compression.pareto import COSTS, frontier_mask
 
 AXIS = {"size_bytes": "stored size (bytes)", "params": "parameters", "macs": "MACs per image",
@@ -24,11 +26,12 @@ def steps_frame(results: Sequence[dict]) -> pd.DataFrame:
             "accuracy (%)": round(100 * r["accuracy"], 2),
             "change (points)": round(100 * (r["accuracy"] - base.get("accuracy", r["accuracy"])), 2),
             "stored size (bytes)": int(r["size_bytes"]),
-            "smaller than fp32 (x)": round(base["size_bytes"] / r["size_bytes"], 2) if base.get("size_bytes") else None,
+            "size vs fp32": fmt_change(r["size_bytes"], base.get("size_bytes"), "size_bytes",
+                                       simulated="size_bytes" in simulated_metrics(r)).text,
             "nonzero params": int(r["nonzero_params"]),
             "MACs per image": int(r["macs"]),
             "latency (ms)": round(r["latency_ms"], 3),
-            "gain": "simulated" if r["simulated"] else "real",
+            "simulated": ", ".join(METRIC_WORDS[k] for k in simulated_metrics(r)) or "nothing",
             "run id": r.get("run_id"),
         })
     return pd.DataFrame(rows)
@@ -52,10 +55,12 @@ def path_chart(results: Sequence[dict], cost: str = "size_bytes", *, log_x: bool
         text=["fp32"] * star + [str(i) for i in range(1, n + 1)], textposition="top center",
         line=dict(color="#555", dash="dot"),
         marker=dict(size=[16] * star + [11] * n, color=["#111"] * star + ["#1f77b4"] * n,
-                    symbol=["star"] * star + ["circle-open" if r["simulated"] else "circle" for r in results])))
+                    symbol=["star"] * star + ["circle-open" if cost in simulated_metrics(r) else "circle"
+                                              for r in results])))
     fig.update_layout(height=420, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
-                      title="Each step of the pipeline (hollow: speed gain simulated)",
-                      xaxis=dict(title=AXIS[cost] + (", log scale" if log_x else ""), type="log" if log_x else "linear"),
+                      title=f"Each step of the pipeline (hollow: {METRIC_WORDS[cost]} simulated for that step)",
+                      xaxis=dict(title=AXIS[cost] + (", log scale" if log_x else ""), type="log" if log_x else "linear",
+                                 tickformat="~s", dtick="D2" if log_x else None),
                       yaxis=dict(title="test accuracy (%)"))
     return fig
 
@@ -81,12 +86,13 @@ def budget_chart(rows: Sequence[dict], cost: str, budget: float, *, best: int | 
         return fig
     df["acc"] = 100 * df["accuracy"]
     df["fits"] = df[cost] <= budget
+    df["hollow"] = [cost in simulated_metrics(r) for r in rows]  # this cost is simulated for that point
     for fits, part in df.groupby("fits"):
         fig.add_trace(go.Scatter(
             x=part[cost], y=part["acc"], mode="markers", name="within budget" if fits else "over budget",
             hovertext=part["label"], hoverinfo="text+x+y",
             marker=dict(size=10, color="#1f77b4" if fits else "#bbbbbb",
-                        symbol=["circle-open" if s else "circle" for s in part["simulated"]],
+                        symbol=["circle-open" if s else "circle" for s in part["hollow"]],
                         line=dict(width=1.5, color="#1f77b4" if fits else "#999999"))))
     inside = df[df["fits"]]
     if len(inside):
@@ -100,6 +106,7 @@ def budget_chart(rows: Sequence[dict], cost: str, budget: float, *, best: int | 
                                  hovertext=b["label"], hoverinfo="text"))
     fig.add_vline(x=budget, line=dict(color="#d62728", dash="dot"), annotation_text="budget")
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), title="Configurations tried",
-                      xaxis=dict(title=AXIS[cost] + (", log scale" if log_x else ""), type="log" if log_x else "linear"),
+                      xaxis=dict(title=AXIS[cost] + (", log scale" if log_x else ""), type="log" if log_x else "linear",
+                                 tickformat="~s", dtick="D2" if log_x else None),
                       yaxis=dict(title="test accuracy (%)"))
     return fig

@@ -58,7 +58,8 @@ def accuracy_vs_bytes(df: pd.DataFrame, baseline: dict | None = None) -> go.Figu
         fig.add_trace(go.Scatter(x=[baseline["size_bytes"]], y=[baseline["accuracy"] * 100], mode="markers",
                                  name="float32", marker=dict(symbol="star", size=14, color="#222")))
     fig.update_layout(xaxis_title="stored bytes (packed artifact, log scale)", yaxis_title="test accuracy (%)",
-                      xaxis_type="log", height=380, margin=dict(l=10, r=10, t=30, b=10), legend_title="method")
+                      xaxis_type="log", xaxis_tickformat="~s", xaxis_dtick="D2", height=380,
+                      margin=dict(l=10, r=10, t=30, b=10), legend_title="method")
     return fig
 
 

@@ -63,12 +63,12 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
             "trained on": r.get("role", ""),
             "T": cfg.get("temperature"),
             "alpha": cfg.get("alpha"),
-            "labeled images": r.get("labeled_images"),
-            "transfer images": r.get("transfer_images"),
+            "labeled images": _count(r.get("labeled_images"), "all"),
+            "transfer images": _count(r.get("transfer_images"), "–"),
             "epochs": f"{r.get('epochs_done')}/{cfg.get('epochs')}" + (" (stopped)" if r.get("stopped") else ""),
             "test accuracy (%)": r["accuracy"] * 100,
-            "vs hard labels (points)": None if hard is None or r.get("role") == "hard labels"
-            else (r["accuracy"] - hard) * 100,
+            "vs hard labels": "–" if hard is None or r.get("role") == "hard labels"
+            else f"{(r['accuracy'] - hard) * 100:+.2f} points",
             "size (KiB)": r["size_bytes"] / 1024,
             "params": r["params"],
             "MACs / image": r["macs"],
@@ -77,6 +77,11 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
             "run": r.get("run_id"),
         })
     return pd.DataFrame(out)
+
+
+def _count(n, missing: str) -> str:
+    """An image count as the table shows it (no 'None' in a cell)."""
+    return missing if n is None else f"{int(n):,}"
 
 
 def sweep_curve(rows: list[dict], knob: str, *, teacher_accuracy: float | None = None) -> go.Figure:

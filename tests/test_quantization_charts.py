@@ -1,0 +1,21 @@
+"""The Quantization page's plot builders, without a browser."""
+
+import numpy as np
+
+from compression.charts.quantization import accuracy_vs_bits, accuracy_vs_bytes, sweep_frame, weight_histogram
+
+
+def test_chart_builders_have_data():
+    results = [{"config": {"method": m, "bits": b}, "accuracy": 0.8 + b / 100, "size_bytes": 1000 * b,
+                "latency_ms": 0.1, "simulated": True, "bits_per_weight": b - 0.5}
+               for m in ("uniform", "cluster-huffman") for b in (2, 4, 8)]
+    df = sweep_frame(results)
+    assert len(df) == 6 and df["accuracy"].max() == 88.0
+    fig = accuracy_vs_bits(df, {"accuracy": 0.9, "size_bytes": 32000})
+    assert len(fig.data) == 2 and list(fig.data[1].x) == [2, 4, 8]
+    assert list(fig.data[0].x) == [1.5, 3.5, 7.5]  # Huffman: plotted at its stored bits per weight
+    assert len(accuracy_vs_bytes(df, {"accuracy": 0.9, "size_bytes": 32000}).data) == 3
+    hist = {"layer": "0", "weights": np.random.default_rng(0).normal(size=500), "levels": np.linspace(-1, 1, 8),
+            "encoding": "codebook", "channel": None}
+    fig = weight_histogram(hist)
+    assert len(fig.layout.shapes) == 8 and "8 cluster centers" in fig.layout.title.text
