@@ -1,0 +1,153 @@
+"""Timing side by side: medians with their spread, and the rule that noise is not a change.
+
+`interleaved(fns)` times several callables in rounds (a, b, a, b, ...: each round calls every
+function `calls` times in turn, so a load drift on the machine hits all of them alike) and gives
+each a `Timing`: the median ms per call over the rounds and the **95 % confidence interval of that
+median**, distribution-free, from the order statistics of the rounds (the k-th smallest and k-th
+largest round time, k the largest rank whose binomial(n, 1/2) tail is <= 2.5 %; 21 rounds: the
+6th and 16th). `spread_ms` is the larger distance from the median to either end of that interval
+(a half-width, so `median +- spread` covers the interval).
+
+Two medians differ measurably only when their intervals do not overlap: |a - b| > spread_a +
+spread_b, i.e. the interval of the ratio b / a, [(b - s_b) / (a + s_a), (b + s_b) / (a - s_a)],
+does not include 1 (`measurable`, and compression.charts.format.fmt_change with `spread=`).
+
+`time_against_baseline` is what every family's result goes through (compression.methods): the
+result and its baseline timed interleaved at batch 1, and re-timed once when the ratio is outside
+what the MACs allow (`implausible`).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+ROUNDS = 21          # rounds of interleaved timing (batch-1 latency of a result and its baseline)
+CALLS = 2            # calls per function per round (their mean is the round's time)
+WARMUP = 5           # untimed calls of each function first
+PLAUSIBLE = 1.5      # a latency ratio more than 1.5x beyond what the MAC ratio explains is re-timed
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One callable's time: median ms per call over the rounds, the 95 % interval of the median
+    [lo_ms, hi_ms] and its half-width spread_ms = max(median - lo, hi - median)."""
+    median_ms: float
+    spread_ms: float
+    lo_ms: float
+    hi_ms: float
+    rounds: int
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def median_interval(samples: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free interval of the median: order statistics (k, n - k + 1), k the largest rank
+    with P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2 (21 samples: the 6th and 16th). Fewer than 9
+    samples cannot do better than the whole range at 95 %: (min, max) then."""
+    xs = sorted(samples)
+    n = len(xs)
+    if n == 0:
+        raise ValueError("median_interval: no samples")
+    alpha = (1 - confidence) / 2
+    k, tail = 0, 0.0
+    while True:  # tail = P(B <= k) after adding term k; rank k + 1 is allowed while P(B <= k) <= alpha
+        tail += math.comb(n, k) / 2 ** n
+        if tail > alpha or k + 1 > n // 2:
+            break
+        k += 1
+    if k == 0:
+        return xs[0], xs[-1]
+    return xs[k - 1], xs[n - k]
+
+
+def timing_of(samples_ms: Sequence[float]) -> Timing:
+    med = statistics.median(samples_ms)
+    lo, hi = median_interval(samples_ms)
+    return Timing(med, max(med - lo, hi - med), lo, hi, len(samples_ms))
+
+
+def interleaved(fns: Mapping[str, Callable[[], Any]], *, rounds: int | None = None, calls: int | None = None,
+                warmup: int | None = None, sync: Callable[[], None] | None = None,
+                clock: Callable[[], float] = time.perf_counter) -> dict[str, Timing]:
+    """Each function's Timing (ms per call), timed in interleaved rounds (default ROUNDS rounds of
+    CALLS calls after WARMUP untimed ones); the order within a round alternates (a b, b a, ...) so
+    neither always runs right after the other. `sync` (e.g. a CUDA synchronize) is called before
+    each clock read."""
+    rounds, calls, warmup = rounds or ROUNDS, calls or CALLS, WARMUP if warmup is None else warmup
+    sync = sync or (lambda: None)
+    keys = list(fns)
+    for key in keys:
+        for _ in range(warmup):
+            fns[key]()
+    sync()
+    times: dict[str, list[float]] = {k: [] for k in keys}
+    for r in range(rounds):
+        for key in (keys if r % 2 == 0 else keys[::-1]):
+            fn = fns[key]
+            start = clock()
+            for _ in range(calls):
+                fn()
+            sync()
+            times[key].append((clock() - start) / calls * 1000.0)
+    return {k: timing_of(v) for k, v in times.items()}
+
+
+def measurable(new: float, old: float, spread_new: float | None, spread_old: float | None) -> bool:
+    """True when the two medians' 95 % intervals do not overlap (the ratio's interval excludes 1)."""
+    return abs(new - old) > (spread_new or 0.0) + (spread_old or 0.0)
+
+
+def implausible(result_ms: float, baseline_ms: float, result_macs: float | None, baseline_macs: float | None,
+                factor: float = PLAUSIBLE) -> str | None:
+    """Why a latency ratio is outside what the MACs allow, or None: the result faster than the
+    baseline by more than `factor` x the MAC ratio would explain, or slower by more than `factor`
+    with no more MACs than the baseline."""
+    if not (result_ms > 0 and baseline_ms > 0 and result_macs and baseline_macs):
+        return None
+    speedup = baseline_ms / result_ms
+    mac_ratio = baseline_macs / result_macs
+    if speedup > factor * mac_ratio:
+        return (f"{speedup:.2f}x faster with {mac_ratio:.2f}x fewer MACs: more than {factor}x beyond what the "
+                "MACs explain")
+    if speedup < 1 / factor and result_macs <= baseline_macs:
+        return f"{1 / speedup:.2f}x slower with no more MACs than the baseline"
+    return None
+
+
+Timer = Callable[..., Mapping[str, Timing]]
+
+
+def time_against_baseline(result_fn: Callable[[], Any], baseline_fn: Callable[[], Any], *,
+                          result_macs: float | None = None, baseline_macs: float | None = None,
+                          timer: Timer | None = None, sync: Callable[[], None] | None = None) -> dict[str, Any]:
+    """The result and its baseline timed interleaved (batch 1 in compression.methods), as the keys
+    every Result's extra carries:
+
+      latency_ms                   the result's median (ms), Metrics.latency_ms
+      latency_spread_ms            its spread (half-width of the 95 % interval of the median)
+      baseline_latency_ms          the baseline's median, timed in the same rounds
+      baseline_latency_spread_ms   its spread
+      latency_retimed              only when the first timing was implausible (see `implausible`):
+                                   "re-timed: ..." with the first timing's numbers; the second is kept
+
+    `timer(fns, sync=...)` returns {"result": Timing, "baseline": Timing} (default: `interleaved`;
+    tests inject a fake one)."""
+    timer = timer or interleaved
+    fns = {"result": result_fn, "baseline": baseline_fn}
+    timed = timer(fns, sync=sync)
+    out: dict[str, Any] = {}
+    why = implausible(timed["result"].median_ms, timed["baseline"].median_ms, result_macs, baseline_macs)
+    if why:
+        first = timed
+        timed = timer(fns, sync=sync)
+        out["latency_retimed"] = (f"re-timed: the first timing ({first['result'].median_ms:.4g} ms against "
+                                  f"{first['baseline'].median_ms:.4g} ms) was {why}; the second timing is shown")
+    out.update(latency_ms=timed["result"].median_ms, latency_spread_ms=timed["result"].spread_ms,
+               baseline_latency_ms=timed["baseline"].median_ms,
+               baseline_latency_spread_ms=timed["baseline"].spread_ms)
+    return out

@@ -1,0 +1,115 @@
+"""Warm start: the pages' heavy one-time work begins when the server process starts, in one
+background thread, not on the first visit of a page.
+
+`start()` is called by app.py (and by the sidebar, for a page opened by a link before app.py ran);
+the first call in a process starts the thread, later ones do nothing. In order: the modules the
+pages import (PyTorch, Torch-Pruning, ONNX Runtime, Plotly, pandas), the default dataset and model,
+its baseline (what the home page shows; on disk across restarts, compression.metrics), then the
+default results of the Pruning page (into its live cache, ui.live) and the Architecture page (its
+conversion), so that opening them shows numbers at once. Not the Quantization page's 8-bit default:
+its int8 kernel search (~25 s for cnn on 2 cores) holds the device, and a slider moved meanwhile on
+another page waited for it (measured: 32 s to a pruning ratio's full result). Each step runs through the same cached calls the pages
+make, so a page that gets there first simply finds the value; a failure is logged and skipped (the
+page then does the work itself and says what is wrong). COMPRESSION_WARM=0 turns it off.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+import time
+from typing import Callable
+
+log = logging.getLogger("compression.app")
+
+MODULES = ("torch", "pandas", "plotly.graph_objects", "compression.pruning", "compression.quantization",
+           "compression.quantization.kernels", "compression.architecture", "compression.dynamic",
+           "compression.distillation", "compression.charts.runs", "compression.charts.pruning",
+           "compression.charts.quantization", "ui.pruning", "ui.quantization")
+
+_LOCK = threading.Lock()
+_STATE: dict = {"thread": None, "done": [], "failed": [], "seconds": {}}
+
+
+def enabled() -> bool:
+    """On in a served app (`streamlit run`); off under AppTest (its Runtime is a stand-in: tests
+    measure their own work) and with COMPRESSION_WARM=0."""
+    if os.environ.get("COMPRESSION_WARM", "1") in ("0", "false", "no", ""):
+        return False
+    try:
+        from streamlit.runtime import Runtime
+        return Runtime.exists() and type(Runtime.instance()) is Runtime
+    except (ImportError, RuntimeError):  # pragma: no cover
+        return False
+
+
+def start() -> threading.Thread | None:
+    """Start the warm-up thread once per process (None when turned off)."""
+    if not enabled():
+        return None
+    with _LOCK:
+        if _STATE["thread"] is None:
+            _STATE["thread"] = threading.Thread(target=_run, name="warm-start", daemon=True)
+            _STATE["thread"].start()
+        return _STATE["thread"]
+
+
+def status() -> dict:
+    """Steps done and failed, with their seconds (benchmarks, tests)."""
+    return {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v) for k, v in _STATE.items()
+            if k != "thread"}
+
+
+def _run() -> None:
+    for name, step in _steps():
+        start = time.perf_counter()
+        try:
+            step()
+        except Exception:  # never fatal: the page does the work itself and says what is wrong
+            log.warning("warm start: %s failed", name, exc_info=True)
+            _STATE["failed"].append(name)
+            continue
+        _STATE["seconds"][name] = round(time.perf_counter() - start, 3)
+        _STATE["done"].append(name)
+
+
+def _steps() -> list[tuple[str, Callable[[], object]]]:
+    from compression.device import get_device
+
+    device = get_device().type
+    dataset = "fashion-mnist"
+    selected: dict = {}
+
+    def imports() -> None:
+        for module in MODULES:
+            importlib.import_module(module)
+
+    def data() -> None:
+        from ui import cache
+        from ui.sidebar import model_options
+        selected["model"] = model_options(cache.dataset(dataset))[0]
+
+    def model() -> None:
+        from ui import cache
+        cache.resolved(selected["model"], device, dataset)
+
+    def baseline() -> None:
+        from ui import cache
+        cache.baseline(selected["model"], dataset, device)
+
+    def pruning() -> None:  # the page's defaults: unstructured, ratio 0.5, per layer, one step
+        from ui import live
+        from ui.pruning import prune_work
+        live.precompute("prune", *prune_work(selected["model"], dataset, device, "unstructured", 0.5, "layer", "l1", 1))
+
+    def architecture() -> None:  # the page's defaults: depthwise + low-rank at 90 % kept energy
+        from compression.architecture import ArchitectureConfig
+        from ui import architecture as arch
+        cfg = ArchitectureConfig(convert=("depthwise", "low-rank"), rank=None, energy=0.9, min_in_channels=1, seed=0)
+        arch.baseline(selected["model"], dataset, device)
+        arch.converted(selected["model"], dataset, device, tuple(cfg.to_dict().items()))
+
+    return [("imports", imports), ("dataset", data), ("model", model), ("baseline", baseline),
+            ("pruning", pruning), ("architecture", architecture)]
