@@ -3,12 +3,12 @@
 import streamlit as st
 
 from compression import CompressionError
+from compression.charts.pruning import accuracy_vs_ratio, pruning_frame, sensitivity_heatmap, steps_chart
+from compression.charts.runs import accuracy_vs_size, runs_frame
 from compression.evaluate import dataset_for
 from compression.pruning import FinetuneConfig, PruneConfig
 from ui import cache, jobs
 from ui import pruning as ui_pruning
-from ui.charts import accuracy_vs_size, runs_frame
-from ui.charts_pruning import accuracy_vs_ratio, pruning_frame, sensitivity_heatmap, steps_chart
 from ui.sidebar import show_error, sidebar
 
 st.set_page_config(page_title="Pruning · Compression Explorer", layout="wide")
@@ -86,12 +86,19 @@ def show_result(job: jobs.Job) -> None:
 st.subheader("Result")
 if mode == "One ratio" and epochs == 0:
     try:
-        view = ui_pruning.quick_prune(sel.model, sel.dataset, sel.device, method, ratios[0], scope, importance,
+        entry = ui_pruning.live_prune(sel.model, sel.dataset, sel.device, method, ratios[0], scope, importance,
                                       int(steps))
     except Exception as exc:
         show_error(exc)
         st.stop()
-    ui_pruning.result_card(view, base)
+    if entry is not None and entry.error is not None:  # raised in the worker: said (and logged) here
+        show_error(entry.error)
+        st.stop()
+    if entry is None:
+        st.info(f"Pruning at ratio {ratios[0]:.2f} and measuring accuracy on the first test images…",
+                icon=":material/hourglass_top:")
+    else:
+        ui_pruning.result_card(entry.latest.value, base)
 else:
     label = "Run sweep" if mode == "Sweep" else "Prune and fine-tune"
     if st.button(label, key="prune_run", type="primary"):
@@ -115,7 +122,8 @@ if runs:
     left.plotly_chart(accuracy_vs_ratio(pruning_frame(runs), baseline_accuracy=base["accuracy"]), width="stretch")
     right.plotly_chart(accuracy_vs_size(runs_frame(runs), baseline=base, title="Accuracy vs stored size"),
                        width="stretch")
-    st.caption(f"{len(runs)} stored runs. Hollow markers: speed gain simulated (unstructured: dense kernels).")
+    st.caption(f"{len(runs)} stored runs. Stored sizes are real for every run (unstructured: the sparse file), so markers are filled; "
+               "an unstructured run's latency is simulated (dense kernels).")
 
 st.subheader("Sensitivity analysis")
 st.caption("Accuracy on 2,000 validation images when only one layer is pruned, at each ratio "

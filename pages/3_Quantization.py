@@ -5,13 +5,15 @@ import pandas as pd
 import streamlit as st
 
 from compression import CompressionError
+from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_change, fmt_ms, fmt_pct
+from compression.charts.quantization import (accuracy_vs_bits, accuracy_vs_bytes, layer_table, qat_curve,
+                                             sensitivity_bars, sweep_frame, weight_histogram)
+from compression.charts.runs import accuracy_vs_size, runs_frame
 from compression.quantization import CLUSTER_BITS, METHODS, WEIGHT_BITS, QuantConfig
-from ui import cache, jobs
+from compression.honesty import simulated_metrics
+from ui import cache, jobs, results
 from ui import quantization as q
-from ui.charts import accuracy_vs_size, runs_frame
-from ui.charts_quantization import (accuracy_vs_bits, accuracy_vs_bytes, layer_table, qat_curve, sensitivity_bars,
-                                    sweep_frame, weight_histogram)
-from ui.format import fmt_accuracy_ci, fmt_bytes, fmt_ms, fmt_pct
+from ui.keep import keep_button
 from ui.sidebar import load_selection, show_error, sidebar
 
 st.set_page_config(page_title="Quantization · Compression Explorer", layout="wide")
@@ -45,7 +47,7 @@ calibration = c6.slider("Calibration images", 32, 2048, 512, step=32, key="quant
 qat_epochs = c7.number_input("QAT epochs", 0, 10, 0, key="quant_qat_epochs",
                              help="Quantization-aware fine-tuning (straight-through estimator); runs in the background.")
 with st.expander("Per-layer bits (mixed precision)"):
-    table = pd.DataFrame(q.layers(sel.model, sel.device)).assign(bits=bits)
+    table = pd.DataFrame(q.layers(sel.model, sel.dataset, sel.device)).assign(bits=bits)
     edited = st.data_editor(table, key="quant_layer_table", disabled=["layer", "type", "weights"], hide_index=True,
                             column_config={"bits": st.column_config.SelectboxColumn(
                                 "bits", options=sorted(set(options) | {32}), help="32 keeps the layer in float32")})
@@ -62,28 +64,28 @@ except CompressionError as exc:
 def show_result(out: dict) -> None:
     r, b = out["result"], out["result"]["baseline"]
     st.subheader(f"{sel.model}: {r['label']}")
-    cols = st.columns(5)
-    cols[0].metric("Test accuracy", fmt_pct(r["accuracy"]), f"{(r['accuracy'] - b['accuracy']) * 100:+.2f} points",
-                   help=fmt_accuracy_ci(r["accuracy"], r["accuracy_n"]))
-    cols[1].metric("Stored size", fmt_bytes(r["size_bytes"]), f"{r['size_bytes'] / b['size_bytes']:.3f}x of float32",
-                   delta_color="off", help="Length of the packed artifact (download below); float32: "
-                                           f"{fmt_bytes(b['size_bytes'])}.")
-    cols[2].metric("Compression", f"{r['compression_ratio']:.2f}x", help="float32 bytes / packed bytes")
-    cols[3].metric("Bits per weight", f"{r['bits_per_weight']:.2f} bits", help="8 x stored bytes / weights, all included")
+    cols = st.columns(4)
+    results.accuracy_metric(cols[0], "Test accuracy", fmt_pct(r["accuracy"]), r, b,
+                            help=fmt_accuracy_ci(r["accuracy"], r["accuracy_n"]))
+    results.cost_metric(cols[1], "Stored size", fmt_bytes(r["size_bytes"]), r, b, "size_bytes",
+                        help=f"Length of the packed artifact (download below); float32: {fmt_bytes(b['size_bytes'])}.")
+    cols[2].metric("Bits per weight", f"{r['bits_per_weight']:.2f} bits", help="8 x stored bytes / weights, all included")
     k = r.get("kernel") or {}
     linear_only = k.get("chosen") == "ort-static-linear"
-    cols[4].metric("Latency (batch 1)", fmt_ms(r["latency_ms"]),
-                   "simulated" if r["simulated"] else ("int8 Linear, float conv" if linear_only else "int8 kernel"),
-                   delta_color="off", help=f"float32: {fmt_ms(b['latency_ms'])} on {r['device']}")
+    kernel = "" if "latency_ms" in simulated_metrics(r) else (" · int8 Linear, float conv" if linear_only else " · int8 kernel")
+    results.cost_metric(cols[3], "Latency (batch 1)", fmt_ms(r["latency_ms"]), r, b, "latency_ms",
+                        help=results.latency_help(r, b, "float32 model") + kernel)
+    results.sanity_note(r)
     st.markdown(f"**Quantized:** {r['coverage']}. Biases and BatchNorm stay float32.")
-    if r["simulated"]:
-        st.info(f"Latency is **simulated**: measured on the {r['latency_source']}. The stored bytes are real.")
+    if "latency_ms" in simulated_metrics(r):
+        results.honesty_note(r, f"Latency source: the {r['latency_source']}.")
     else:
         timings = ", ".join(f"{n} {c['batch_ms']:.2f} ms" for n, c in k["candidates"].items() if "batch_ms" in c)
-        st.success(f"Latency from a real int8 kernel: **{k['description']}**, chosen by measurement at batch "
+        results.honesty_note(r, f"Latency from a real int8 kernel: **{k['description']}**, chosen by measurement at batch "
                    f"{k['batch']} ({timings}). Its own accuracy: {fmt_pct(k['accuracy'])} on {k['accuracy_n']:,} "
-                   f"test images. At batch {k['batch']}: {k['speedup_vs_torch_fp32']:.2f}x the speed of PyTorch float32, "
-                   f"{k['speedup_vs_ort_fp32']:.2f}x ONNX Runtime float32.")
+                   f"test images. At batch {k['batch']}, against PyTorch float32: "
+                   f"{fmt_change(1, k['speedup_vs_torch_fp32'], 'latency_ms').text}; against ONNX Runtime float32: "
+                   f"{fmt_change(1, k['speedup_vs_ort_fp32'], 'latency_ms').text}.")
         if linear_only:
             kinds = [row["kind"] for row in r["layers"] if row["quantized"]]
             convs, linears = sum(x.startswith("Conv") for x in kinds), sum(x == "Linear" for x in kinds)
@@ -94,7 +96,9 @@ def show_result(out: dict) -> None:
                                     f"against {k['candidates']['ort-static-linear']['batch_ms']:.2f} ms."
                                     if every else "."))
     st.dataframe(layer_table(r["layers"]), hide_index=True, width="stretch")
-    st.download_button("Download the packed artifact", out["artifact"], key="quant_download",
+    if out.get("preview"):
+        keep_button(out["preview"], what="quantized model")
+    st.download_button("Download the packed artifact", out["artifact"], key="quant_download", on_click="ignore",
                        file_name=f"{sel.model}-{r['config']['method']}-{r['config']['bits']}bit.ceq",
                        help="Load it with compression.quantization.load_artifact(bytes)")
 
@@ -142,12 +146,12 @@ else:
     jobs.panel("quant_sweep_job", show_progress=sweep_charts, show_result=sweep_charts)
 
 st.subheader("Weights of one layer")
-layer_rows = q.layers(sel.model, sel.device)
+layer_rows = q.layers(sel.model, sel.dataset, sel.device)
 layer = st.selectbox("Layer", [r["layer"] for r in layer_rows], key="quant_hist_layer",
                      format_func=lambda n: next(f"{n} ({r['type']}, {r['weights']:,} weights)"
                                                 for r in layer_rows if r["layer"] == n))
 try:
-    st.plotly_chart(weight_histogram(q.histogram(sel.model, sel.device, layer, cfg.to_dict())), key="quant_hist_chart")
+    st.plotly_chart(weight_histogram(q.histogram(sel.model, sel.dataset, sel.device, layer, cfg.to_dict())), key="quant_hist_chart")
 except Exception as exc:
     show_error(exc)
 
@@ -169,4 +173,4 @@ except Exception as exc:  # an unreadable store: a message, the rest of the page
     show_error(exc)
     st.stop()
 st.plotly_chart(accuracy_vs_size(runs_frame(runs), baseline=base), key="quant_pareto")
-st.caption("Hollow markers: simulated gains. Every quantization run above is stored here and on the home page.")
+st.caption("The packed file's bytes are real, so markers are filled; only latency without an int8 kernel is simulated. Every quantization run above is stored here and on the home page.")

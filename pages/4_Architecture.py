@@ -4,12 +4,13 @@ calculator to a converted, recovered zoo model."""
 import streamlit as st
 
 from compression.architecture import ArchitectureConfig, RecoveryConfig, compare_conv
+from compression.charts.architecture import (architecture_pareto, layer_frame, recovery_chart, separable_diagram,
+                                             weights_bars)
+from compression.charts.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct, fmt_points, plural
+from compression.charts.runs import runs_frame
 from ui import architecture as arch
-from ui import cache, jobs
-from ui.charts import runs_frame
-from ui.charts_architecture import (architecture_pareto, layer_frame, recovery_chart, separable_diagram,
-                                    weights_bars)
-from ui.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct, fmt_ratio
+from ui import cache, jobs, results
+from ui.keep import keep_button
 from ui.sidebar import show_error, sidebar
 
 st.set_page_config(page_title="Architecture · Compression Explorer", layout="wide")
@@ -74,15 +75,17 @@ except Exception as exc:
     st.stop()
 
 cols = st.columns(5)
-cols[0].metric("Accuracy before training", fmt_pct(res["accuracy"]),
-               delta=f"{(res['accuracy'] - base['accuracy']) * 100:+.2f} points", help=f"On {res['accuracy_n']:,} test images.")
-cols[1].metric("Parameters", f"{res['params']:,}", delta=fmt_ratio(res["params"], base["params"]), delta_color="off", delta_arrow="off")
-cols[2].metric("MACs / image", fmt_count(res["macs"]), delta=fmt_ratio(res["macs"], base["macs"]), delta_color="off", delta_arrow="off")
-cols[3].metric("Size on disk", fmt_bytes(res["size_bytes"]), delta=fmt_ratio(res["size_bytes"], base["size_bytes"]),
-               delta_color="off", delta_arrow="off", help="Bytes of the converted model's fp32 state_dict as written by torch.save.")
-cols[4].metric("Latency (batch 1)", fmt_ms(res["latency_ms"]), delta=f"original {fmt_ms(base['latency_ms'])}",
-               delta_color="off", delta_arrow="off", help=f"Median of 50 timed passes on {res['device']}.")
-st.caption(f"Stored as run {res['run_id']}. Low-rank layers start from the SVD of the trained weights, so "
+results.accuracy_metric(cols[0], "Accuracy before training", fmt_pct(res["accuracy"]), res, base,
+                        help=f"On {res['accuracy_n']:,} test images.")
+results.cost_metric(cols[1], "Parameters", f"{res['params']:,}", res, base, "params")
+results.cost_metric(cols[2], "MACs / image", fmt_count(res["macs"]), res, base, "macs")
+results.cost_metric(cols[3], "Size on disk", fmt_bytes(res["size_bytes"]), res, base, "size_bytes",
+                    help="Bytes of the converted model's fp32 state_dict as written by torch.save.")
+results.cost_metric(cols[4], "Latency (batch 1)", fmt_ms(res["latency_ms"]), res, base, "latency_ms",
+                    help=results.latency_help(res, base, "original"))
+results.sanity_note({**res, "baseline": base})
+keep_button(res["preview"], what="converted model (before recovery)")
+st.caption("Low-rank layers start from the SVD of the trained weights, so "
            "their accuracy shows at once; new depthwise and pointwise filters start untrained (a trained "
            "filter bank is far from separable), so a converted conv model needs recovery below.")
 with st.expander("Per-layer table: weights and MACs before and after (measured) and the calculator's prediction"):
@@ -120,12 +123,13 @@ def show_result(job: jobs.Job) -> None:
         st.info("Stopped before the first epoch ended: nothing to measure.")
         return
     show_progress(job)
-    drop = (base["accuracy"] - out["accuracy"]) * 100
     st.success(f"Recovered ({out['config']['recover_match_steps']} matching steps per layer, "
-               f"{out['config']['recover']} {out['config']['recover_epochs']} epochs): "
-               f"{fmt_pct(out['accuracy'])} on {out['accuracy_n']:,} test images, {drop:.2f} points below the "
-               f"original, with {fmt_ratio(out['params'], base['params'])} the parameters and "
-               f"{fmt_ratio(out['macs'], base['macs'])} the MACs. Stored as run {out['run_id']}.")
+               f"{out['config']['recover']} {plural(out['config']['recover_epochs'], 'epoch')}): "
+               f"{fmt_pct(out['accuracy'])} on {out['accuracy_n']:,} test images "
+               f"({fmt_points(out['accuracy'], base['accuracy'])} against the original), "
+               f"{results.change_of(out, base, 'params').text} and {results.change_of(out, base, 'macs').text}. "
+               f"Stored as run {out['run_id']}.")
+    results.sanity_note({**out, "baseline": base})
 
 
 jobs.panel(arch.JOB_KEY, show_progress, show_result)

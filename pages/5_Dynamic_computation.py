@@ -4,11 +4,12 @@ reads a cached table of every exit's verdict, so it answers at once."""
 
 import streamlit as st
 
+from compression.charts.dynamic import exit_bars, exit_curve, width_chart
+from compression.charts.format import fmt_bytes, fmt_change, fmt_count, fmt_ms, fmt_pct, fmt_points
 from compression.dynamic import CRITERIA, EarlyExitConfig
 from ui import cache
 from ui import dynamic as dyn
-from ui.charts_dynamic import exit_bars, exit_curve, width_chart
-from ui.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct, fmt_ratio
+from ui.results import metric, sanity_note
 from ui.sidebar import show_error, sidebar
 
 st.set_page_config(page_title="Dynamic computation", layout="wide")
@@ -19,18 +20,33 @@ st.caption("One model, computation chosen at run time: easy images leave at an e
            "MACs are counted on the layers an image really runs, latency is timed with the later layers skipped.")
 mode = st.radio("Mode", ["Dynamic depth (early exits)", "Dynamic width (slimmable)"], horizontal=True,
                 key="dynamic_mode", label_visibility="collapsed")
-points = lambda a, b: f"{(a - b) * 100:+.2f} pts"  # noqa: E731
+
+
+def pick_model(kind: str, what: str, train: str, key: str) -> str | None:
+    """The sidebar's model when it has exits / widths. Else a picker of the zoo's models that do,
+    after one line naming the sidebar's model; the one picked becomes the sidebar's model, so the
+    two never disagree. None when there are none to show."""
+    if dyn.has_kind(sel.model, sel.dataset, sel.device, kind):
+        return sel.model
+    names = dyn.models_of_kind(sel.dataset, kind)
+    if kind == "exits":
+        dyn.attach_section(sel)
+    if not names:
+        st.info(f"{sel.model} has no {what}: pick a model with {what} in the sidebar "
+                f"(`python -m compression zoo train {train}`).")
+        return None
+    st.info(f"{sel.model}, the sidebar's model, has no {what}. Pick one of the zoo's models with {what} for "
+            f"{sel.dataset}: it becomes the sidebar's model.")
+    return st.selectbox(f"Model with {what}", names, key=key, index=None, placeholder="choose a model…",
+                        on_change=lambda: st.session_state.update(keep_sidebar_model=st.session_state[key]))
 
 
 def depth_section() -> None:
-    names = dyn.models_of_kind(sel.dataset, "exits")
-    if not names:
-        st.info(f"No multi-exit model in the zoo for {sel.dataset}; train one with "
-                "`python -m compression zoo train lenet5_exits`.")
+    name = pick_model("exits", "early exits", "lenet5_exits", "dynamic_model")
+    if name is None:
         return
     c1, c2, c3 = st.columns([2, 2, 1])
-    name = c1.selectbox("Multi-exit model", names, key="dynamic_model",
-                        index=names.index(sel.model) if sel.model in names else 0)
+    c1.markdown(f"**Multi-exit model:** `{name}`")
     criterion = c2.radio("Leave when", CRITERIA, key="dynamic_criterion", horizontal=True,
                          format_func=lambda c: "confidence (max softmax) > T" if c == "confidence"
                          else "entropy / log(classes) < T")
@@ -53,13 +69,14 @@ def depth_section() -> None:
     p = dyn.point(name, sel.dataset, sel.device, cfg)
     full = p["full"]
     m = st.columns(4)
-    m[0].metric("Accuracy", fmt_pct(p["accuracy"]), points(p["accuracy"], full["accuracy"]),
+    m[0].metric("Accuracy", fmt_pct(p["accuracy"]), fmt_points(p["accuracy"], full["accuracy"]),
                 help=f"Top-1 on {p['n']:,} test images; full network {fmt_pct(full['accuracy'])}.")
-    m[1].metric("Mean MACs / image", fmt_count(p["macs"]), f"{fmt_ratio(p['macs'], full['macs'])} of full",
-                delta_color="off", delta_arrow="off", help=f"Full network: {fmt_count(full['macs'])} MACs. "
-                "Each image costs the layers it ran plus every exit head it passed.")
+    metric(m[1], "Mean MACs / image", fmt_count(p["macs"]), fmt_change(p["macs"], full["macs"], "macs"),
+           help=f"Against the full network's {fmt_count(full['macs'])} MACs. "
+           "Each image costs the layers it ran plus every exit head it passed.")
     m[2].metric("Leave at exit 1", fmt_pct(p["exits"]["share"].iloc[0], 1))
     m[3].metric("Run to the end", fmt_pct(p["exits"]["share"].iloc[-1], 1))
+    sanity_note({"method": "early-exit", "dataset": sel.dataset, "accuracy": p["accuracy"], "baseline": full})
     left, right = st.columns([3, 2])
     left.plotly_chart(exit_curve(dyn.curve(name, sel.dataset, sel.device, criterion), current=p, full=full,
                                  title="Accuracy vs mean MACs over 200 thresholds"), width="stretch")
@@ -100,22 +117,20 @@ def speed_section(name: str, cfg: EarlyExitConfig) -> None:
         st.caption(f"Run {r['run_id']}: {r['criterion']} thresholds {r['thresholds']}, "
                    f"accuracy {fmt_pct(r['accuracy'])}.")
         s = st.columns(4)
-        s[0].metric("Latency, early exit (batch 1)", fmt_ms(r["latency_ms"]),
-                    f"{r['latency_speedup']:.2f}x faster", help=f"Mean over {r['latency_images']} images; "
-                    f"median {fmt_ms(r['latency_median_ms'])}.")
+        metric(s[0], "Latency, early exit (batch 1)", fmt_ms(r["latency_ms"]),
+               fmt_change(1, r["latency_speedup"], "latency_ms"),
+               help=f"Mean over {r['latency_images']} images against the full network; median {fmt_ms(r['latency_median_ms'])}.")
         s[1].metric("Latency, full network", fmt_ms(r["full_latency_ms"]))
-        s[2].metric("Images / s, early exit (batch 256)", f"{r['throughput']:,.0f}",
-                    f"{r['throughput'] / r['full_throughput']:.2f}x", delta_color="off", delta_arrow="off")
+        metric(s[2], "Images / s, early exit (batch 256)", f"{r['throughput']:,.0f}",
+               fmt_change(1 / r["throughput"], 1 / r["full_throughput"], "latency_ms"),
+               help="Time per batch of 256 against the full network's.")
         s[3].metric("Images / s, full network", f"{r['full_throughput']:,.0f}")
 
 
 def width_section() -> None:
-    names = dyn.models_of_kind(sel.dataset, "slim")
-    if not names:
-        st.info(f"No slimmable model in the zoo for {sel.dataset}; train one with "
-                "`python -m compression zoo train cnn_slim`.")
+    name = pick_model("slim", "dynamic widths", "cnn_slim", "dynamic_slim_model")
+    if name is None:
         return
-    name = st.selectbox("Slimmable model", names, key="dynamic_slim_model")
     results = dyn.width_results(name, sel.dataset, sel.device)
     frame = dyn.width_frame(results)
     widths = [float(w) for w in frame["width"]]
@@ -124,25 +139,36 @@ def width_section() -> None:
     r = results[widths.index(width)]
     base = r.baseline
     m = st.columns(5)
-    m[0].metric("Accuracy", fmt_pct(r.metrics.accuracy), points(r.metrics.accuracy, base.accuracy),
+    m[0].metric("Accuracy", fmt_pct(r.metrics.accuracy), fmt_points(r.metrics.accuracy, base.accuracy),
                 help=f"Top-1 on {r.metrics.accuracy_n:,} test images.")
-    m[1].metric("MACs / image", fmt_count(r.metrics.macs), f"{fmt_ratio(r.metrics.macs, base.macs)} of full",
-                delta_color="off", delta_arrow="off")
-    m[2].metric("Latency (batch 1)", fmt_ms(r.metrics.latency_ms),
-                f"{fmt_ratio(r.metrics.latency_ms, base.latency_ms)} of full", delta_color="off", delta_arrow="off",
-                help=f"Median of 50 timed passes on {sel.device}.")
-    m[3].metric("Parameters", f"{r.metrics.params:,}")
-    m[4].metric("Size on disk", fmt_bytes(r.metrics.size_bytes),
-                help="The plain model at this width, as saved by torch.save.")
+    metric(m[1], "MACs / image", fmt_count(r.metrics.macs), fmt_change(r.metrics.macs, base.macs, "macs"),
+           help="Against the same weights at full width.")
+    metric(m[2], "Latency (batch 1)", fmt_ms(r.metrics.latency_ms),
+           fmt_change(r.metrics.latency_ms, base.latency_ms, "latency_ms"),
+           help=f"Median of 50 timed passes on {sel.device}, against full width.")
+    metric(m[3], "Parameters", f"{r.metrics.params:,}", fmt_change(r.metrics.params, base.params, "params"))
+    metric(m[4], "Size on disk", fmt_bytes(r.metrics.size_bytes),
+           fmt_change(r.metrics.size_bytes, base.size_bytes, "size_bytes"),
+           help="The plain model at this width, as saved by torch.save.")
+    sanity_note(r)
     st.plotly_chart(width_chart(frame, current=width), width="stretch")
     st.caption(f"Channels at width {width}: {r.extra['channels']} (conv blocks and hidden units). "
                "Each width is measured as the plain network it becomes: its own bytes, MACs counted on it, "
                "its own latency.")
-    if st.button("Save this width to the run store", key="dynamic_save_width"):
-        st.success(f"Stored as run {cache.run_store().add(r)}.")
+    kept = st.session_state.setdefault("dynamic_kept_widths", {})
+    if (name, width) not in kept and st.button("Keep this width", key="dynamic_save_width",
+                                               icon=":material/bookmark_add:",
+                                               help="Store it as a run, with the plain model's file, for the explorer."):
+        kept[(name, width)] = dyn.store_width(name, sel.dataset, sel.device, width)
+    if (name, width) in kept:
+        st.success(f"Kept as run {kept[(name, width)]}, with its file: it is on the Pareto explorer.",
+                   icon=":material/bookmark:")
 
 
 try:
-    depth_section() if mode.startswith("Dynamic depth") else width_section()
+    if mode.startswith("Dynamic depth"):  # a statement: Streamlit's magic would write an expression's None
+        depth_section()
+    else:
+        width_section()
 except Exception as exc:
     show_error(exc)

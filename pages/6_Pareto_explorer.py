@@ -1,22 +1,30 @@
 """Pareto explorer: every stored run of the dataset, accuracy against a cost of your choice, the
-frontier of the best trade-offs, filters, one run in detail, and a report to send around.
+frontier of the best trade-offs, filters, one run in detail, two runs compared image by image,
+the knobs of every shown run, and a report to send around.
 The view (axes, filters, selection) lives in the URL: copy the link to share it."""
 
 import streamlit as st
 
+from compression.charts.compare import parallel_chart
+from compression.charts.export import csv_frame
+from compression.charts.format import fmt_pct, plural
+from compression.charts.pareto import (AXIS_TITLES, filter_frame, frontier_ids, frontier_table, pareto_chart,
+                                       run_id_of, simulated_on, table_frame)
+from compression.charts.story import story_chart, story_table
+from compression.honesty import METRIC_WORDS
 from compression.pareto import COSTS, pipeline_path
 from compression.report import report_html
 from ui import cache
-from ui.charts_pareto import (AXIS_TITLES, filter_frame, frontier_ids, frontier_table, pareto_chart,
-                              run_id_of, table_frame)
+from ui.compare import compare_section
 from ui.explorer import (keep_valid, load_frame, restore_url_state, run_details, save_url_state,
                          table_columns)
-from ui.format import fmt_pct
+from ui.run_manage import flash
 from ui.sidebar import show_error, sidebar
 
 st.set_page_config(page_title="Pareto explorer", layout="wide")
 restore_url_state()
 sel = sidebar()
+flash()  # what the last change to a run did
 
 st.title("Pareto explorer")
 st.caption("Every stored run for the dataset: test accuracy (bars: 95% confidence interval) against "
@@ -38,21 +46,35 @@ if df.empty:
 # ---- view and filters (all kept in the URL) -----------------------------------------------------
 for key, col in (("explorer_models", "model"), ("explorer_methods", "method"), ("explorer_devices", "device")):
     keep_valid(key, sorted(df[col].unique()))
+all_tags = sorted({t for tags in df["tags"] for t in tags})
+keep_valid("explorer_tags", all_tags)
 c = st.columns([2, 1, 2])
 cost = c[0].selectbox("x-axis", list(COSTS), key="explorer_x", format_func=AXIS_TITLES.get)
 log_x = c[1].toggle("Log scale", key="explorer_log")
 with_sim = c[2].toggle("Simulated gains on the frontier", key="explorer_sim",
-                       help="Runs marked simulated (masks, fake quantization) do not realize their savings; "
-                            "by default the frontier leaves them out.")
+                       help="By default the frontier on an axis uses every run whose number on that axis is "
+                            "real: an unstructured prune counts on stored size (its sparse file is real) but not "
+                            "on latency (it runs dense kernels). Switch on to let simulated numbers in too.")
 f = st.columns(4)
 models = f[0].multiselect("Model", sorted(df["model"].unique()), key="explorer_models", placeholder="all models")
 methods = f[1].multiselect("Method", sorted(df["method"].unique()), key="explorer_methods", placeholder="all methods")
 devices = f[2].multiselect("Device", sorted(df["device"].unique()), key="explorer_devices", placeholder="all devices")
 dates = f[3].date_input("Created between (UTC)", value=(), key="explorer_dates", format="YYYY-MM-DD",
                         help="Pick a first and a last day; leave empty for any date.")
-shown = filter_frame(df, models=models, methods=methods, devices=devices, dates=dates)
+g = st.columns([2, 3, 4])
+with_hidden = g[0].toggle("Show hidden runs", key="explorer_hidden",
+                          help="Hidden runs stay in the store; they are left out of the chart, tables, CSV and report.")
+story = g[1].toggle("Story view: starred runs only", key="explorer_story",
+                    help="The runs a reviewer follows: only the starred ones, labelled with their names, and a "
+                         "table of them against their baselines. Star a run in its details below.")
+tags = g[2].multiselect("Tags", all_tags, key="explorer_tags", placeholder="any tag (runs with any of those chosen)")
+shown = filter_frame(df, models=models, methods=methods, devices=devices, dates=dates, tags=tags,
+                     hidden=with_hidden, starred_only=story)
+visible = df if with_hidden else df[~df["hidden"]]
+n_hidden = int(df["hidden"].sum())
 if shown.empty:
-    st.warning(f"None of the {len(df):,} stored runs matches these filters.")
+    st.warning(f"None of the {len(df):,} stored runs matches these filters" + (
+        " and is starred: switch the story view off, pick a run below the chart and star it." if story else "."))
     save_url_state(sel.dataset)
     st.stop()
 
@@ -70,26 +92,37 @@ def pick_from_chart() -> None:
         st.session_state["explorer_run"] = ids[0]
 
 
-fig = pareto_chart(shown, cost, log_x=log_x, frontier=front, path=path, selected=selected)
+if story:  # the starred runs, each labelled with its name
+    fig = story_chart(shown, cost, log_x=log_x, frontier=front, selected=selected)
+else:
+    fig = pareto_chart(shown, cost, log_x=log_x, frontier=front, path=path, selected=selected)
 st.plotly_chart(fig, key="explorer_chart", on_select=pick_from_chart, selection_mode="points", width="stretch")
-n_sim = int(shown["simulated"].sum())
-st.caption(f"{len(shown):,} of {len(df):,} runs shown · {shown['model'].nunique()} model(s) · "
-           f"{len(front)} on the frontier" + (f" · {n_sim} hollow: simulated gain" if n_sim else "")
-           + " · black stars: uncompressed models.")
+n_sim = int(simulated_on(shown, cost).sum())
+st.caption(f"{len(shown):,} of {plural(len(df), 'run')} shown · {plural(shown['model'].nunique(), 'model')} · "
+           f"{len(front)} on the frontier"
+           + (f" · {n_sim} hollow: {METRIC_WORDS[cost]} simulated for that run" if n_sim else "")
+           + " · black stars: uncompressed models" + (f" · {n_hidden} hidden" if n_hidden and not with_hidden else "")
+           + ".")
+if story:
+    st.subheader("The story: starred runs against their baselines")
+    st.dataframe(story_table(shown), hide_index=True, width="stretch", key="explorer_story_table",
+                 column_config=table_columns())
 
 # ---- the frontier ---------------------------------------------------------------------------------
 st.subheader(f"Pareto frontier: accuracy against {COSTS[cost][0]}")
 if front:
     best = shown.set_index("id").loc[front[-1]]
-    st.markdown(f"{len(front)} runs, cheapest first. The most accurate is run {front[-1]} "
+    st.markdown(f"{plural(len(front), 'run')}, cheapest first. The most accurate is run {front[-1]} "
                 f"({best['method']} of {best['model']}, {fmt_pct(best['accuracy'])}).")
     st.dataframe(frontier_table(shown, front), hide_index=True, width="stretch", key="explorer_frontier_table",
                  column_config=table_columns())
 else:
-    st.caption("No run qualifies (every shown run is simulated; switch on “Simulated gains on the frontier”).")
+    st.caption(f"No run qualifies (every shown run's {METRIC_WORDS[cost]} is simulated; switch on "
+               "“Simulated gains on the frontier”).")
 
 # ---- one run in detail --------------------------------------------------------------------------------
 st.subheader("Run details")
+# (not the run's name: a label that changes makes a new selectbox, which would lose the selection on a rename)
 labels = {int(r.id): f"run {r.id} · {r.method} · {r.model} · {r.accuracy * 100:.2f} % · {r.label}"[:140]
           for r in shown[["id", "method", "model", "accuracy", "label"]].itertuples(index=False)}
 picked = st.selectbox("Run", sorted(labels, reverse=True), key="explorer_run", format_func=labels.get,
@@ -100,9 +133,14 @@ if picked is not None:
         if run is None:
             st.warning(f"Run {picked} is no longer in the store.")
         else:
-            run_details(run, store.get)
+            run_details(run, store.get, store)
     except Exception as exc:
         show_error(exc)
+
+# ---- two runs compared image by image; every shown run's knobs -------------------------------------
+compare_section(store, visible, picked)
+st.subheader("Knobs and metrics of the shown runs")
+st.plotly_chart(parallel_chart(shown), key="explorer_parallel", width="stretch")
 
 # ---- all shown runs, downloads ------------------------------------------------------------------------
 st.subheader("Runs")
@@ -114,16 +152,16 @@ shown_ids = [int(i) for i in shown["id"]]
 def report() -> str:
     """Built only when the button is pressed (several MB: plotly.js is inlined so it opens offline)."""
     keep = set(shown_ids)
-    return report_html([r for r in store.runs(dataset=sel.dataset) if r["id"] in keep],
+    return report_html([r for r in store.runs(dataset=sel.dataset, include_hidden=True) if r["id"] in keep], store=store,
                        title=f"Compression Explorer report: {sel.dataset}",
-                       description=f"{len(keep):,} runs as shown in the Pareto explorer.")
+                       description=f"{plural(len(keep), 'run')} as shown in the Pareto explorer.")
 
 
 d = st.columns(2)
-d[0].download_button(f"Download these {len(table):,} runs (CSV)", lambda: table.to_csv(index=False).encode(),
-                     file_name=f"runs-{sel.dataset}.csv", mime="text/csv", key="explorer_csv",
+d[0].download_button(f"Download {'this run' if len(table) == 1 else f'these {len(table):,} runs'} (CSV)", lambda: csv_frame(shown, front).to_csv(index=False).encode(),
+                     file_name=f"runs-{sel.dataset}.csv", mime="text/csv", key="explorer_csv", on_click="ignore",
                      icon=":material/table:")
 d[1].download_button("Download a report (HTML, opens offline)", report, file_name=f"report-{sel.dataset}.html",
-                     mime="text/html", key="explorer_report", icon=":material/description:",
+                     mime="text/html", key="explorer_report", on_click="ignore", icon=":material/description:",
                      help="Interactive charts for every x-axis, the frontier tables and every run's config, in one file.")
 save_url_state(sel.dataset)

@@ -6,12 +6,13 @@ from pathlib import Path
 import streamlit as st
 
 from compression import CompressionError
-from compression.pipeline import KINDS, RECIPES, PipelineConfig, check_composition, parse_steps
+from compression.charts.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct, plural
+from compression.charts.pipeline import live_chart, path_chart, steps_frame
+from compression.pipeline import KINDS, RECIPES, PipelineConfig, check_composition, parse_steps, step_spec
 from ui import cache, jobs
+from ui import results as results_ui
 from ui import pipeline as ui_pipe
-from ui.charts_pipeline import live_chart, path_chart, steps_frame
-from ui.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct
-from ui.sidebar import load_selection, sidebar
+from ui.sidebar import cli_dataset, load_selection, sidebar
 
 st.set_page_config(page_title="Pipelines · Compression Explorer", layout="wide")
 sel = sidebar()
@@ -41,20 +42,23 @@ else:
         st.session_state["pipe_steps"] = []
     steps_text = ",".join(st.session_state["pipe_steps"])
 
-subset = st.select_slider("Training images per epoch", ["1,000", "5,000", "all"], value="all", key="pipe_subset",
-                          help="Fewer images: a quick demo run; all: the numbers to report.")
+subset = st.select_slider("Training images per epoch", ["1,000", "5,000", "all"], value="1,000", key="pipe_subset",
+                          help="1,000 (quick, the default): the deep-compression recipe on the cnn ran in 18 s on 2 CPU "
+                               "cores (28.5x smaller at 84.77 %, 2026-12-02). all (thorough, the numbers to report): "
+                               "55x the images per epoch; for the cnn's 12 epochs of that recipe about 20 minutes there "
+                               "(~100 s per epoch of 60k images, the measured training speed).")
 cfg = None
 if steps_text:
     try:
         cfg = PipelineConfig(parse_steps(steps_text), subset=None if subset == "all" else int(subset.replace(",", "")))
-        check_composition(cfg.steps, cache.model(sel.model, sel.device))
+        check_composition(cfg.steps, cache.model(sel.model, sel.device, sel.dataset))
     except CompressionError as exc:
         st.error(f"Refused before running: {exc}")
         cfg = None
 if cfg is not None:
-    st.markdown("\n".join(f"{i}. `{s.spec()}`" for i, s in enumerate(cfg.steps, start=1)))
+    st.markdown("\n".join(f"{i}. `{step_spec(s)}`" for i, s in enumerate(cfg.steps, start=1)))
     st.caption("The same from the command line:")
-    st.code(f'python -m compression pipeline --model {sel.model} --steps "{cfg.spec}"'
+    st.code(f'python -m compression pipeline --model {sel.model}{cli_dataset(sel)} --steps "{cfg.spec}"'
             + (f" --subset {cfg.subset}" if cfg.subset else "") + " --json", language="bash")
 elif not steps_text:
     st.info("Add steps above: for example prune, then fine-tune, then quantize.")
@@ -64,22 +68,24 @@ def show_results(results: list[dict]) -> None:
     final, b = results[-1], results[-1]["baseline"]
     st.subheader(f"{sel.model}: {len(results)} step{'s' if len(results) > 1 else ''}")
     cols = st.columns(5)
-    cols[0].metric("Test accuracy", fmt_pct(final["accuracy"]),
-                   f"{(final['accuracy'] - b['accuracy']) * 100:+.2f} points", help=f"fp32: {fmt_pct(b['accuracy'])}")
-    cols[1].metric("Stored size", fmt_bytes(final["size_bytes"]), f"{b['size_bytes'] / final['size_bytes']:.1f}x smaller",
-                   delta_color="off", help=f"Length of the file below; fp32 state_dict: {fmt_bytes(b['size_bytes'])}.")
-    cols[2].metric("Nonzero parameters", fmt_count(final["nonzero_params"]), f"of {fmt_count(final['params'])}",
-                   delta_color="off")
-    cols[3].metric("MACs / image", fmt_count(final["macs"]), f"{final['macs'] / b['macs']:.2f}x of fp32", delta_color="off")
-    cols[4].metric("Latency (batch 1)", fmt_ms(final["latency_ms"]), "simulated" if final["simulated"] else "measured",
-                   delta_color="off", help=f"fp32: {fmt_ms(b['latency_ms'])} on {final['device']}")
-    (st.warning if final["simulated"] else st.success)(final["gain"])
+    results_ui.accuracy_metric(cols[0], "Test accuracy", fmt_pct(final["accuracy"]), final, b,
+                               help=f"fp32: {fmt_pct(b['accuracy'])}")
+    results_ui.cost_metric(cols[1], "Stored size", fmt_bytes(final["size_bytes"]), final, b, "size_bytes",
+                           help=f"Length of the file below; fp32 state_dict: {fmt_bytes(b['size_bytes'])}.")
+    results_ui.cost_metric(cols[2], "Nonzero parameters", fmt_count(final["nonzero_params"]), final, b, "nonzero_params",
+                           help=f"{final['params']:,} parameters stored, {final['nonzero_params']:,} nonzero.")
+    results_ui.cost_metric(cols[3], "MACs / image", fmt_count(final["macs"]), final, b, "macs",
+                           help=f"fp32: {fmt_count(b['macs'])}")
+    results_ui.cost_metric(cols[4], "Latency (batch 1)", fmt_ms(final["latency_ms"]), final, b, "latency_ms",
+                           help=results_ui.latency_help(final, b, "fp32 model"))
+    results_ui.sanity_note(final)
+    results_ui.honesty_note(final)
     st.plotly_chart(path_chart(results), key="pipe_path_chart", width="stretch")
     st.dataframe(steps_frame(results), hide_index=True, width="stretch")
     path = Path(final.get("artifact") or "")
     if path.is_file():
         st.download_button(f"Download the final model ({fmt_bytes(path.stat().st_size)})", path.read_bytes(),
-                           file_name=path.name, key="pipe_download",
+                           file_name=path.name, key="pipe_download", on_click="ignore",
                            help="Load it with compression.pipeline.load_artifact(bytes): the same predictions.")
 
 
@@ -94,13 +100,13 @@ def show_progress(job) -> None:
 def show_result(job) -> None:
     results = job.result or []
     if job.status == "stopped":
-        st.warning(f"Stopped: {len(results)} of {len(st.session_state.get('pipe_running', []))} steps finished; "
+        st.warning(f"Stopped: {len(results)} of {plural(len(st.session_state.get('pipe_running', [])), 'step')} finished; "
                    "they are stored and shown below.")
     if results:
         show_results(results)
 
 
 if st.button("Run the pipeline", key="pipe_run", type="primary", disabled=cfg is None):
-    st.session_state["pipe_running"] = [s.spec() for s in cfg.steps]
+    st.session_state["pipe_running"] = [step_spec(s) for s in cfg.steps]
     ui_pipe.start(sel.model, sel.dataset, sel.device, cfg)
 jobs.panel("pipe_job", show_progress, show_result)

@@ -1,77 +1,85 @@
-"""Budget search: the most accurate configuration within a budget of stored bytes, MACs or latency,
-among the methods allowed. Every point tried is measured and stored; over-budget points are greyed."""
+"""Search (at the old Budget search URL): a multi-objective Optuna study of pruning, quantization and
+prune -> quantize configurations, for the front of accuracy against stored bytes, MACs or latency,
+optionally under a hard budget. Every trial is measured and stored as a run; studies continue by name."""
 
-import pandas as pd
 import streamlit as st
 
 from compression import CompressionError
-from compression.budget import BudgetConfig, candidates
+from compression.charts.format import fmt_bytes, fmt_change, fmt_count, fmt_ms, plural
+from compression.search import SEARCH_METHODS, SearchConfig
+from ui import cluster as ui_cluster
 from ui import jobs
-from ui import pipeline as ui_pipe
-from ui.charts_pipeline import budget_chart
-from ui.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct
+from ui import search as ui_search
 from ui.sidebar import load_selection, show_error, sidebar
 
-st.set_page_config(page_title="Budget search · Compression Explorer", layout="wide")
+st.set_page_config(page_title="Search · Compression Explorer", layout="wide")
 sel = sidebar()
-st.title("Budget search")
-st.caption("Set a budget and the methods you allow: the search tries a grid of pruning ratios, bit widths and "
-           "prune-then-quantize pipelines, measures every one (each is stored as a run) and returns the most "
-           "accurate one whose measured cost fits. Nothing is predicted.")
+st.title("Search")
+st.caption("Find the front of accuracy against one cost: each trial is a pruning, quantization or prune -> quantize "
+           "configuration proposed by Optuna (the budget grid first), measured and stored as a run. A hard budget "
+           "ranks the trials over it last. A study is kept on disk: give its name again to continue it.")
 data, base = load_selection(sel)
+clu = ui_cluster.cluster()
+ui_cluster.show(clu)
 
 UNITS = {"size_bytes": "stored size (KiB)", "macs": "MACs per image (millions)", "latency_ms": "batch-1 latency (ms)"}
 SCALE = {"size_bytes": 1024, "macs": 1e6, "latency_ms": 1.0}
 FMT = {"size_bytes": fmt_bytes, "macs": fmt_count, "latency_ms": fmt_ms}
-c1, c2, c3, c4 = st.columns([2, 2, 3, 2])
-metric = c1.radio("Budget on", list(UNITS), key="budget_metric", format_func=lambda m: UNITS[m].split(" (")[0])
-default = base[metric] / SCALE[metric] / (8 if metric == "size_bytes" else 2)
-amount = c2.number_input(UNITS[metric], min_value=0.001, value=float(f"{default:.3g}"), key=f"budget_amount_{metric}_{sel.model}",
-                         help=f"The uncompressed model: {FMT[metric](base[metric])}.")
-methods = c3.multiselect("Methods allowed", ["prune", "quantize"], default=["prune", "quantize"], key="budget_methods",
-                         help="Both: also pruning followed by quantization.")
-epochs = c4.number_input("Fine-tuning epochs after pruning", 0, 5, 0, key="budget_epochs",
-                         help="0: one-shot pruning (fast). More: better accuracy, slower search.")
-subset = st.select_slider("Fine-tuning images", ["1,000", "5,000", "all"], value="5,000", key="budget_subset",
+NEW = "New study"
+
+known = ui_search.studies()
+c0, c1 = st.columns([2, 3])
+pick = c0.selectbox("Study", [NEW] + sorted(known), key="search_study_pick",
+                    help="A new study, or one in the storage to continue (its trials so far count).")
+if pick == NEW:
+    objective = c1.radio("Objective: minimize, beside accuracy", list(UNITS), key="search_objective", horizontal=True,
+                         format_func=lambda m: UNITS[m].split(" (")[0])
+    name = c1.text_input("Study name", value=ui_search.fresh_name(sel.model, objective, known),
+                         key=f"search_name_{sel.model}_{objective}").strip()
+else:
+    name, objective = pick, known[pick]["objective"] or "size_bytes"
+prior = len(ui_search.complete_rows(name)) if name in known else 0
+if name in known:
+    c1.caption(f"Continues **{name}**: minimizes {UNITS[objective].split(' (')[0]}, {prior} complete trials so far.")
+
+c2, c3, c4, c5 = st.columns([2, 2, 3, 2])
+use_budget = c2.checkbox("Hard budget", value=True, key="search_use_budget",
+                         help="Trials over it are measured and kept, but ranked after every one that fits.")
+default = base[objective] / SCALE[objective] / (8 if objective == "size_bytes" else 2)
+amount = c3.number_input(UNITS[objective], min_value=0.001, value=float(f"{default:.3g}"), disabled=not use_budget,
+                         key=f"search_budget_{objective}_{sel.model}",
+                         help=f"The uncompressed model: {FMT[objective](base[objective])}.")
+methods = c4.multiselect("Methods allowed", list(SEARCH_METHODS), default=["prune", "quantize"], key="search_methods",
+                         help="Both: also pruning followed by quantization. deep-compression: prune -> fine-tune -> "
+                              "cluster (+ Huffman) -> centroid fine-tuning, with its own knobs.")
+trials = c5.number_input("Trials to run", 1, 500, 12, key="search_trials",
+                         help="Added to the study's complete trials.")
+c6, c7, c8, c9, c10 = st.columns([2, 2, 2, 2, 2])
+sampler = c6.radio("Sampler", ["tpe", "nsga2"], key="search_sampler", horizontal=True,
+                   format_func=lambda s: {"tpe": "TPE", "nsga2": "NSGA-II"}[s])
+epochs = c7.number_input("Fine-tuning epochs after pruning", 0, 5, 0, key="search_epochs",
+                         help="0: one-shot pruning (fast). More: better accuracy, slower trials.")
+subset = c8.select_slider("Fine-tuning images", ["1,000", "5,000", "all"], value="5,000", key="search_subset",
                           disabled=not epochs)
+limit = c9.select_slider("Test images per trial", ["500", "2,000", "all"], value="all", key="search_limit",
+                         help="Fewer: quicker trials, noisier accuracy.")
+grid_first = c10.checkbox("Budget grid first", value=True, key="search_grid", disabled=name in known,
+                          help="A new study tries the budget grid's configurations before the sampler's own.")
 try:
-    cfg = BudgetConfig(metric=metric, limit=amount * SCALE[metric], methods=tuple(methods), finetune_epochs=int(epochs),
-                       subset=None if subset == "all" else int(subset.replace(",", "")))
+    if not name:
+        raise CompressionError("give the study a name")
+    cfg = SearchConfig(objective=objective, budget=amount * SCALE[objective] if use_budget else None,
+                       methods=tuple(methods), trials=prior + int(trials), sampler=sampler, finetune_epochs=int(epochs),
+                       subset=None if not epochs or subset == "all" else int(subset.replace(",", "")),
+                       grid_first=grid_first)
 except CompressionError as exc:
     show_error(exc)
     st.stop()
-st.caption(f"{len(candidates(cfg))} configurations to try; budget {FMT[metric](cfg.limit)} "
-           f"({cfg.limit / base[metric]:.3f}x of the uncompressed {FMT[metric](base[metric])}).")
+if cfg.budget is not None:
+    st.caption(f"Budget {FMT[objective](cfg.budget)} ({fmt_change(cfg.budget, base[objective], objective).text} "
+               f"than the uncompressed {FMT[objective](base[objective])}); {plural(trials, 'trial')} with {clu.width} at a time.")
 
-
-def show(job, final: bool) -> None:
-    points = list(job.result.points) if job.result else []
-    if not points:
-        return
-    outcome = job.result
-    best = outcome.best
-    if final and best is None:
-        st.warning(f"No configuration tried fits {FMT[metric](cfg.limit)}: the cheapest measured "
-                   f"{FMT[metric](min(p[metric] for p in points))}. Raise the budget or allow more methods.")
-    elif best is not None:
-        (st.success if final else st.info)(
-            f"{'Chosen' if final else 'Best so far'}: **{best['label']}** — {fmt_pct(best['accuracy'])} "
-            f"({(best['accuracy'] - base['accuracy']) * 100:+.2f} points), {fmt_bytes(best['size_bytes'])}, "
-            f"{fmt_count(best['macs'])} MACs, {fmt_ms(best['latency_ms'])}"
-            + (" (speed gain simulated)" if best["simulated"] else "") + f" · run {best.get('run_id')}")
-    st.plotly_chart(budget_chart(points, metric, cfg.limit, best=best and best["index"], log_x=metric != "latency_ms"),
-                    key=f"budget_chart_{'final' if final else 'live'}", width="stretch")
-    if final:
-        table = pd.DataFrame([{"configuration": p["label"], "accuracy (%)": round(100 * p["accuracy"], 2),
-                               "stored size (bytes)": p["size_bytes"], "MACs per image": int(p["macs"]),
-                               "latency (ms)": round(p["latency_ms"], 3), "within budget": p["fits"],
-                               "gain": "simulated" if p["simulated"] else "real", "run id": p.get("run_id")}
-                              for p in points]).sort_values("accuracy (%)", ascending=False)
-        st.dataframe(table, hide_index=True, width="stretch")
-        for spec, error in outcome.refused:
-            st.caption(f"Refused: {spec} — {error}")
-
-
-if st.button("Search", key="budget_run", type="primary", disabled=not methods):
-    ui_pipe.start_budget(sel.model, sel.dataset, sel.device, cfg)
-jobs.panel("budget_job", lambda job: show(job, final=False), lambda job: show(job, final=True))
+if st.button("Search", key="search_run", type="primary", disabled=not methods):
+    ui_search.start(sel.model, sel.dataset, sel.device, cfg, name, base=base, executor=clu.executor,
+                    limit=None if limit == "all" else int(limit.replace(",", "")))
+jobs.panel(ui_search.JOB, lambda job: ui_search.show_live(job, clu.width), ui_search.show_final)

@@ -15,6 +15,13 @@ _HOME = tempfile.mkdtemp(prefix="compression-test-home-")
 os.environ["COMPRESSION_HOME"] = _HOME
 os.environ["COMPRESSION_OFFLINE"] = "1"
 os.environ.setdefault("COMPRESSION_DEVICE", "cpu")  # tests assert CPU-exact numbers
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs the suite in 2 worker processes (pytest-xdist) on a 2-core machine: one
+    # intra-op thread each (and in what they start: app servers, cluster workers), so the two do
+    # not fight over the cores; two threads that wait for each other make a forward many times slower
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +35,13 @@ def home(tmp_path, monkeypatch):
     """A fresh, empty app data folder for one test."""
     monkeypatch.setenv("COMPRESSION_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """AppTest leaves sys.modules['__main__'] set to the page script; a later test that spawns
+    processes (the run store's, a cluster's workers) would then re-run the page in every child.
+    Put the real one back after every test."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main

@@ -9,23 +9,14 @@ from __future__ import annotations
 
 import gc
 import sqlite3
-import sys
 import time
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from compression.paths import REPO_ROOT as ROOT
 from compression.store import RunStore
 
 RATIOS = [0.0, 0.2, 0.4, 0.6, 0.8]
-
-
-@pytest.fixture(autouse=True)
-def _keep_main_module():
-    main = sys.modules["__main__"]
-    yield
-    sys.modules["__main__"] = main
 
 
 def _start_sweep() -> tuple[AppTest, object]:

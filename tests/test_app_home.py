@@ -1,8 +1,14 @@
-"""The home page under streamlit.testing.v1.AppTest."""
+"""The home page under streamlit.testing.v1.AppTest: through app.py (the navigation's default page)
+and, where a test clicks a button, as pages/0_Home.py. AppTest runs app.py through the pages/
+folder's navigation first on every run (the folder sits beside it), and the switch to app.py's
+navigation inside that run drops button clicks; a served app makes that switch once per process,
+before anyone can click (ui/navigation.py)."""
 
 from streamlit.testing.v1 import AppTest
 
 from compression.paths import REPO_ROOT as ROOT
+
+HOME_PAGE = str(ROOT / "pages" / "0_Home.py")
 
 
 def _metrics(at):
@@ -41,7 +47,7 @@ def test_home_upload_own_weights(home):
     from compression.models import load_pretrained
     buf = io.BytesIO()
     torch.save(load_pretrained("lenet5").state_dict(), buf)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(HOME_PAGE, default_timeout=120).run()
     at.selectbox(key="home_byo_base").set_value("lenet5")
     at.file_uploader(key="home_byo_file").set_value(("mine.pt", buf.getvalue(), "application/octet-stream"))
     at.text_input(key="home_byo_name").set_value("lenet5-uploaded")
@@ -57,7 +63,7 @@ def test_home_refuses_a_pickled_model(home):
     import torch
     buf = io.BytesIO()
     torch.save(torch.nn.Linear(2, 2), buf)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(HOME_PAGE, default_timeout=120).run()
     at.file_uploader(key="home_byo_file").set_value(("model.pt", buf.getvalue(), "application/octet-stream"))
     at.run()
     at.button(key="home_byo_go").click().run()

@@ -252,7 +252,7 @@ def test_ds_cnn_is_the_converted_cnn(cnn):
 # recovery: layer matching, training, Stop
 
 def test_layer_matching_beats_the_svd_on_the_data(mlp, fmnist):
-    from compression.architecture import _capture, match_layers
+    from compression.architecture.recovery import _capture, match_layers
     from compression.training import accuracy_on
     svd = low_rank(mlp, rank=8)
     x = fmnist.normalize(fmnist.train.head(1024).images)

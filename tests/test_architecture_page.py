@@ -1,5 +1,7 @@
 """The Architecture page under streamlit.testing.v1.AppTest (mlp: the cheapest model to convert)."""
 
+import os
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -47,8 +49,14 @@ def test_rank_and_energy_sliders_show_the_converted_model_at_once(page):
     accuracy = float(_metrics(page)["Accuracy before training"].split()[0])
     assert 10 < accuracy < 89.8  # from the SVD: better than chance, below the full model
     from compression.store import RunStore
-    runs = RunStore().runs(method="architecture")
-    assert len(runs) == 3 and all(r["extra"]["stage"] == "converted" for r in runs)
+    assert RunStore().count() == 0  # three conversions shown, none kept
+    (keep,) = [b for b in page.button if b.label == "Keep this run"]
+    keep.click().run()
+    (run,) = RunStore().runs(method="architecture")
+    assert run["extra"]["stage"] == "converted" and run["params"] == 13_162
+    from compression.artifact import load_artifact  # the kept file rebuilds the converted network
+    rebuilt = load_artifact(open(run["artifact_path"], "rb").read())
+    assert sum(p.numel() for p in rebuilt.parameters()) == 13_162
 
 
 def test_bad_choice_shows_a_message_not_a_traceback(page):
@@ -69,10 +77,10 @@ def test_recovery_job_trains_stores_and_reports(page):
     assert job.status == "done", job.error
     page.run()
     assert not page.exception
-    assert any("Recovered (0 matching steps per layer, finetune 1 epochs)" in s.value for s in page.success)
+    assert any("Recovered (0 matching steps per layer, finetune 1 epoch)" in s.value for s in page.success)
     after = job.result["accuracy"]
     assert after * 100 > before  # rank 4 keeps too little; one short epoch already wins accuracy back
     assert job.result["params"] == 4 * 1084 + 300 + 4 * 400 + 100 + 4 * 110 + 10  # training keeps the shape
     from compression.store import RunStore
-    stages = [r["extra"]["stage"] for r in RunStore().runs(method="architecture")]
-    assert stages.count("recovered") == 1
+    (run,) = RunStore().runs(method="architecture")  # the job's result, stored with its file
+    assert run["extra"]["stage"] == "recovered" and os.path.getsize(run["artifact_path"]) == run["size_bytes"]

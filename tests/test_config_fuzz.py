@@ -24,6 +24,9 @@ from compression.dynamic import EarlyExitConfig, WidthConfig
 from compression.pruning import FinetuneConfig, PruneConfig
 from compression.quantization import QuantConfig
 from compression.training import TrainConfig
+from compression.architecture.method import ArchitectureStep
+from compression.search import SearchConfig
+from compression.distillation.method import StudentConfig
 
 # every validated config, with keyword arguments that make a valid one (the fuzz changes one field)
 CONFIGS = {
@@ -32,6 +35,7 @@ CONFIGS = {
     ArchitectureConfig: {}, RecoveryConfig: {}, EarlyExitConfig: {}, WidthConfig: {},
     PruneStep: {}, FinetuneStep: {}, DistillStep: {}, QuantizeStep: {},
     PipelineConfig: {"steps": (PruneStep(), QuantizeStep())}, BudgetConfig: {},
+    ArchitectureStep: {}, SearchConfig: {}, StudentConfig: {},
 }
 
 FIELDS = [(cls, f.name) for cls in CONFIGS for f in dataclasses.fields(cls)]

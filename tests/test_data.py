@@ -89,3 +89,12 @@ def test_image_folder_size_option(tmp_path):
     assert load_dataset(f"imagefolder:{tmp_path}?size=64").input_shape == (3, 64, 64)
     with pytest.raises(CompressionError, match="'5'"):
         load_dataset(f"imagefolder:{tmp_path}?size=5")
+
+
+def test_availability_tells_installed_from_not_installed(tmp_path, monkeypatch):
+    from compression.data_status import dataset_availability
+    monkeypatch.chdir(tmp_path)  # no ./data here
+    assert dataset_availability("fashion-mnist") == (True, "installed")  # the apt package's files
+    ok, words = dataset_availability("cifar10")  # offline in tests: no download either
+    assert not ok and words.startswith("not installed: put cifar-10-batches-py")
+    assert dataset_availability("nope") == (False, "unknown dataset 'nope'")

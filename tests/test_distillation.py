@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
 from compression import CompressionError
-from compression.distillation import (DistillConfig, StudentSpec, _hard_weights, build_student, clear_memory_cache,
-                                      distill, distillation_loss, entropy_bits, masked_distillation_loss,
-                                      soft_targets, softened_probabilities, teacher_logits, train_student)
+from compression.distillation import (DistillConfig, StudentSpec, build_student, clear_memory_cache, distill,
+                                      distillation_loss, entropy_bits, masked_distillation_loss, soft_targets,
+                                      softened_probabilities, teacher_logits, train_student)
+from compression.distillation.student import _hard_weights
 from compression.models import load_pretrained, state_dict_bytes, state_dict_hash
 from compression.training import predict
 
@@ -266,7 +267,8 @@ def test_distill_yields_hard_labels_then_students_and_caches_the_baseline(small,
     for o in out:
         r = o.result
         assert r.method == "distill" and r.model == "cnn" and r.device == "cpu"
-        assert r.metrics.size_bytes == len(state_dict_bytes(o.model)) and r.metrics.params == 61706
+        assert r.metrics.size_bytes == len(o.artifact) and r.metrics.params == 61706  # the file as written
+        assert o.artifact.endswith(state_dict_bytes(o.model))  # container header + the student's state_dict
         assert r.metrics.accuracy_n == 500 and r.baseline.params == 98554  # the teacher is the reference
         assert r.extra["labeled_images"] == 500 and r.extra["epochs_done"] == 1
     assert dist.extra["gain_vs_hard_labels"] == pytest.approx(dist.metrics.accuracy - hard.metrics.accuracy)

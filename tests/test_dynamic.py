@@ -161,6 +161,7 @@ def test_result_is_measured_and_the_model_untouched(lenet, table, fmnist):
     point = sweep(table, "confidence", [0.95])
     d = r.to_dict()
     assert d["method"] == "early-exit" and d["simulated"] is False and d["accuracy_n"] == N
+    assert d["simulated_metrics"] == []  # real early exit: MACs and latency measured as it runs
     assert d["macs"] == pytest.approx(float(point.macs[0])) and d["accuracy"] == pytest.approx(float(point.accuracy[0]))
     assert d["baseline"]["macs"] == 416_520 and d["size_bytes"] == len(state_dict_bytes(lenet))
     assert d["exit_shares"] == pytest.approx(point.shares[0].tolist(), abs=1e-6)
@@ -220,6 +221,7 @@ def test_half_width_costs_at_most_0_3_of_full(slim, fmnist):
     assert r.metrics.macs / r.baseline.macs <= 0.3
     assert r.metrics.params == 25_090 and r.metrics.size_bytes < r.baseline.size_bytes / 3
     assert r.metrics.accuracy > 0.8 and r.method == "width" and r.metrics.simulated is False
+    assert r.to_dict()["simulated_metrics"] == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from compression.paths import REPO_ROOT as ROOT
+from support import cli_in_process
 
 KEYS = {"accuracy", "accuracy_n", "params", "nonzero_params", "size_bytes", "macs", "latency_ms",
         "simulated", "baseline", "model", "dataset", "method", "config", "device"}
@@ -50,7 +51,8 @@ def test_threshold_and_sweep_print_results_with_baseline(shared_home):
 
 
 def test_width(shared_home):
-    out = cli("early-exit", "--model", "cnn_slim", "--width", "0.5,1.0", "--limit", "500", "--json", home=shared_home)
+    out = cli_in_process("early-exit", "--model", "cnn_slim", "--width", "0.5,1.0", "--limit", "500", "--json",
+                         home=shared_home)
     assert out.returncode == 0, out.stderr
     half, full = [json.loads(line) for line in out.stdout.splitlines()]
     assert half["method"] == "width" and half["config"] == {"width": 0.5}
@@ -67,7 +69,7 @@ def test_width(shared_home):
     (["--model", "lenet5_exits", "--criterion", "margin"], "margin"),
 ])
 def test_bad_values_are_named(args, named, shared_home):
-    out = cli("early-exit", *args, "--limit", "10", home=shared_home)
+    out = cli_in_process("early-exit", *args, "--limit", "10", home=shared_home)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0] and "Traceback" not in out.stderr, out.stderr

@@ -1,12 +1,8 @@
-"""The Dynamic computation page under AppTest, and its plot builders without a browser."""
+"""The Dynamic computation page under AppTest (its plot builders: test_dynamic_charts.py)."""
 
-import math
-
-import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from compression.paths import REPO_ROOT as ROOT
-from ui.charts_dynamic import exit_bars, exit_curve, width_chart
 
 PAGE = str(ROOT / "pages" / "5_Dynamic_computation.py")
 
@@ -41,8 +37,10 @@ def test_threshold_slider_updates_the_metrics(home):
 
 def test_per_exit_thresholds_for_three_exits(home):
     at = AppTest.from_file(PAGE, default_timeout=300)
-    at.run()
+    at.run()  # the sidebar's cnn has no exits: the page says so and offers the zoo's models with exits
+    assert any("cnn, the sidebar's model, has no early exits" in i.value for i in at.info)
     at.selectbox(key="dynamic_model").set_value("cnn_exits").run()
+    assert at.sidebar.selectbox(key="sidebar_model").value == "cnn_exits"  # picked here: the sidebar follows
     at.checkbox(key="dynamic_per_exit").check().run()
     assert not at.exception
     at.slider(key="dynamic_threshold_confidence_0").set_value(1.0).run()
@@ -56,6 +54,7 @@ def test_width_selector(home):
     at = AppTest.from_file(PAGE, default_timeout=300)
     at.run()
     at.radio(key="dynamic_mode").set_value("Dynamic width (slimmable)").run()
+    at.selectbox(key="dynamic_slim_model").set_value("cnn_slim").run()
     assert not at.exception
     full = _metrics(at)
     at.select_slider(key="dynamic_width").set_value(0.5).run()
@@ -69,15 +68,20 @@ def test_width_selector(home):
     assert run["config"] == {"width": 0.5} and run["macs"] == 527_104
 
 
-def test_charts_have_data():
-    curve = pd.DataFrame({"threshold": [0.0, 0.5, 1.0], "accuracy": [0.8, 0.88, 0.9], "macs": [1e5, 2e5, 4e5]})
-    fig = exit_curve(curve, current={"accuracy": 0.88, "macs": 2e5}, full={"accuracy": 0.9, "macs": 4e5})
-    assert [len(t.x) for t in fig.data] == [3, 1, 1]
-    exits = pd.DataFrame({"exit": ["exit 1", "exit 2 (full)"], "share": [0.7, 0.3],
-                          "accuracy": [0.95, math.nan], "macs": [1e5, 4e5]})
-    bars = exit_bars(exits)
-    assert list(bars.data[0].y) == [70.0, 30.0] and bars.data[0].text[1] == "none"
-    widths = pd.DataFrame({"width": [0.5, 1.0], "accuracy": [0.9, 0.92], "macs_ratio": [0.26, 1.0],
-                           "latency_ratio": [0.5, 1.0], "macs": [5e5, 2e6], "latency_ms": [0.2, 0.4]})
-    fig = width_chart(widths, current=0.5)
-    assert len(fig.data) == 3 and list(fig.data[1].y) == [0.26, 1.0]
+def test_attach_exits_to_a_model_without_them_then_use_it(home):
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.session_state["keep_sidebar_model"] = "mlp"
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="dynamic_attach_blocks").value  # a default choice of blocks
+    at.multiselect(key="dynamic_attach_blocks").set_value(["1"])
+    at.button(key="dynamic_attach_start").click().run()
+    job = at.session_state["dynamic_attach_job"].wait(300)
+    assert job.status == "done", job.error
+    at.run()
+    card = job.result["card"]
+    assert any(f"Kept as model **{card['name']}**" in s.value for s in at.success)
+    at.button(key="dynamic_attach_use").click().run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="sidebar_model").value == card["name"]  # the sidebar's model now
+    assert {"Accuracy", "Mean MACs / image", "Leave at exit 1", "Run to the end"} <= set(_metrics(at))

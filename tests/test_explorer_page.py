@@ -25,7 +25,8 @@ def page(**query) -> AppTest:
 
 
 def figure(at) -> dict:
-    (chart,) = at.get("plotly_chart")
+    """The Pareto chart (the page also draws the shown runs' parallel coordinates)."""
+    (chart,) = [c for c in at.get("plotly_chart") if "explorer_chart" in c.proto.id]
     return json.loads(chart.proto.spec)
 
 
@@ -153,3 +154,142 @@ def test_empty_and_unreadable_stores(home):
     (home / "runs.sqlite").write_bytes(b"garbage" * 1000)
     at = page()
     assert not at.exception and any("runs.sqlite" in e.value for e in at.error)
+
+
+def test_details_say_which_gains_are_real_and_flag_a_chance_level_run(home):
+    """The explorer says the same as the pages (one honesty sentence from simulated_metrics), and a
+    run at chance level says so with its fix; an unstructured prune is on the size frontier."""
+    base = Metrics(0.92, 1000, 1000, 1000, 4000, 1e4, 1.0, False)
+    store = RunStore()
+    sparse = store.add(Result("mlp", "fashion-mnist", "prune", {"method": "unstructured", "ratio": 0.9,
+                                                                 "finetune_epochs": 2}, "cpu",
+                              Metrics(0.91, 1000, 1000, 100, 500, 1e4, 1.0, True), base,
+                              extra={"simulated_metrics": ["latency_ms"]}))
+    chance = store.add(Result("mlp", "fashion-mnist", "prune", {"method": "unstructured", "ratio": 0.95,
+                                                                 "finetune_epochs": 0}, "cpu",
+                              Metrics(0.10, 1000, 1000, 50, 300, 1e4, 1.0, True), base,
+                              extra={"simulated_metrics": ["latency_ms"]}))
+    at = page(run=str(sparse))
+    assert not at.exception
+    assert shown_caption(at).startswith("2 of 2 runs shown · 1 model · 2 on the frontier")
+    texts = [w.value for w in at.warning]
+    assert any(t.startswith("Size and MACs are real; latency is simulated") for t in texts), texts
+    assert not any("savings are not" in t for t in texts)
+    (cmp,) = [d.value for d in at.dataframe if "change" in d.value]  # the run against its baseline
+    change = dict(zip(cmp["metric"], cmp["change"]))
+    assert change["stored size"] == "8.00x smaller" and change["latency (batch 1)"] == "no measurable change (simulated)"
+    at = page(run=str(chance))
+    texts = [w.value for w in at.warning]
+    assert any(t.startswith("Chance level: 10.00 % on 10 classes") and "set fine-tuning epochs" in t
+               for t in texts), texts
+
+
+# ---- runs kept on purpose: hidden, tags, star + story view, delete ---------------------------------
+
+def test_hidden_runs_are_off_the_explorer_until_asked_for(seeded):
+    hidden = [r["id"] for r in seeded.runs()[:3]]
+    for run_id in hidden:
+        seeded.update(run_id, hidden=True)
+    at = page()
+    assert not at.exception
+    assert not set(hidden) & set(run_ids(figure(at))) and len(run_ids(figure(at))) == 57
+    assert shown_caption(at).startswith("57 of 60 runs shown") and "3 hidden" in shown_caption(at)
+    assert len(at.dataframe[-1].value) == 57
+    at.toggle(key="explorer_hidden").set_value(True).run()
+    assert not at.exception and set(hidden) <= set(run_ids(figure(at))) and at.query_params["hidden"] == "1"
+    assert page(hidden="1").toggle(key="explorer_hidden").value is True  # kept in the link
+
+
+def test_tag_filter(seeded):
+    rows = seeded.runs()
+    seeded.tag(rows[0]["id"], "review")
+    seeded.tag(rows[1]["id"], "review", "int8")
+    seeded.tag(rows[2]["id"], "int8")
+    at = page()
+    assert at.multiselect(key="explorer_tags").options == ["int8", "review"]
+    at.multiselect(key="explorer_tags").set_value(["review"]).run()
+    assert not at.exception and run_ids(figure(at)) == sorted([rows[0]["id"], rows[1]["id"]])
+    assert at.query_params["tags"] == "review"
+    at.multiselect(key="explorer_tags").set_value(["review", "int8"]).run()  # any of them
+    assert run_ids(figure(at)) == sorted(r["id"] for r in rows[:3])
+
+
+def test_star_from_the_details_then_the_story_view_shows_only_starred_runs(seeded):
+    prune = seeded.runs(method="prune")[0]
+    seeded.update(prune["id"], name="Half the channels")
+    quant = seeded.runs(method="quantize")[0]
+    at = page(run=str(prune["id"]))
+    at.button(key=f"explorer_star_{prune['id']}").click().run()
+    assert not at.exception and seeded.get(prune["id"])["starred"] is True
+    assert any("starred" in t.value for t in at.toast)
+    assert at.button(key=f"explorer_star_{prune['id']}").label == "Unstar"
+    seeded.update(quant["id"], starred=True)  # one more, unnamed
+
+    at.toggle(key="explorer_story").set_value(True).run()
+    assert not at.exception and at.query_params["story"] == "1"
+    fig = figure(at)
+    assert run_ids(fig) == sorted([prune["id"], quant["id"]])  # only the starred runs
+    (names,) = [t for t in fig["data"] if t.get("mode") == "text"]
+    assert sorted(names["text"]) == sorted(["Half the channels", f"run {quant['id']}"])  # labelled with names
+    story = next(d.value for d in at.dataframe if "size vs baseline" in d.value.columns and "name" in d.value.columns)
+    assert list(story["run"]) == [r["id"] for r in sorted([prune, quant], key=lambda r: -r["size_bytes"])]
+    row = story.set_index("run").loc[prune["id"]]
+    base = prune["baseline"]
+    assert row["name"] == "Half the channels" and row["accuracy (%)"] == round(prune["accuracy"] * 100, 2)
+    from compression.charts.format import fmt_change  # said the one way, as on every page
+    from compression.honesty import simulated_metrics
+    assert row["size vs baseline"] == fmt_change(prune["size_bytes"], base["size_bytes"], "size_bytes",
+                                                 simulated="size_bytes" in simulated_metrics(prune)).text
+    assert row["accuracy change"] == f"{(prune['accuracy'] - base['accuracy']) * 100:+.2f} points"
+
+
+def test_story_view_without_starred_runs_says_how_to_star(seeded):
+    at = page(story="1")
+    assert not at.exception and any("star it" in w.value for w in at.warning)
+
+
+def test_delete_from_the_details_asks_first_then_removes_the_run_and_its_artifact(seeded, home):
+    (home / "artifacts").mkdir()
+    file = home / "artifacts" / "mlp-q.cxp"
+    file.write_bytes(b"\x01" * 100)
+    m = Metrics(0.88, 1000, 10, 10, 100, 10.0, 0.1, False)
+    run_id = seeded.add(Result("mlp", "fashion-mnist", "quantize", {"bits": 4}, "cpu", m, m), artifact_path=str(file))
+    at = page(run=str(run_id))
+    assert run_id in run_ids(figure(at))
+    at.button(key=f"explorer_delete_{run_id}").click().run()
+    assert not at.exception and seeded.get(run_id) is not None  # not yet: it asks
+    assert any(f"Delete run {run_id}" in w.value for w in at.warning)
+    at.button(key="explorer_delete_no").click().run()
+    assert seeded.get(run_id) is not None and not any(f"Delete run {run_id}" in w.value for w in at.warning)
+    at.button(key=f"explorer_delete_{run_id}").click().run()
+    at.button(key="explorer_delete_yes").click().run()
+    assert not at.exception
+    assert seeded.get(run_id) is None and not file.exists()
+    assert run_id not in run_ids(figure(at)) and shown_caption(at).startswith("60 of 60 runs shown")
+    assert at.selectbox(key="explorer_run").value is None and "run" not in at.query_params
+    assert any(f"Run {run_id} and its artifact file deleted" in t.value for t in at.toast)
+
+
+def test_hide_and_name_from_the_details(seeded):
+    run = seeded.runs(method="distill")[0]
+    at = page(run=str(run["id"]))
+    at.text_input(key=f"explorer_name_{run['id']}").input("Distilled, T=4").run()
+    assert not at.exception and seeded.get(run["id"])["name"] == "Distilled, T=4"
+    assert any("“Distilled, T=4”" in m.value for m in at.markdown)
+    at.text_input(key=f"explorer_name_{run['id']}").input("two\nlines").run()
+    assert any("two" in e.value for e in at.error) and seeded.get(run["id"])["name"] == "Distilled, T=4"
+    at.button(key=f"explorer_hide_{run['id']}").click().run()
+    assert not at.exception and seeded.get(run["id"])["hidden"] is True
+    assert run["id"] not in run_ids(figure(at)) and at.selectbox(key="explorer_run").value is None
+
+
+def test_every_run_with_an_artifact_file_offers_it(seeded, home, monkeypatch, tmp_path):
+    """Absolute paths, paths under the data folder and paths relative to where the app runs."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rel").mkdir()
+    (tmp_path / "rel" / "cwd.cxp").write_bytes(b"\x02" * 7)
+    m = Metrics(0.88, 1000, 10, 10, 7, 10.0, 0.1, False)
+    run_id = seeded.add(Result("mlp", "fashion-mnist", "quantize", {"bits": 4}, "cpu", m, m), artifact_path="rel/cwd.cxp")
+    at = page(run=str(run_id))
+    (button,) = [b for b in at.get("download_button") if "cwd.cxp" in b.proto.label]
+    assert "7 bytes" in button.proto.label

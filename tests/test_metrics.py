@@ -65,5 +65,5 @@ def test_result_json_has_every_key(fmnist):
     m = measure(build_model("mlp"), fmnist, limit=50)
     d = Result("mlp", "fashion-mnist", "baseline", {}, "cpu", m, m).to_dict()
     for key in ("accuracy", "accuracy_n", "params", "nonzero_params", "size_bytes", "macs", "latency_ms",
-                "simulated", "baseline", "model", "dataset", "method", "config", "device"):
+                "simulated", "simulated_metrics", "baseline", "model", "dataset", "method", "config", "device"):
         assert key in d

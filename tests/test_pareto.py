@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from compression import CompressionError
-from compression.pareto import (FuturesExecutor, InProcessExecutor, default_executor, frontier_mask,
-                                pareto_frontier, pipeline_path, set_default_executor)
+from compression.pareto import frontier_mask, pareto_frontier, pipeline_path
+from compression.sweep import FuturesExecutor, InProcessExecutor, default_executor, set_default_executor
 
 
 def P(run_id, size, acc, **kw):

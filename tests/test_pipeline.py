@@ -35,7 +35,7 @@ def test_spec_round_trips_and_fills_defaults():
     ("quantize:cluster:16", "16"),
     ("finetune:0", "0"),
     ("distill:1:alpha=2", "2"),
-    ("distill:1:teacher=cnn", "teacher"),
+    ("distill:1:teacher=nosuchmodel", "nosuchmodel"),
     ("squeeze:2", "squeeze"),
     ("finetune:x", "'x'"),
 ])
@@ -101,6 +101,8 @@ def test_each_step_is_measured_and_the_input_model_is_untouched(sparse_run):
     assert pruned.result.extra["sparsity"] == pytest.approx(0.8, abs=1e-4)
     assert packed.result.extra["sparsity"] >= pruned.result.extra["sparsity"]
     assert packed.result.metrics.simulated and pruned.result.metrics.simulated  # dense kernels run the zeros
+    # ... but only their speed: the sparse and the packed files are real bytes
+    assert pruned.result.extra["simulated_metrics"] == packed.result.extra["simulated_metrics"] == ["latency_ms"]
     assert packed.result.extra["kernel"] is None  # sparse: no int8 kernel is tried
 
 
@@ -128,16 +130,19 @@ def test_structured_distill_int8_pipeline_round_trips_with_smaller_layers(fmnist
     # 300-100 hidden -> 150-50: 784*150+150 + 150*50+50 + 50*10+10 parameters, real MACs
     assert pruned.result.metrics.params == 784 * 150 + 150 + 150 * 50 + 50 + 50 * 10 + 10
     assert pruned.result.metrics.macs < 0.5 * pruned.result.baseline.macs
-    assert not pruned.result.metrics.simulated
+    assert not pruned.result.metrics.simulated and pruned.result.extra["simulated_metrics"] == []
+    assert distilled.result.extra["simulated_metrics"] == []
     # dense and 8-bit: a real int8 kernel runs it, chosen by measurement, and its latency is reported
     from compression.quantization.kernels import onnxruntime_available
     kernel = quantized.result.extra["kernel"]
     if onnxruntime_available():
         assert kernel["chosen"] and not quantized.result.metrics.simulated
+        assert quantized.result.extra["simulated_metrics"] == []  # the int8 kernel's latency is real
         assert quantized.result.metrics.latency_ms == kernel["latency_ms"]
         assert "Latency is real" in quantized.result.extra["gain"]
     else:  # said so, and the speed stays simulated
         assert quantized.result.metrics.simulated and "onnxruntime" in kernel["reason"]
+        assert quantized.result.extra["simulated_metrics"] == ["latency_ms"]
     # 8-bit codes: a quarter of the float32 bytes, plus per-channel scales and the float biases
     assert quantized.result.metrics.size_bytes < 0.27 * distilled.result.metrics.size_bytes
     for outcome in outcomes:
@@ -182,5 +187,7 @@ def test_stop_keeps_the_finished_steps(fmnist):
 
 
 def test_unknown_artifact_is_refused():
-    with pytest.raises(CompressionError, match="not a Compression Explorer pipeline artifact"):
-        load_artifact(b"PK\x03\x04 not ours")
+    with pytest.raises(CompressionError, match="not a model file this app writes"):
+        load_artifact(b"GIF89a not ours")
+    with pytest.raises(CompressionError, match="records no architecture"):
+        load_artifact(b"PK\x03\x04 a bare state_dict")

@@ -1,21 +1,12 @@
 """The pipelines page under AppTest: builder, refused orders, a run with results stored as a chain,
-Stop keeping finished steps; and the plot builders."""
+Stop keeping finished steps (the plot builders: test_pipeline_charts.py)."""
 
-import sys
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from compression.paths import REPO_ROOT as ROOT
 
 PAGE = str(ROOT / "pages" / "7_Pipelines.py")
-
-
-@pytest.fixture(autouse=True)
-def _keep_main_module():
-    main = sys.modules["__main__"]
-    yield
-    sys.modules["__main__"] = main
 
 
 def _page():
@@ -96,19 +87,3 @@ def _wait_for(cond, timeout=120):
     end = time.time() + timeout
     while not cond() and time.time() < end:
         time.sleep(0.02)
-
-
-def test_steps_frame_and_path_chart_from_plain_rows():
-    from ui.charts_pipeline import path_chart, steps_frame
-    base = {"accuracy": 0.9, "size_bytes": 1000, "macs": 100, "latency_ms": 1.0}
-    rows = [{"accuracy": 0.89, "size_bytes": 100, "nonzero_params": 10, "macs": 100, "latency_ms": 1.0,
-             "simulated": True, "baseline": base, "config": {"step_spec": "prune:unstructured:0.9"}, "step": 1},
-            {"accuracy": 0.885, "size_bytes": 25, "nonzero_params": 10, "macs": 100, "latency_ms": 1.0,
-             "simulated": True, "baseline": base, "config": {"step_spec": "quantize:cluster-huffman:5"}, "step": 2}]
-    df = steps_frame(rows)
-    assert df["smaller than fp32 (x)"].tolist() == [10.0, 40.0]
-    assert df["change (points)"].tolist() == [-1.0, -1.5]
-    fig = path_chart(rows)
-    (trace,) = fig.data
-    assert list(trace.x) == [1000, 100, 25] and list(trace.y) == pytest.approx([90, 89, 88.5])
-    assert trace.marker.symbol[0] == "star" and trace.marker.symbol[1] == "circle-open"

@@ -314,13 +314,14 @@ def test_sensitivity_is_cached_and_small_weights_do_not_matter(fmnist, home, mon
     assert all(abs(by[(l, 0.2)] - base) <= 0.02 for l in ("1", "3", "5"))
     # removing 95 % of the 100x10 output layer hurts more than 20 % of it
     assert by[("5", 0.95)] < by[("5", 0.2)]
-    import compression.pruning as pruning
-    monkeypatch.setattr(pruning, "sensitivity", lambda *a, **k: pytest.fail("recomputed despite the cache"))
+    from compression.pruning import layer_sensitivity
+    monkeypatch.setattr(layer_sensitivity, "sensitivity",
+                        lambda *a, **k: pytest.fail("recomputed despite the cache"))
     assert cached_sensitivity("mlp", fmnist, method="unstructured", ratios=(0.2, 0.95), limit=1000) == rows
     assert cached_sensitivity("mlp", fmnist, method="structured", ratios=(0.2,), only_cached=True) is None
 
 
 def test_structured_sensitivity_prunes_one_layer_only(zoo, fmnist):
-    from compression.pruning import _prune_one_layer
+    from compression.pruning.layer_sensitivity import _prune_one_layer
     pruned = _prune_one_layer(zoo["cnn"], "4", 0.5, "structured", "l1", SHAPE, None)
     assert list(channel_counts(pruned).values()) == [16, 16, 64, 128, 10]

@@ -1,4 +1,4 @@
-"""The pruning page under AppTest, its plot builders, and the prune command line."""
+"""The pruning page under AppTest and the prune command line (its plot builders: test_pruning_charts.py)."""
 
 import json
 import os
@@ -13,15 +13,6 @@ from compression.paths import REPO_ROOT as ROOT
 PAGE = str(ROOT / "pages" / "1_Pruning.py")
 
 
-@pytest.fixture(autouse=True)
-def _keep_main_module():
-    """AppTest leaves sys.modules['__main__'] set to the page script; a later test that spawns
-    processes (test_store) would then re-run the page in every child. Put the real one back."""
-    main = sys.modules["__main__"]
-    yield
-    sys.modules["__main__"] = main
-
-
 def _page(model="mlp"):
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.session_state["keep_sidebar_model"] = model
@@ -32,30 +23,111 @@ def _metrics(at):
     return {m.label: m.value for m in at.metric}
 
 
+def _full(at):
+    """Run the page again once this session's live result is complete (ui.live)."""
+    assert at.session_state["live_runner_prune"].wait_idle(180)
+    return at.run()
+
+
+def _captions(at) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def test_the_first_test_images_answer_at_once_then_all_of_them(home, monkeypatch):
+    """A slider move shows accuracy on the first 500 test images (with its interval), the counts
+    and the file's bytes while the rest are measured; the full result replaces it, and only the full
+    result can be kept."""
+    import threading
+    import time
+
+    from compression import progressive
+    gate, original = threading.Event(), progressive.rest_logits
+
+    def held(*args, **kwargs):  # the full evaluation waits until the first stage was looked at
+        gate.wait(120)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(progressive, "rest_logits", held)
+    at = _page()
+    at.session_state["prune_ratio"] = 0.45  # a ratio no other test caches
+    try:
+        at.run()
+        end = time.monotonic() + 120
+        while "refining" not in _captions(at) and time.monotonic() < end:  # a slow machine: look again
+            time.sleep(0.2)
+            at.run()
+        assert not at.exception
+        assert "on 500 of 10,000 test images (refining…)" in _captions(at)
+        assert "95 % interval" in _captions(at)
+        partial = _metrics(at)
+        assert partial["Latency (batch 1)"] == "measuring…"
+        assert "measuring…" not in (partial["Nonzero parameters"], partial["Stored size"])
+        assert not [b for b in at.button if b.label == "Keep this run"]  # only the full result is kept
+    finally:
+        gate.set()
+    _full(at)
+    assert not at.exception
+    assert "on all 10,000 test images" in _captions(at) and "refining" not in _captions(at)
+    full = _metrics(at)
+    assert full["Latency (batch 1)"] != "measuring…"
+    # the first stage's counts and bytes are the full result's: only accuracy and latency were pending
+    assert (full["Nonzero parameters"], full["Stored size"]) == (partial["Nonzero parameters"], partial["Stored size"])
+    assert [b for b in at.button if b.label == "Keep this run"]
+
+
 def test_moving_the_ratio_slider_gives_a_new_measured_result(home):
     at = _page()
-    at.run()
+    _full(at.run())
     assert not at.exception
     first = _metrics(at)
     assert {"Test accuracy", "Nonzero parameters", "Stored size", "MACs / image", "Latency (batch 1)"} <= set(first)
     at.slider(key="prune_ratio").set_value(0.9).run()
+    _full(at)
     assert not at.exception
     second = _metrics(at)
     assert second["Nonzero parameters"] != first["Nonzero parameters"]
     assert second["Stored size"] != first["Stored size"]
-    # unstructured says the speed gain is simulated; both results were stored and are plotted
-    assert any("speed is simulated" in w.value for w in at.warning)
+    # unstructured says the speed gain is simulated; the slider's results are previews: nothing stored
+    assert any("latency is simulated" in w.value for w in at.warning)
+    deltas = {m.label: m for m in at.metric}
+    assert deltas["Stored size"].delta.endswith("x smaller")
+    assert deltas["Latency (batch 1)"].delta.endswith("(simulated)")  # dense kernels: grey, no arrow
+    from streamlit.proto.Metric_pb2 import Metric
+    latency, size = deltas["Latency (batch 1)"].proto, deltas["Stored size"].proto
+    assert (latency.direction, latency.color) == (Metric.MetricDirection.NONE, Metric.MetricColor.GRAY)
+    assert (size.direction, size.color) == (Metric.MetricDirection.DOWN, Metric.MetricColor.GREEN)
     from compression.store import RunStore
-    assert [r["config"]["ratio"] for r in RunStore().runs(method="prune")] == [0.9, 0.5]
-    assert len(at.get("plotly_chart")) >= 4  # layers, histogram, accuracy vs ratio, vs size
+    assert RunStore().count() == 0
+    assert len(at.get("plotly_chart")) >= 2  # layers, histogram
+    # "Keep this run" stores the one shown, with its file; a second look does not store it again
+    (keep,) = [b for b in at.button if b.label == "Keep this run"]
+    keep.click().run()
+    assert not at.exception and any("Kept as run" in s.value for s in at.success)
+    (run,) = RunStore().runs(method="prune")
+    assert run["config"]["ratio"] == 0.9 and os.path.getsize(run["artifact_path"]) > 0
+    assert run["accuracy"] == pytest.approx(float(second["Test accuracy"].split()[0]) / 100, abs=6e-5)
+    at.run()
+    assert RunStore().count() == 1 and not [b for b in at.button if b.label == "Keep this run"]
+    assert len(at.get("plotly_chart")) >= 4  # and the kept run is plotted: accuracy vs ratio, vs size
 
 
 def test_structured_result_card_says_the_gain_is_real(home):
     at = _page()
     at.session_state["prune_method"] = "structured"
-    at.run()
+    _full(at.run())
     assert not at.exception
-    assert any("Real gain" in s.value and "faster" in s.value for s in at.success)
+    assert any("Every gain is real" in s.value and "measured on" in s.value for s in at.success)
+
+
+def test_pruning_to_chance_without_fine_tuning_says_so_next_to_the_number(home):
+    at = _page()
+    at.session_state["prune_method"] = "structured"
+    at.session_state["prune_ratio"] = 0.95
+    _full(at.run())
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(("Chance level" in w or "Far below the baseline" in w) and "set fine-tuning epochs" in w
+               for w in warnings), warnings
 
 
 def test_fine_tuning_runs_as_a_job_and_stores_its_result(home):
@@ -103,36 +175,6 @@ def test_bad_sweep_selection_is_a_message_not_a_crash(home):
 
 
 # ---------------------------------------------------------------------------------------------
-# plot builders
-
-def test_accuracy_vs_ratio_has_one_line_per_setting_and_the_baseline():
-    from ui.charts_pruning import accuracy_vs_ratio, pruning_frame
-    runs = [{"id": i, "accuracy": a, "size_bytes": 100, "latency_ms": 0.1, "nonzero_params": 10, "simulated": True,
-             "config": {"method": m, "scope": "layer", "ratio": r, "finetune_epochs": 0}, "extra": {}}
-            for i, (m, r, a) in enumerate([("unstructured", 0.5, 0.9), ("unstructured", 0.9, 0.8),
-                                           ("structured", 0.5, 0.5)])]
-    fig = accuracy_vs_ratio(pruning_frame(runs), baseline_accuracy=0.9)
-    assert len(fig.data) == 2 and list(fig.data[1].x) == [50, 90] and list(fig.data[1].y) == [90, 80]
-    assert fig.layout.shapes[0].y0 == 90  # the unpruned line
-
-
-def test_sensitivity_heatmap_is_layers_by_ratios():
-    from ui.charts_pruning import sensitivity_heatmap
-    rows = [{"layer": l, "ratio": r, "accuracy": 0.9 - r / 10} for l in ("1", "3") for r in (0.2, 0.5, 0.9)]
-    fig = sensitivity_heatmap(rows, baseline_accuracy=0.9)
-    assert fig.data[0].z.shape == (2, 3) and list(fig.data[0].y) == ["1", "3"]
-
-
-def test_steps_chart_marks_pruning_and_fine_tuning():
-    from ui.charts_pruning import steps_chart
-    events = [{"step": 1, "phase": "pruned", "ratio": 0.5, "accuracy": 0.4, "monitor": "test[:2000]"},
-              {"step": 2, "phase": "fine-tuned", "ratio": 0.5, "accuracy": 0.8, "monitor": "test[:2000]"}]
-    fig = steps_chart(events)
-    assert [t.name for t in fig.data[1:]] == ["after pruned", "after fine-tuned"]
-    assert len(steps_chart([]).data) == 0
-
-
-# ---------------------------------------------------------------------------------------------
 # command line
 
 def _cli(*args, home):
@@ -149,6 +191,7 @@ def test_cli_sweep_prints_one_result_per_ratio(tmp_path):
     assert [r["config"]["ratio"] for r in results] == [0.5, 0.9]
     for r in results:
         assert r["method"] == "prune" and r["simulated"] is True and r["accuracy_n"] == 500
+        assert r["simulated_metrics"] == ["latency_ms"]  # the sparse file is real, its speed is not
         assert r["nonzero_params"] <= (1 - r["config"]["ratio"]) * r["baseline"]["params"] + 1
         assert os.path.getsize(r["artifact"]) == r["size_bytes"]  # size_bytes is the file written
     assert results[1]["size_bytes"] < 0.2 * results[1]["baseline"]["size_bytes"]

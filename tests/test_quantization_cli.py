@@ -10,7 +10,8 @@ import pytest
 from compression.paths import REPO_ROOT as ROOT
 
 KEYS = {"accuracy", "accuracy_n", "params", "nonzero_params", "size_bytes", "macs", "latency_ms",
-        "simulated", "baseline", "model", "dataset", "method", "config", "device", "coverage", "layers"}
+        "simulated", "baseline", "model", "dataset", "method", "config", "device", "coverage", "layers",
+        "simulated_metrics"}
 
 
 def cli(*args, home):
@@ -37,9 +38,13 @@ def test_sweep_prints_one_stored_result_per_bit_width(home, capsys):
     assert KEYS <= set(two) and two["method"] == "quantize" and two["config"]["bits"] == 2
     assert two["coverage"] == "3 of 3 layers quantized: 3 Linear"
     assert two["simulated"] is True  # no 2- or 4-bit kernel
+    assert two["simulated_metrics"] == four["simulated_metrics"] == ["latency_ms"]  # packed bytes: real
     # 2-bit codes take half the bytes of 4-bit ones; the float scales and biases are the same
     assert two["size_bytes"] < 0.55 * four["size_bytes"] and four["size_bytes"] < 0.15 * four["baseline"]["size_bytes"]
     assert two["run_id"] and four["run_id"] == two["run_id"] + 1
+    from compression.store import RunStore
+    groups = {RunStore().get(r["run_id"])["group_id"] for r in (two, four)}  # one sweep, one group
+    assert len(groups) == 1 and groups.pop().startswith("sweep:")
 
 
 def test_saved_artifact_is_what_size_bytes_counts(tmp_path, fmnist):

@@ -1,10 +1,10 @@
-"""The Quantization page under streamlit.testing.v1.AppTest, and its pure chart builders."""
+"""The Quantization page under streamlit.testing.v1.AppTest (its chart builders: test_quantization_charts.py)."""
 
-import numpy as np
+import os
+
 from streamlit.testing.v1 import AppTest
 
 from compression.paths import REPO_ROOT as ROOT
-from ui.charts_quantization import accuracy_vs_bits, accuracy_vs_bytes, sweep_frame, weight_histogram
 
 PAGE = str(ROOT / "pages/3_Quantization.py")
 
@@ -21,7 +21,10 @@ def test_moving_the_bits_slider_gives_a_new_measured_result(home):
     assert not at.exception, at.exception
     first = _metrics(at)
     assert "2 Conv2d, 3 Linear" in " ".join(m.value for m in at.markdown)  # what was quantized
-    assert any("simulated" in i.value for i in at.info)  # no 4-bit kernel: said so
+    assert any("latency is simulated" in w.value and "dequantized float model" in w.value
+               for w in at.warning)  # no 4-bit kernel: said so, by the one honesty sentence
+    assert at.metric[1].label == "Stored size" and at.metric[1].delta.endswith("x smaller")
+    assert at.metric[3].delta.endswith("(simulated)")
     at.select_slider(key="quant_bits").set_value(2).run()
     assert not at.exception, at.exception
     second = _metrics(at)
@@ -29,9 +32,13 @@ def test_moving_the_bits_slider_gives_a_new_measured_result(home):
     size = lambda m: float(m["Stored size"].split()[0])
     assert size(second) < 0.6 * size(first)
     assert second["Bits per weight"] != first["Bits per weight"]
-    assert len(at.get("plotly_chart")) >= 2  # weight histogram and the stored-runs chart
     from compression.store import RunStore
-    assert RunStore().count() == 2  # each result went to the run store
+    assert RunStore().count() == 0  # slider results are previews
+    (keep,) = [b for b in at.button if b.label == "Keep this run"]
+    keep.click().run()
+    (run,) = RunStore().runs()
+    assert run["config"]["bits"] == 2 and os.path.getsize(run["artifact_path"]) == run["size_bytes"]
+    assert len(at.get("plotly_chart")) >= 2  # weight histogram and the stored-runs chart
 
 
 def test_binary_method_stores_about_one_bit_per_weight(home):
@@ -41,22 +48,6 @@ def test_binary_method_stores_about_one_bit_per_weight(home):
     at.selectbox(key="quant_method").set_value("binary").run()
     assert not at.exception
     assert _metrics(at)["Bits per weight"].startswith("1.")  # 1 bit + per-channel float scales
-
-
-def test_chart_builders_have_data():
-    results = [{"config": {"method": m, "bits": b}, "accuracy": 0.8 + b / 100, "size_bytes": 1000 * b,
-                "latency_ms": 0.1, "simulated": True, "bits_per_weight": b - 0.5}
-               for m in ("uniform", "cluster-huffman") for b in (2, 4, 8)]
-    df = sweep_frame(results)
-    assert len(df) == 6 and df["accuracy"].max() == 88.0
-    fig = accuracy_vs_bits(df, {"accuracy": 0.9, "size_bytes": 32000})
-    assert len(fig.data) == 2 and list(fig.data[1].x) == [2, 4, 8]
-    assert list(fig.data[0].x) == [1.5, 3.5, 7.5]  # Huffman: plotted at its stored bits per weight
-    assert len(accuracy_vs_bytes(df, {"accuracy": 0.9, "size_bytes": 32000}).data) == 3
-    hist = {"layer": "0", "weights": np.random.default_rng(0).normal(size=500), "levels": np.linspace(-1, 1, 8),
-            "encoding": "codebook", "channel": None}
-    fig = weight_histogram(hist)
-    assert len(fig.layout.shapes) == 8 and "8 cluster centers" in fig.layout.title.text
 
 
 def test_sweep_job_stores_every_point_and_draws_both_charts(home):
@@ -75,7 +66,7 @@ def test_sweep_job_stores_every_point_and_draws_both_charts(home):
     assert job.status == "done" and len(job.result) == 4  # 2 methods x 2 bit widths
     assert [r["config"]["bits"] for r in job.result] == [3, 4, 3, 4]
     from compression.store import RunStore
-    assert RunStore().count() == 1 + 4  # the single run shown before switching, then the sweep
+    assert RunStore().count() == 4  # the sweep's points (the single run shown before was a preview)
     titles = [c.proto.spec for c in at.get("plotly_chart")]
     assert sum("weight bits" in t for t in titles) == 1 and sum("stored bytes" in t for t in titles) == 1
 
@@ -99,4 +90,5 @@ def test_a_linear_only_int8_kernel_says_the_convolutions_ran_in_float(home, monk
                for c in at.caption)
     assert any("with every layer in int8 (ort-static) the same batch took 2.00 ms against 1.00 ms" in c.value
                for c in at.caption)  # the comparison shown is the one the selection measured
-    assert at.metric[4].delta == "int8 Linear, float conv"
+    latency = next(m for m in at.metric if m.label == "Latency (batch 1)")
+    assert latency.proto.help.endswith("int8 Linear, float conv")

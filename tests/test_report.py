@@ -8,12 +8,12 @@ import pytest
 
 from benchmarks.bench_explorer import seed_store
 from compression import CompressionError
+from compression.charts.pareto import explorer_frame, frontier_ids
 from compression.cli import main
 from compression.metrics import Metrics, Result
 from compression.pareto import COSTS, frontier_mask
 from compression.report import report_html
 from compression.store import RunStore
-from ui.charts_pareto import explorer_frame, frontier_ids
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -168,3 +168,54 @@ def test_runs_frontier_command(home, capsys):
     assert main(["runs", "--frontier", "--include-simulated", "--model", "mlp", "--json"]) == 0
     got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert got and {r["model"] for r in got} == {"mlp"}
+
+
+def test_runs_frontier_is_per_axis(home, capsys):
+    """`runs --frontier`: an unstructured prune (simulated_metrics ["latency_ms"]) is on the size
+    frontier and off the latency one; an old row (simulated, no list) is on neither; both are in the
+    report's size column, said the one way."""
+    base = Metrics(0.90, 1000, 1000, 1000, 4000, 1e4, 1.0, False)
+    store = RunStore()
+    plain = store.add(Result("mlp", "fashion-mnist", "baseline", {}, "cpu", base, base))
+    sparse = store.add(Result("mlp", "fashion-mnist", "prune", {"method": "unstructured"}, "cpu",
+                              Metrics(0.91, 1000, 1000, 100, 500, 1e4, 0.5, True), base,
+                              extra={"simulated_metrics": ["latency_ms"]}))
+    old = store.add(Result("mlp", "fashion-mnist", "prune", {}, "cpu",
+                           Metrics(0.92, 1000, 1000, 100, 400, 1e4, 0.4, True), base))
+    front = {}
+    for cost in ("size_bytes", "latency_ms"):
+        assert main(["runs", "--frontier", "--x", cost, "--json"]) == 0
+        front[cost] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["run_id"] for r in front["size_bytes"]] == [sparse]
+    assert front["size_bytes"][0]["simulated_metrics"] == ["latency_ms"]
+    assert [r["run_id"] for r in front["latency_ms"]] == [plain]
+    assert old not in {r["run_id"] for rows in front.values() for r in rows}
+    doc = parse(report_html(store.runs(), costs=["size_bytes"]))
+    rows = {int(r[0]): r for r in doc.tables["runs-fashion-mnist"][1:]}
+    assert rows[sparse][6] == "8.00x smaller" and rows[sparse][11] == "latency"
+    assert rows[old][6] == "10.0x smaller (simulated)"
+
+
+def test_starred_runs_come_first_with_their_names_and_the_page_fits_its_window(seeded):
+    import re
+
+    starred = [dict(r, starred=True, name=f"kept {r['id']}" if i else None) for i, r in enumerate(seeded[:3])]
+    runs = starred + seeded[3:]
+    text = report_html(runs)
+    doc = parse(text)
+    assert doc.plot_divs == ["story-fashion-mnist"] + [f"chart-fashion-mnist-{c}" for c in COSTS]  # first
+    table = doc.tables["starred-fashion-mnist"]
+    assert table[0][:2] == ["run", "name"] and len(table) == 4
+    assert sorted(r[1] for r in table[1:]) == sorted([f"run {starred[0]['id']}", *(f"kept {r['id']}" for r in starred[1:])])
+    story = next(s for s in doc.scripts if '"story-fashion-mnist"' in s)
+    assert "kept " in story and '"mode":"text"' in story  # the names are written on the chart
+    # sized to the page: no fixed widths, margins that grow to fit the labels, a print stylesheet
+    assert '"autosize":true' in story and '"automargin":true' in story and '"width":' not in story.split("Plotly.newPlot")[1][:200]
+    assert "max-width: 100%" in text and "@media print" in text and "size: A4" in text and "beforeprint" in text
+    assert re.search(r"Generated \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text)  # ISO 8601, UTC
+    runs_table = doc.tables["runs-fashion-mnist"]
+    assert runs_table[0][-1] == "created (UTC)" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", runs_table[1][-1])
+    smaller = [r[6] for r in runs_table[1:] if r[6] != "–"]
+    figures = [s.split("x ")[0] for s in smaller if "x " in s]  # "14.4x smaller": 3 significant digits
+    assert figures and all(len(f.replace(".", "").lstrip("0")) <= 3 for f in figures), smaller
+    assert "starred-fashion-mnist" not in report_html(seeded)  # none starred: no such section

@@ -1,2 +1,3 @@
-"""Streamlit-side helpers shared by app.py and pages/: cached loaders, the sidebar, formatting,
-and pure plot builders (ui.charts, testable without a browser). The core stays in compression/."""
+"""Streamlit glue shared by app.py and pages/: cached loaders, background jobs, the sidebar and
+widgets. Figures and number formatting are in compression.charts (streamlit-free, testable without
+a browser); the core is compression/."""

@@ -12,8 +12,13 @@ import streamlit as st
 
 from compression.architecture import (ArchitectureConfig, RecoveryConfig, convert, converted_result,
                                       recovered_result)
-from compression.metrics import baseline_metrics, count_macs, count_params
+from compression.charts.format import plural
+from compression.methods import save_run
+from compression.metrics import count_macs, count_params
 from compression.models import zoo_names
+from compression.previews import to_preview
+from compression.refs import baseline as reference_baseline
+from compression.refs import resolve
 from ui import cache, jobs
 
 JOB_KEY = "architecture_job"
@@ -21,21 +26,22 @@ JOB_KEY = "architecture_job"
 
 @st.cache_data(max_entries=8, show_spinner="Measuring the original model…")
 def baseline(name: str, dataset_name: str, device: str) -> dict[str, Any]:
-    return baseline_metrics(name, cache.dataset(dataset_name), device).to_dict()
+    """The original model's metrics on the dataset (any model reference)."""
+    return reference_baseline(resolve(name, cache.dataset(dataset_name), device=device), device).to_dict()
 
 
 @st.cache_data(max_entries=64, show_spinner="Converting and measuring on the test images…")
 def converted(name: str, dataset_name: str, device: str, cfg: tuple) -> dict[str, Any]:
-    """The converted model's measured result (stored in the run store once per configuration)."""
+    """The converted model's measured result: a preview (with its file), stored when kept."""
     config = ArchitectureConfig(**dict(cfg))
     model, result = converted_result(name, config, dataset=cache.dataset(dataset_name), device=device,
-                                     model=cache.model(name, device))
-    run_id = cache.run_store().add(result)
+                                     model=cache.model(name, device, dataset_name))
+    preview = to_preview(result, result.artifact)
     shape = cache.dataset(dataset_name).input_shape
-    original = cache.model(name, device)
+    original = cache.model(name, device, dataset_name)
     totals = {"params_before": count_params(original), "params_after": count_params(model),
               "macs_before": count_macs(original, shape, device), "macs_after": count_macs(model, shape, device)}
-    return {**result.to_dict(), "run_id": run_id, "totals": totals}
+    return {**preview["result"], "run_id": None, "totals": totals, "preview": preview}
 
 
 def references(name: str, dataset_name: str, device: str) -> dict[str, dict]:
@@ -49,7 +55,7 @@ def start_recovery(name: str, dataset_name: str, device: str, cfg: ArchitectureC
                    recovery: RecoveryConfig) -> jobs.Job:
     """Convert again (seeded: the same model as shown) and recover in a worker thread; the worker
     stores the recovered result, so leaving the page keeps it."""
-    data, original, store = cache.dataset(dataset_name), cache.model(name, device), cache.run_store()
+    data, original, store = cache.dataset(dataset_name), cache.model(name, device, dataset_name), cache.run_store()
 
     def work(job: jobs.Job) -> dict[str, Any] | None:
         model = convert(original, cfg)  # the cached model is read only: convert copies it
@@ -57,6 +63,7 @@ def start_recovery(name: str, dataset_name: str, device: str, cfg: ArchitectureC
                                   progress=job.progress, should_stop=job.should_stop)
         if result is None:
             return None
-        return {**result.to_dict(), "run_id": store.add(result)}
-    label = f"{recovery.method} {name} ({'+'.join(cfg.convert)}) for {recovery.epochs} epochs"
+        run_id = save_run(result, result.artifact, store=store)
+        return {**result.to_dict(), "run_id": run_id}
+    label = f"{recovery.method} {name} ({'+'.join(cfg.convert)}) for {plural(recovery.epochs, 'epoch')}"
     return jobs.start(JOB_KEY, label, work, device=device)

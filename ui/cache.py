@@ -1,17 +1,25 @@
 """Cached core calls. Models from cache_resource are shared by every session: never mutate them
-(compression functions copy first); results from cache_data are plain values keyed by plain values."""
+(compression functions copy first); results from cache_data are plain values keyed by plain values.
+
+Models are any reference compression.refs resolves (zoo and users' models, `torchvision:<arch>`,
+`entry:<name>`). A zoo model is the same whatever dataset a page shows, so it is keyed by its own
+dataset; the others are built for a dataset's input and classes, so the dataset is part of the key
+(the sidebar's current dataset when a call site does not name one)."""
 
 from __future__ import annotations
 
 import streamlit as st
 import torch
 
+from compression import CompressionError
 from compression.data import Dataset, load_dataset
 from compression.device import get_device, heavy_job
-from compression.evaluate import dataset_for
-from compression.metrics import baseline_metrics, throughput
-from compression.models import load_pretrained
+from compression.metrics import throughput
+from compression.refs import Resolved, default_dataset, parse, resolve
+from compression.refs import baseline as reference_baseline
 from compression.store import RunStore, default_path
+
+CURRENT_DATASET = "sidebar_current_dataset"  # session state: the dataset the sidebar chose (ui.sidebar)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading dataset…")
@@ -19,10 +27,38 @@ def dataset(name: str) -> Dataset:
     return load_dataset(name)
 
 
+def dataset_key(name: str, dataset_name: str | None = None) -> str:
+    """The dataset a reference's model is built for: a zoo model's own; for the others the one
+    named, else the sidebar's, else the entry point's default."""
+    ref = parse(name)
+    if ref.kind == "zoo":
+        return default_dataset(ref)
+    chosen = dataset_name or _sidebar_dataset() or default_dataset(ref)
+    if chosen is None:
+        raise CompressionError(f"{name} needs a dataset: choose cifar10 or an image folder in the sidebar")
+    return chosen
+
+
+def _sidebar_dataset() -> str | None:
+    try:
+        return st.session_state.get(CURRENT_DATASET)
+    except Exception:  # called outside a script run (a worker thread, a test): no session
+        return None
+
+
+def resolved(name: str, device: str, dataset_name: str | None = None) -> Resolved:
+    """The reference resolved (model, dataset, architecture), shared by all sessions. Read only."""
+    return _resolved(name, dataset_key(name, dataset_name), device)
+
+
 @st.cache_resource(max_entries=16, show_spinner="Loading model…")
-def model(name: str, device: str) -> torch.nn.Module:
-    """The zoo model, in eval mode, shared by all sessions. Read only."""
-    return load_pretrained(name, device)
+def _resolved(name: str, dataset_name: str, device: str) -> Resolved:
+    return resolve(name, dataset(dataset_name), device=device)
+
+
+def model(name: str, device: str, dataset_name: str | None = None) -> torch.nn.Module:
+    """The referenced model, in eval mode, shared by all sessions. Read only."""
+    return resolved(name, device, dataset_name).model
 
 
 def run_store() -> RunStore:
@@ -37,12 +73,12 @@ def _run_store(path: str) -> RunStore:
 
 @st.cache_data(max_entries=64, show_spinner="Measuring the baseline (accuracy on the test set, latency)…")
 def baseline(name: str, dataset_name: str, device: str) -> dict:
-    """The zoo model's metrics as shipped, plus batch-256 throughput (images/s)."""
+    """The model's metrics as given on `dataset_name`, plus batch-256 throughput (images/s)."""
     data = dataset(dataset_name)
-    dataset_for(name, dataset_name)  # refuses a dataset of the wrong shape
+    r = resolve(name, data, device=device)  # refuses a dataset of the wrong shape
     with heavy_job(f"baseline of {name}", device):
-        metrics = baseline_metrics(name, data, device).to_dict()
-        metrics["throughput"] = throughput(model(name, device), data.input_shape, device)
+        metrics = reference_baseline(r, device).to_dict()
+        metrics["throughput"] = throughput(model(name, device, dataset_name), data.input_shape, device)
     return metrics
 
 
@@ -52,7 +88,7 @@ def gallery_predictions(name: str, dataset_name: str, device: str, indices: tupl
     data = dataset(dataset_name)
     x = data.normalize(data.test.images[list(indices)], device)
     with torch.inference_mode():
-        probs = torch.softmax(model(name, device)(x).float(), dim=1).cpu()
+        probs = torch.softmax(model(name, device, dataset_name)(x).float(), dim=1).cpu()
     conf, pred = probs.max(dim=1)
     return [(int(p), float(c)) for p, c in zip(pred, conf)]
 

@@ -3,17 +3,13 @@ background job that trains the students and stores every one of them as a run.""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import streamlit as st
 import torch
 
 from compression.data import Dataset
-from compression.distillation import (DistillConfig, StudentSpec, distill, entropy_bits, softened_probabilities,
-                                      stored_run_id)
-from compression.models import state_dict_bytes
-from compression.paths import home_dir
+from compression.distillation import DistillConfig, StudentSpec, distill, entropy_bits, softened_probabilities
 from compression.store import RunStore
 from ui import cache
 
@@ -32,7 +28,7 @@ def gallery_logits(teacher: str, dataset_name: str, device: str) -> list[list[fl
     data = cache.dataset(dataset_name)
     x = data.normalize(data.test.images[gallery_indices(data)], device)
     with torch.inference_mode():
-        return cache.model(teacher, device)(x).float().cpu().tolist()  # the shared model: read only
+        return cache.model(teacher, device, dataset_name)(x).float().cpu().tolist()  # the shared model: read only
 
 
 def soft_labels(logits: list[float], temperature: float) -> tuple[list[float], list[float], float, float]:
@@ -57,23 +53,12 @@ class Request:
         return f"distill {self.teacher} -> {self.student.label}{sweep}"
 
 
-def run_job(job, request: Request, data: Dataset, store: RunStore, device: str) -> list[dict]:
-    """Worker side: train (hard labels, then each distilled setting), store each student with its
-    weights file, and return the result dicts. Stop ends after the current student, which is kept."""
-    rows: list[dict] = []
+def run_job(job, request: Request, data: Dataset, store: RunStore, device: str, executor=None) -> list[dict]:
+    """Worker side: train (hard labels, then each distilled setting) on `executor` (ui.cluster's:
+    COMPRESSION_CLUSTER's workers, else this process), each student stored once with its artifact
+    file, and return the result dicts. Stop ends after the running students, which are kept."""
     outcomes = distill([request.teacher], request.student, data, request.config,
                        temperatures=request.temperatures or None, alphas=request.alphas or None,
-                       device=device, progress=job.progress, should_stop=job.should_stop)
-    for outcome in outcomes:
-        row = outcome.result.to_dict()
-        known = stored_run_id(store, outcome.result) if outcome.cached else None
-        if known is not None:  # trained and stored by an earlier run with the same settings
-            row["run_id"] = known
-        else:
-            artifact = state_dict_bytes(outcome.model)
-            path = home_dir() / "artifacts" / "distill" / f"{hashlib.sha256(artifact).hexdigest()[:16]}.pt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(artifact)
-            row["run_id"] = store.add(outcome.result, artifact_path=str(path))
-        rows.append(row)
-    return rows
+                       device=device, progress=job.progress, should_stop=job.should_stop, store=store,
+                       executor=executor)
+    return [outcome.result.to_dict() for outcome in outcomes]

@@ -4,15 +4,16 @@ runs, and the details of one run (metrics against its baseline, pipeline path, a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 import streamlit as st
 
+from compression.charts.pareto import comparison_frame, explorer_frame, path_frame
 from compression.pareto import COSTS, pipeline_path
-from compression.paths import home_dir
-from ui.charts_pareto import comparison_frame, explorer_frame, path_frame
+from ui import results
 
 # session key -> (URL parameter, default); a value equal to its default is left out of the URL
 URL_STATE: dict[str, tuple[str, Any]] = {
@@ -24,11 +25,18 @@ URL_STATE: dict[str, tuple[str, Any]] = {
     "explorer_devices": ("devices", []),
     "explorer_dates": ("dates", ()),
     "explorer_run": ("run", None),
+    "explorer_cmp": ("cmp", ""),  # the compare view: "12,base" (run 12 against its baseline) or "12,15"
+    "explorer_hidden": ("hidden", False),  # show hidden runs too
+    "explorer_tags": ("tags", []),  # runs with any of these tags (tags have no commas)
+    "explorer_story": ("story", False),  # the story view: the starred runs, with their names
 }
 
 
 def _decode(text: str, default: Any) -> Any:
     try:
+        if default == "":  # the compare view's pair
+            a, _, b = text.partition(",")
+            return f"{int(a)},{'base' if b in ('', 'base') else int(b)}"
         if isinstance(default, bool):
             return text in ("1", "true", "yes")
         if isinstance(default, list):
@@ -92,16 +100,16 @@ def keep_valid(key: str, options: list) -> None:
 
 
 def load_frame(store, dataset: str) -> pd.DataFrame:
-    """Every stored run of the dataset as the explorer's frame; rebuilt only when runs were added
-    (the store only ever appends, so the count and the newest id identify its content)."""
-    newest = store.runs(dataset=dataset, limit=1)
-    return _frame(str(store.path), dataset, store.count(), newest[0]["id"] if newest else 0)
+    """Every stored run of the dataset, hidden ones too (the page filters them), as the explorer's
+    frame; rebuilt only when the store changed (runs added, named, tagged, starred, hidden or
+    deleted: RunStore.revision)."""
+    return _frame(str(store.path), dataset, store.revision())
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the run store…")
-def _frame(path: str, dataset: str, count: int, newest: int) -> pd.DataFrame:
+def _frame(path: str, dataset: str, revision: tuple) -> pd.DataFrame:
     from compression.store import RunStore
-    return explorer_frame(RunStore(path).runs(dataset=dataset))
+    return explorer_frame(RunStore(path).runs(dataset=dataset, include_hidden=True))
 
 
 def table_columns() -> dict:
@@ -116,22 +124,24 @@ def table_columns() -> dict:
 
 
 def resolve_artifact(path: str | None) -> Path | None:
-    """The artifact file of a run if it still exists (relative paths are under the app's data folder)."""
-    if not path:
-        return None
-    p = Path(path)
-    p = p if p.is_absolute() else home_dir() / p
-    return p if p.is_file() else None
+    """The artifact file of a run if it still exists (as written, or under the app's data folder)."""
+    from compression.run_labels import artifact_file
+    return artifact_file(path)
 
 
-def run_details(run: dict, lookup: Callable[[int], dict | None]) -> None:
-    """Config, metrics against the uncompressed model, the pipeline path and the artifact download."""
+def run_details(run: dict, lookup: Callable[[int], dict | None], store=None) -> None:
+    """Config, metrics against the uncompressed model, the pipeline path and the artifact download;
+    with the `store`, the controls to name, tag, star, hide or delete the run."""
     created = dt.datetime.fromtimestamp(run["created_at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    st.markdown(f"**Run {run['id']}**: `{run['method']}` on **{run['model']}** ({run['dataset']}), "
-                f"measured on `{run['device']}` at {created}, code `{run['code_version']}`.")
-    if run["simulated"]:
-        st.warning("Simulated gain: the stored or executed model does not realize this compression "
-                   "(masks or fake quantization). The accuracy is real; the savings are not.", icon="⚠️")
+    named = f" “{run['name']}”" if run.get("name") else ""
+    st.markdown(f"**Run {run['id']}**{named}: `{run['method']}` on **{run['model']}** ({run['dataset']}), "
+                f"measured on `{run['device']}` at {created}, code `{run['code_version']}`"
+                + (f", made by `{run['group_id']}`" if run.get("group_id") else "") + ".")
+    if store is not None:
+        from ui.run_manage import manage_run
+        manage_run(run, store)
+    results.sanity_note(run)
+    results.honesty_note(run)
     left, right = st.columns([3, 2])
     with left:
         st.dataframe(comparison_frame(run), hide_index=True, width="stretch")
@@ -149,10 +159,17 @@ def run_details(run: dict, lookup: Callable[[int], dict | None]) -> None:
         st.dataframe(path_frame(path), hide_index=True, width="stretch")
     artifact = resolve_artifact(run.get("artifact_path"))
     if artifact is not None:
+        # the bytes are read when the button is clicked (a callable), and the click does not rerun
+        # the page, so the file is served from this run of the script: a second click works too
         st.download_button(f"Download the compressed model ({artifact.name}, {artifact.stat().st_size:,} bytes)",
-                           data=artifact.read_bytes, file_name=artifact.name, mime="application/octet-stream",
-                           key="explorer_artifact", icon=":material/download:")
+                           data=functools.partial(_read, artifact), file_name=artifact.name,
+                           mime="application/octet-stream", key=f"explorer_artifact_{run['id']}",
+                           on_click="ignore", icon=":material/download:")
     elif run.get("artifact_path"):
         st.caption(f"The artifact `{run['artifact_path']}` is no longer on disk.")
     else:
         st.caption("No artifact file was kept for this run.")
+
+
+def _read(path: Path) -> bytes:
+    return path.read_bytes()

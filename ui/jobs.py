@@ -25,6 +25,7 @@ import streamlit as st
 
 from compression import CompressionError
 from compression.device import device_queue
+from compression.training import tick_sink
 
 log = logging.getLogger("compression.app")
 
@@ -41,12 +42,21 @@ class Job:
     queued_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
+    last_tick: dict | None = None   # what the work is doing now (compression.training.tick)
+    _event_at: float = 0.0
+    _span_start: dict = field(default_factory=dict, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     # worker side ---------------------------------------------------------------------------
     def progress(self, entry: dict) -> None:
         self.events.append(dict(entry))
+        self._event_at = time.time()
+
+    def tick(self, entry: dict) -> None:
+        now = time.time()
+        self._span_start.setdefault(entry["span"], now)
+        self.last_tick = {**entry, "at": now}
 
     def should_stop(self) -> bool:
         return self._stop.is_set()
@@ -68,15 +78,77 @@ class Job:
                     return min(1.0, float(e[num]) / float(e[den]))
         return 0.0
 
+    def now(self) -> tuple[str, float, float | None]:
+        """(phase, fraction done, seconds left or None) from the newest news: a tick from inside a
+        long call (training epoch k of n, evaluation) when it is newer than the last event, else
+        the last event. Seconds left extrapolate the measured rate of the current phase (for a
+        tick, since its call started; else since the job started)."""
+        now = time.time()
+        t = self.last_tick
+        fresh = t is not None and t["at"] >= self._event_at
+        if fresh and t.get("total"):
+            fraction = min(1.0, float(t["done"]) / float(t["total"]))
+            since = self._span_start.get(t["span"], now)
+            return t["phase"], fraction, _left(now - since, fraction, "in this phase")
+        fraction = self.fraction
+        if fresh:  # a phase without a count (measuring): the job's share and rate
+            return t["phase"], fraction, _left(now - (self.started_at or now), fraction)
+        phase = _phase(self.events[-1]) if self.events else ("waiting for the first step" if self.status == "running"
+                                                            else self.status)
+        return phase, fraction, _left(now - (self.started_at or now), fraction)
+
     def wait(self, timeout: float | None = None) -> "Job":
         if self._thread is not None:
             self._thread.join(timeout)
         return self
 
 
+class _Left(float):
+    """Seconds left, and what they are the rest of ('in this phase' for one call's ticks)."""
+    scope = ""
+
+
+def _left(elapsed: float, fraction: float, scope: str = "") -> float | None:
+    if fraction <= 0.01 or elapsed <= 0.5:
+        return None
+    left = _Left(elapsed * (1 - fraction) / fraction)
+    left.scope = scope
+    return left
+
+
+def _phase(e: dict) -> str:
+    """A progress entry in words: 'epoch 2 of 5', 'step 3 of 8', or its phase/stage name."""
+    name = e.get("phase") or e.get("stage") or ""
+    for num, den, word in (("epoch", "epochs", "epoch"), ("step", "steps", "step")):
+        if e.get(den):
+            count = f"{word} {e[num]:g} of {e[den]}" if isinstance(e[num], (int, float)) else ""
+            return f"{name}: {count}" if name and name not in ("measured", "quantized") else count
+    return str(name)
+
+
+def fmt_duration(seconds: float) -> str:
+    """'45 s', '3 min 05 s', '1 h 02 min'."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def status_line(job: Job) -> tuple[float, str]:
+    """The progress bar's fraction and text: label, phase, share, elapsed, time left."""
+    phase, fraction, left = job.now()
+    elapsed = time.time() - (job.started_at or time.time())
+    scope = f" {left.scope}" if getattr(left, "scope", "") else ""
+    tail = f"about {fmt_duration(left)} left{scope}" if left is not None else "estimating time left…"
+    return fraction, f"{job.label} — {phase + ' · ' if phase else ''}{fraction * 100:.0f} % · " \
+                     f"{fmt_duration(elapsed)} elapsed · {tail}"
+
+
 def _work(job: Job, fn: Callable[[Job], Any]) -> None:
     try:
-        with device_queue(job.device).run(job.label):
+        with device_queue(job.device).run(job.label), tick_sink(job.tick):
             job.status, job.started_at = "running", time.time()
             job.result = fn(job)
         job.status = "stopped" if job.should_stop() else "done"
@@ -139,8 +211,12 @@ def panel(key: str, show_progress: Callable[[Job], None], show_result: Callable[
             st.info(f"Queued (position {queue_position(current)}) — {current.device} is busy"
                     + (f" with: {running.label}" if running else ""))
         else:
-            st.progress(current.fraction, text=f"{current.label} — {current.fraction * 100:.0f} %")
-            show_progress(current)
+            fraction, text = status_line(current)
+            st.progress(fraction, text=text)
+            if current.events:  # a chart of nothing (axes -1..6) says less than the bar
+                show_progress(current)
+            else:
+                st.caption("The chart starts with the first measured step.")
         st.button("Stop", key=f"{key}_stop", on_click=current.request_stop,
                   help="Stop after the current step; what was done so far is kept.")
     live()
@@ -152,7 +228,7 @@ def _show_finished(job: Job, show_result: Callable[[Job], None]) -> None:
         st.error(job.error or "failed")
         return
     if job.status == "stopped":
-        st.warning(f"Stopped after {took:.1f} s: showing what was done before Stop.")
+        st.warning(f"Stopped after {fmt_duration(took)}: showing what was done before Stop.")
     else:
-        st.caption(f"{job.label}: finished in {took:.1f} s.")
+        st.caption(f"{job.label}: finished in {fmt_duration(took) if took >= 60 else f'{took:.1f} s'}.")
     show_result(job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from compression.charts.format import plural
 from compression.pipeline import PipelineConfig, run_and_store
 from ui import cache, jobs
 
@@ -49,7 +50,7 @@ def knob_widgets(kind: str) -> str:
 def start(model: str, dataset: str, device: str, cfg: PipelineConfig) -> None:
     """Run the pipeline in the background; every finished step is stored (chained) at once, so
     Stop keeps the finished steps."""
-    data, base, store = cache.dataset(dataset), cache.model(model, device), cache.run_store()
+    data, base, store = cache.dataset(dataset), cache.model(model, device, dataset), cache.run_store()
 
     def work(job) -> list[dict]:
         done: list[dict] = []
@@ -58,7 +59,7 @@ def start(model: str, dataset: str, device: str, cfg: PipelineConfig) -> None:
                                              progress=job.progress, should_stop=job.should_stop):
             done.append({**outcome.result.to_dict(), "run_id": run_id})
         return done
-    jobs.start("pipe_job", f"pipeline {model}: {len(cfg.steps)} steps", work, device=device)
+    jobs.start("pipe_job", f"pipeline {model}: {plural(len(cfg.steps), 'step')}", work, device=device)
 
 
 def stage_bars(job, steps: list[str]) -> None:
@@ -76,19 +77,3 @@ def stage_bars(job, steps: list[str]) -> None:
             frac, state = 0.0, "waiting"
         st.progress(frac, text=f"Step {i}: {spec} — {state}")
 
-
-def start_budget(model: str, dataset: str, device: str, cfg) -> None:
-    """The budget search in the background: each point is stored as it finishes, and the outcome
-    (points so far, best within budget) is visible while it runs; Stop keeps what was measured."""
-    from compression.budget import BudgetOutcome, iter_search
-
-    cache.dataset(dataset)  # loaded once in the app process
-
-    def work(job) -> BudgetOutcome:
-        outcome = BudgetOutcome(cfg)
-        job.result = outcome
-        for _ in iter_search(model, dataset, cfg, outcome, device=device, progress=job.progress,
-                             should_stop=job.should_stop):
-            pass
-        return outcome
-    jobs.start("budget_job", f"budget search {model}", work, device=device)

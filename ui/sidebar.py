@@ -8,9 +8,16 @@ from dataclasses import dataclass
 import streamlit as st
 
 from compression import CompressionError
-from compression.data import dataset_names
+from compression.data import Dataset, dataset_names
+from compression.data_status import dataset_availability
 from compression.device import describe_device, device_queue, get_device, steady_allocator
 from compression.models import expected_input, model_card, zoo_names
+from compression.refs import ENTRY, TORCHVISION, all_references, entry_points, parse, torchvision_architectures
+from ui.navigation import use_app_navigation
+
+IMAGE_FOLDER = "Image folder…"  # the dataset option that asks for a folder: imagefolder:<path>
+TORCHVISION_FIRST = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x0_5",
+                     "squeezenet1_1")  # small classifiers that run on 32x32 images; the rest follow
 
 
 @dataclass(frozen=True)
@@ -20,40 +27,161 @@ class Selection:
     device: str
 
 
-def _persistent_select(label: str, options: list[str], key: str, help: str | None = None) -> str:
+def _persistent_select(label: str, options: list[str], key: str, help: str | None = None, **kwargs) -> str:
     """A selectbox whose choice survives page switches (widget state does not, so keep a copy)."""
     keep = f"keep_{key}"
     if st.session_state.get(keep) not in options:
         st.session_state[keep] = options[0]
     st.session_state[key] = st.session_state[keep]
     return st.selectbox(label, options, key=key, help=help,
-                        on_change=lambda: st.session_state.update({keep: st.session_state[key]}))
+                        on_change=lambda: st.session_state.update({keep: st.session_state[key]}), **kwargs)
 
 
-def compatible_models(dataset: str) -> list[str]:
-    """Zoo models trained on this dataset first, then the rest."""
-    names = zoo_names()
-    own = [n for n in names if model_card(n)["dataset"] == dataset]
-    return own or names
+@st.cache_data(ttl=300, show_spinner=False)
+def _availability() -> dict[str, tuple[bool, str]]:
+    """Each registered dataset: usable here, in words (looked up every 5 minutes at most)."""
+    return {name: dataset_availability(name) for name in dataset_names()}
+
+
+def _persistent_text(label: str, key: str, **kwargs) -> str:
+    """A text input whose value survives page switches (as _persistent_select)."""
+    keep = f"keep_{key}"
+    st.session_state.setdefault(keep, "")
+    st.session_state[key] = st.session_state[keep]
+    return st.text_input(label, key=key, on_change=lambda: st.session_state.update({keep: st.session_state[key]}),
+                         **kwargs)
+
+
+def _choose_dataset() -> str | None:
+    """A registered dataset, or imagefolder:<path> from the folder typed in (None while empty)."""
+    kept = st.session_state.get("keep_sidebar_dataset")
+    if isinstance(kept, str) and kept.startswith("imagefolder:"):  # a shared link names the folder
+        st.session_state.update({"keep_sidebar_folder": kept.split(":", 1)[1], "keep_sidebar_dataset": IMAGE_FOLDER})
+    available = _availability()
+    usable = [n for n in dataset_names() if available[n][0]]
+    missing = [n for n in dataset_names() if not available[n][0]]
+    choice = _persistent_select(
+        "Dataset", usable + [IMAGE_FOLDER] + missing, "sidebar_dataset",
+        format_func=lambda n: n if n == IMAGE_FOLDER or available[n][0] else f"{n} (not installed)",
+        help="; ".join(f"{n}: {available[n][1]}" for n in dataset_names())
+             + "; an image folder holds train/<class>/ and test/<class>/ images (RGB, 32x32).")
+    if choice in missing:
+        st.caption(f"{choice} is {available[choice][1]}.")
+        return None
+    if choice != IMAGE_FOLDER:
+        return choice
+    path = _persistent_text("Image folder", "sidebar_folder", placeholder="/data/flowers",
+                            help="A folder with train/<class>/*.png and test/<class>/*.png (or val/); "
+                                 "add ?size=224 for a larger side than 32.").strip()
+    return f"imagefolder:{path}" if path else None
+
+
+def _load_dataset(name: str | None) -> Dataset | None:
+    """The dataset, or None with the reason in the sidebar: a missing folder is an error line; a
+    dataset that is not installed here (and cannot be downloaded offline) a caption."""
+    from ui import cache
+    if name is None:  # no folder typed yet (a dataset that is not installed said so already)
+        if st.session_state.get("sidebar_dataset") == IMAGE_FOLDER:
+            st.caption("Type the path of an image folder above.")
+        return None
+    try:
+        return cache.dataset(name)
+    except CompressionError as exc:
+        if name.startswith("imagefolder:"):
+            st.error(str(exc))
+        else:
+            st.caption(f"{name} is not available here: {exc}")
+        return None
+
+
+def _fits(name: str, data: Dataset) -> bool:
+    c, h, w, classes = expected_input(name)
+    return data.input_shape == (c, h, w) and data.num_classes == classes
+
+
+def torchvision_options() -> list[str]:
+    """Every torchvision classifier, the small ones that suit 32x32 images first."""
+    archs = torchvision_architectures()
+    return ([TORCHVISION + a for a in TORCHVISION_FIRST if a in archs]
+            + [TORCHVISION + a for a in archs if a not in TORCHVISION_FIRST])
+
+
+def model_options(data: Dataset) -> list[str]:
+    """What the Model picker offers for a dataset: the zoo (and users') models trained on it (if
+    none, those whose input and classes fit it), installed entry points (built for the dataset),
+    then torchvision architectures when its images are RGB."""
+    zoo = zoo_names()
+    own = [n for n in zoo if model_card(n)["dataset"] == data.name] or [n for n in zoo if _fits(n, data)]
+    entries = [r for r in all_references() if r.startswith(ENTRY)]
+    return own + entries + (torchvision_options() if data.input_shape[0] == 3 else [])
+
+
+def describe_model(reference: str, data: Dataset) -> str:
+    """The caption under the picker: a zoo model's card, else what the reference is, with the input
+    and classes it is built for (from the dataset)."""
+    ref = parse(reference)
+    if ref.kind == "zoo":
+        card = model_card(reference)
+        c, h, w, k = expected_input(reference)
+        return f"{card.get('description', '')} Input {c}x{h}x{w}, {k} classes; trained on {card['dataset']}."
+    c, h, w = data.input_shape
+    shape = f"Input {c}x{h}x{w}, {data.num_classes} classes, from the dataset."
+    if ref.kind == "torchvision":
+        return (f"torchvision's {reference[len(TORCHVISION):]} with random weights (seeded, not trained): "
+                f"the methods act on its architecture; its accuracy is chance until trained. {shape}")
+    ep = entry_points()[reference[len(ENTRY):]]
+    return f"Built by `{ep.value}`, an entry point of an installed package ({ep.group}). {shape}"
 
 
 def sidebar() -> Selection:
+    use_app_navigation()  # a link straight to a page, first after a restart
+    from ui import warm
+    warm.start()  # once per process (app.py starts it first, unless a page was opened by a link)
     steady_allocator()  # once per server process: activations reuse pages (see its docstring)
+    from ui.cache import CURRENT_DATASET
     with st.sidebar:
-        dataset = _persistent_select("Dataset", dataset_names(), "sidebar_dataset",
-                                     help="Fashion-MNIST is installed locally; MNIST and CIFAR-10 download on first use.")
-        models = compatible_models(dataset)
-        model = _persistent_select("Model", models, "sidebar_model", help="Pretrained zoo models (assets/models/).")
-        card = model_card(model)
-        c, h, w, k = expected_input(model)
-        st.caption(f"{card.get('description', '')} Input {c}x{h}x{w}, {k} classes; trained on {card['dataset']}.")
+        dataset = _choose_dataset()
+        data = _load_dataset(dataset)
+        if data is not None:
+            st.session_state[CURRENT_DATASET] = dataset
+            model = _persistent_select("Model", model_options(data), "sidebar_model",
+                                       help="Zoo models trained on this dataset, installed entry-point models, and "
+                                            "for RGB images torchvision architectures (random weights).")
+            st.caption(describe_model(model, data))
         device = get_device()
         st.markdown(f"**Device:** `{describe_device(device)}`")
         running, waiting = device_queue(device).status()
         if running is not None:  # a snapshot: the sidebar is drawn when the page (re)runs, not live
             st.caption(f"When this page loaded ({time.strftime('%H:%M:%S')}), the {device.type} was running: "
                        f"{running.label}" + (f" · {len(waiting)} waiting" if waiting else ""))
+        _show_executor()
+    if data is None:  # the reason is in the sidebar; nothing on the page can run without data
+        st.info("Choose a dataset in the sidebar that can be loaded here.")
+        st.stop()
     return Selection(dataset=dataset, model=model, device=device.type)
+
+
+def _show_executor() -> None:
+    """Where sweeps and search trials run. With COMPRESSION_CLUSTER set, the cluster is started (or
+    joined) here, on whichever page opens first, so every page's sweeps use it."""
+    from ui import cluster as ui_cluster
+    if not ui_cluster.setting():
+        st.caption("**Sweeps:** in-process (set COMPRESSION_CLUSTER for a Dask cluster)")
+        return
+    c = ui_cluster.cluster()
+    if c.error:
+        st.caption(f"**Sweeps:** in-process; COMPRESSION_CLUSTER={c.setting} is not in use: {c.error}")
+    else:
+        st.caption(f"**Sweeps:** {c.describe}")
+
+
+def cli_dataset(sel: Selection) -> str:
+    """' --dataset X' for a command line that should run on the sidebar's dataset, when the
+    model's own default is another (torchvision references have none)."""
+    import shlex
+
+    from compression.refs import default_dataset
+    return "" if default_dataset(parse(sel.model)) == sel.dataset else f" --dataset {shlex.quote(sel.dataset)}"
 
 
 def load_selection(sel: Selection):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.browser import browser_page, chromium_available, streamlit_server
+from benchmarks.common import home_env
 
 
 def pytest_collection_modifyitems(items):
@@ -30,17 +31,10 @@ def app_url(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e-home")
     from compression.evaluate import evaluate
     from compression.store import RunStore
-    previous = os.environ.get("COMPRESSION_HOME")
-    os.environ["COMPRESSION_HOME"] = str(home)  # the seeding below and the test's own checks use it
-    try:
+    with home_env(home):  # the seeding below and the test's own checks use it
         RunStore(home / "runs.sqlite").add(evaluate("cnn", limit=2000))  # one stored run for the chart
         with streamlit_server(env={"COMPRESSION_HOME": str(home)}) as url:
             yield url
-    finally:
-        if previous is None:
-            os.environ.pop("COMPRESSION_HOME", None)
-        else:
-            os.environ["COMPRESSION_HOME"] = previous
 
 
 @pytest.fixture

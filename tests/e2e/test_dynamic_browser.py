@@ -1,7 +1,7 @@
 """The Dynamic computation page in headless Chromium: move the threshold slider with the keyboard,
 the metrics follow, the Plotly charts have data, no exception box; a screenshot is saved."""
 
-from benchmarks.browser import exception_boxes, wait_until_idle
+from benchmarks.browser import exception_boxes, select_option, wait_until_idle
 
 
 def _metric(page, label: str) -> str:
@@ -11,8 +11,15 @@ def _metric(page, label: str) -> str:
 
 def test_dynamic_page_in_a_real_browser(app_url, page, screenshots):
     page.goto(f"{app_url}/Dynamic_computation")
+    # the sidebar's cnn has no exits: the page says so, and the model picked here becomes the sidebar's
+    page.get_by_text("the sidebar's model, has no early exits").wait_for(timeout=120_000)
+    wait_until_idle(page)
+    select_option(page, "Model with early exits", "lenet5_exits")
     page.get_by_text("Mean MACs / image").first.wait_for(timeout=240_000)  # cold: exit tables computed
     wait_until_idle(page)
+    sidebar_model = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Model").first
+    shown = sidebar_model.inner_text() + " ".join(i.input_value() for i in sidebar_model.locator("input").all())
+    assert "lenet5_exits" in shown
     page.wait_for_selector(".js-plotly-plot .scatterlayer .trace", timeout=60_000)  # the curve has data
     assert page.locator(".js-plotly-plot").count() >= 2
     assert not exception_boxes(page)

@@ -34,8 +34,12 @@ def test_pruning_page_slider_in_a_real_browser(app_url, page, screenshots):
         }}""", timeout=120_000)
     assert _metric(page, "Nonzero parameters") != before
     assert "0.80" in page.get_by_test_id("stSlider").filter(has_text="Pruning ratio").inner_text()
-    # charts with data: per-layer bars and the accuracy-vs-ratio curve of the stored runs
+    # charts with data: per-layer bars; then, once the result is kept, the accuracy-vs-ratio curve of
+    # the stored runs (a slider's result is a preview until kept)
     page.wait_for_selector(".js-plotly-plot .barlayer .point", timeout=30_000)
+    page.get_by_role("button", name="Keep this run").click()
+    page.get_by_text("Kept as run").wait_for(timeout=60_000)
+    wait_until_idle(page, 120_000)
     page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=30_000)
     assert not exception_boxes(page)
     page.screenshot(path=str(screenshots / "pruning.png"), full_page=True)

@@ -1,0 +1,57 @@
+"""Home page: pick a dataset and a pretrained model, see its measured baseline, its predictions on
+test images, and the history of every compression run stored for it."""
+
+import random
+
+import streamlit as st
+
+from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_count, fmt_ms, fmt_pct
+from compression.charts.runs import accuracy_vs_size, runs_frame
+from ui import cache
+from ui.byo import upload_panel
+from ui.sidebar import load_selection, show_error, sidebar
+
+st.set_page_config(page_title="Compression Explorer", layout="wide")
+sel = sidebar()
+
+st.title("Compression Explorer")
+st.caption("Prune, distill, quantize, redesign and make dynamic: every number below is measured "
+           "on this machine, and simulated gains are marked as such.")
+upload_panel(sel.device)
+
+data, base = load_selection(sel)
+
+st.subheader(f"Baseline: {sel.model} on {sel.dataset}")
+cols = st.columns(6)
+cols[0].metric("Test accuracy", fmt_pct(base["accuracy"]), help=fmt_accuracy_ci(base["accuracy"], base["accuracy_n"]))
+cols[1].metric("Parameters", f"{base['params']:,}", help=f"{base['nonzero_params']:,} nonzero")
+cols[2].metric("Size on disk", fmt_bytes(base["size_bytes"]), help="Bytes of the fp32 state_dict as saved by torch.save.")
+cols[3].metric("MACs / image", fmt_count(base["macs"]), help="Multiply-accumulates for one image, counted by torch's FLOP counter.")
+cols[4].metric("Latency (batch 1)", fmt_ms(base["latency_ms"]), help=f"Median of 50 timed passes on {sel.device}.")
+cols[5].metric("Images / s", f"{base['throughput']:,.0f}", help=f"Throughput at batch 256 on {sel.device}.")
+st.caption(f"Accuracy {fmt_accuracy_ci(base['accuracy'], base['accuracy_n'])}. Data read from `{data.source}`.")
+
+st.subheader("Predictions on test images")
+indices = tuple(random.Random(f"{sel.dataset}-gallery").sample(range(len(data.test)), 8))
+preds = cache.gallery_predictions(sel.model, sel.dataset, sel.device, indices)
+for col, i, (pred, conf) in zip(st.columns(len(indices)), indices, preds):
+    truth = int(data.test.labels[i])
+    img = data.test.images[i].permute(1, 2, 0).squeeze(-1).numpy()
+    col.image(img, width=84, clamp=True)
+    verdict = ":green[✓ right]" if pred == truth else ":red[✗ wrong]"
+    col.caption(f"**{data.classes[pred]}** {conf * 100:.0f}%  \n{verdict} · true: {data.classes[truth]}")
+
+st.subheader("Run history")
+try:
+    runs = cache.run_store().runs(model=sel.model, dataset=sel.dataset)
+except Exception as exc:  # an unreadable run store must not take the page down
+    show_error(exc)
+    runs = None
+if runs == []:
+    st.info(f"No compression runs stored yet for **{sel.model}** on **{sel.dataset}**. "
+            "Pick a method page in the sidebar (or run `python -m compression ... --json` in a terminal): "
+            "every result is saved and plotted here, accuracy against stored size.")
+elif runs:
+    st.plotly_chart(accuracy_vs_size(runs_frame(runs), baseline=base), width="stretch")
+    st.caption(f"{len(runs)} stored run{'s' if len(runs) != 1 else ''}. Hollow markers: the stored size is simulated (runs saved before each run recorded which "
+               "of its gains are simulated); a run's details on the Pareto explorer say which gains are real.")
