@@ -4,7 +4,10 @@ models, seven methods, simulated gains, 3-step pipelines): the page's script run
 parts on their own (reading the store, building the frame, the frontier, the figure), the HTML
 report (seconds and bytes) and, when Chromium is there, in a real browser: opening the page with
 50 and with 1,000 runs (chart drawn, script idle; and when its title first shows) and changing its
-x-axis, beside the home page. Target (issue 8): the explorer renders 1,000 runs in under 2 s."""
+x-axis, beside the home page. Target (issue 8): the explorer renders 1,000 runs in under 2 s.
+Part "compare": the page script with its compare view open on two runs with 10,000 stored
+predictions each (and on a run against its baseline, evaluated on the page). Target: under 1 s.
+Parts: core, apptest, browser, compare (`python -m benchmarks explorer:compare`)."""
 
 from __future__ import annotations
 
@@ -125,7 +128,7 @@ def _apptest_rows(home: str) -> list[dict]:
 def _core_rows(path: Path) -> list[dict]:
     from benchmarks.common import timed
     from compression.report import report_html
-    from ui.charts_pareto import explorer_frame, frontier_ids, pareto_chart, table_frame
+    from compression.charts.pareto import explorer_frame, frontier_ids, pareto_chart, table_frame
 
     store = RunStore(path)
     runs = store.runs(dataset="fashion-mnist")
@@ -190,17 +193,87 @@ def _browser_rows() -> list[dict]:
     return rows
 
 
+def seed_compare(path: Path | str, *, seed: int = 0) -> tuple[int, int]:
+    """Two mlp runs on all 10,000 fashion-mnist test images, with predictions right on about 88%
+    and 85% of them (their errors partly shared): the compare view's worst case on this dataset."""
+    import numpy as np
+
+    from compression.data import load_dataset
+    from compression.predictions import Predictions
+    labels = load_dataset("fashion-mnist").test.labels.numpy()
+    rng = np.random.default_rng(seed)
+    store = RunStore(path)
+    ids = []
+    for method, wrong in (("prune", 0.12), ("quantize", 0.15)):
+        pred = labels.copy()
+        flip = rng.random(labels.size) < wrong
+        pred[flip] = (labels[flip] + rng.integers(1, 10, int(flip.sum()))) % 10
+        base = BASELINES["mlp"]
+        m = Metrics(float((pred == labels).mean()), labels.size, base.params, base.params // 4,
+                    base.size_bytes // 4, base.macs, base.latency_ms, method == "prune")
+        run_id = store.add(Result("mlp", "fashion-mnist", method, {"ratio": 0.9} if method == "prune" else {"bits": 4},
+                                  "cpu", m, base))
+        store.add_predictions(run_id, Predictions(pred.astype(np.uint8), rng.random(labels.size).astype(np.float16)))
+        ids.append(run_id)
+    return ids[0], ids[1]
+
+
+def _compare_rows() -> list[dict]:
+    from streamlit.testing.v1 import AppTest
+
+    home = tempfile.mkdtemp(prefix="bench-explorer-compare-")
+    os.environ["COMPRESSION_HOME"] = home
+    a, b = seed_compare(Path(home) / "runs.sqlite")
+    rows = []
+    at = AppTest.from_file(str(PAGE), default_timeout=300)
+    at.query_params["cmp"] = f"{a},{b}"
+    start = time.perf_counter()
+    at.run()
+    rows.append({"what": "compare view, 2 runs x 10,000 predictions: page script, first run (fresh AppTest)",
+                 "seconds": time.perf_counter() - start, "ok": not at.exception and bool(at.get("image"))})
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - start)
+    rows.append({"what": "compare view: page script, rerun (median of 5)", "seconds": statistics.median(times),
+                 "ok": not at.exception})
+    start = time.perf_counter()
+    at.selectbox(key="explorer_cmp_b").set_value(a)
+    at.selectbox(key="explorer_cmp_a").set_value(b).run()
+    rows.append({"what": "compare view: swap the two runs (a new comparison, not cached)",
+                 "seconds": time.perf_counter() - start, "ok": not at.exception and bool(at.get("image"))})
+    start = time.perf_counter()
+    at.selectbox(key="explorer_cmp_b").set_value("base").run()
+    rows.append({"what": "compare view: a run against its baseline (the mlp evaluated on 10,000 images)",
+                 "seconds": time.perf_counter() - start, "ok": not at.exception and bool(at.get("image"))})
+    start = time.perf_counter()
+    at.radio(key="explorer_cmp_kind").set_value("both").run()
+    rows.append({"what": "compare view: show both kinds of flips", "seconds": time.perf_counter() - start,
+                 "ok": not at.exception})
+    return rows
+
+
 def run() -> list[dict]:
+    from benchmarks.common import parts
+    chosen = parts(["core", "apptest", "browser", "compare"])
     home = tempfile.mkdtemp(prefix="bench-explorer-")
     saved = os.environ.get("COMPRESSION_HOME")
     os.environ["COMPRESSION_HOME"] = home
     try:
-        start = time.perf_counter()
-        ids = seed_store(Path(home) / "runs.sqlite", 1000)
-        rows = [{"what": f"seed the store with {len(ids):,} runs", "seconds": time.perf_counter() - start}]
-        rows += _core_rows(Path(home) / "runs.sqlite")
-        rows += _apptest_rows(home)
-        rows += _browser_rows()
+        rows = []
+        if {"core", "apptest", "browser"} & set(chosen):
+            start = time.perf_counter()
+            ids = seed_store(Path(home) / "runs.sqlite", 1000)
+            rows = [{"what": f"seed the store with {len(ids):,} runs", "seconds": time.perf_counter() - start}]
+        if "core" in chosen:
+            rows += _core_rows(Path(home) / "runs.sqlite")
+        if "apptest" in chosen:
+            rows += _apptest_rows(home)
+        if "browser" in chosen:
+            rows += _browser_rows()
+        if "compare" in chosen:
+            rows += _compare_rows()
     finally:
         if saved is None:
             os.environ.pop("COMPRESSION_HOME", None)

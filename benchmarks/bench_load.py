@@ -8,15 +8,11 @@ Bounded: 8 sessions, one action each, every wait capped at TIMEOUT_S, in an empt
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import threading
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from compression.paths import REPO_ROOT
 
@@ -76,6 +72,16 @@ def _drive(action: Action, barrier: threading.Barrier) -> dict:
             if job.status != "done":
                 row["errors"].append(f"job {job.status}: {job.error}")
             at.run()
+        elif not at.exception:  # an inline result is a preview: the user keeps it to store it
+            runner = at.session_state["live_runner_prune"] if "live_runner_prune" in at.session_state else None
+            if runner is not None:  # the Pruning slider answers in stages: Keep comes with the full result
+                runner.wait_idle(max(1.0, TIMEOUT_S - (time.perf_counter() - start)))
+                at.run()
+            keep = [b for b in at.button if b.label == "Keep this run"]
+            if keep:
+                keep[0].click().run()
+            else:
+                row["errors"].append("no Keep button beside the result")
         row["errors"] += [str(e.value)[:200] for e in at.exception] + [str(e.value)[:200] for e in at.error]
         row["completed"] = not row["errors"] and bool(at.metric)
     except Exception:
@@ -85,31 +91,22 @@ def _drive(action: Action, barrier: threading.Barrier) -> dict:
     return row
 
 
-@contextmanager
-def _home(path: str | None) -> Iterator[str]:
-    """An empty app data folder (run store) for the load test, the caller's one put back after."""
-    old = os.environ.get("COMPRESSION_HOME")
-    home = path or tempfile.mkdtemp(prefix="bench-load-home-")
-    os.environ["COMPRESSION_HOME"] = home
-    try:
-        yield home
-    finally:
-        if old is None:
-            os.environ.pop("COMPRESSION_HOME", None)
-        else:
-            os.environ["COMPRESSION_HOME"] = old
-
-
 def run_load(n: int = SESSIONS, home: str | None = None) -> dict:
     """Start n sessions at once; returns the per-session rows and the store check."""
     from compression.store import RunStore
-    from ui import pruning, quantization
+    from ui import live, quantization
 
     main = sys.modules.get("__main__")
-    pruning.quick_prune.clear()   # a result cached by an earlier run would not be stored again
+    live.clear("prune")   # results of an earlier run would be instant: every session measures its own
     quantization.run_once.clear()
     actions = plan(n)
-    with _home(home):
+    # AppTest switches the global option `global.appTest` on for each run and back off at its end, and
+    # widgets only record what AppTest needs (a selectbox's format_func) while it is on: with several
+    # AppTests in threads, one session's run ending switched it off under another's, whose next run
+    # then failed with KeyError for its own selectbox. Held on for the whole load, each run restores on.
+    from streamlit.testing.v1.util import patch_config_options
+    from benchmarks.common import home_env, temporary_home
+    with (home_env(home) if home else temporary_home("bench-load-home-")), patch_config_options({"global.appTest": True}):
         before = RunStore().count()
         barrier = threading.Barrier(n)
         rows: list[dict | None] = [None] * n

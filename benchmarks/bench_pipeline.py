@@ -15,7 +15,7 @@ from compression.device import get_device
 from compression.evaluate import dataset_for
 from compression.metrics import baseline_metrics
 from compression.models import load_pretrained
-from compression.pipeline import (RECIPES, PipelineConfig, architecture_of, load_artifact, recipe_steps,
+from compression.pipeline import (RECIPES, step_spec, PipelineConfig, architecture_of, load_artifact, recipe_steps,
                                   run_pipeline, write_artifact)
 from compression.quantization import QuantConfig, quantize
 from compression.training import accuracy_on, predict
@@ -43,7 +43,7 @@ def run() -> list[dict]:
         outcomes = []
         for outcome in run_pipeline(MODEL, data, cfg, device=device, model=model):
             m = outcome.result.metrics
-            rows.append(_row(f"{recipe} step {outcome.index}: {outcome.step.spec()}", m.accuracy, m.size_bytes, base,
+            rows.append(_row(f"{recipe} step {outcome.index}: {step_spec(outcome.step)}", m.accuracy, m.size_bytes, base,
                              time.perf_counter() - start, simulated=m.simulated))
             outcomes.append(outcome)
             start = time.perf_counter()

@@ -131,8 +131,11 @@ def unstructured_mlp(data, device) -> list[dict]:
     dense = len(state_dict_bytes(base))
     base_acc = accuracy_on(base, data, "test", device)
     rows = []
+    from compression.artifact import write_artifact
+    from compression.pipeline import architecture_of
+    arch = architecture_of("mlp")
     for label, m in runs.items():
-        art = sparse_bytes(m)
+        art = write_artifact(sparse_bytes(m), "sparse", arch)  # the downloadable file: container + sparse payload
         rows.append({"what": f"mlp unstructured global 0.9, ours: {label}", "bytes": len(art),
                      "bytes x": len(art) / dense, "nonzero x": count_nonzero(m) / count_nonzero(base),
                      "batch-1 ms": lat["ours"], "baseline batch-1 ms": lat["baseline"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -9,7 +10,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -36,6 +37,29 @@ def machine() -> dict[str, Any]:
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "device": describe_device(get_device()),
             "allocator": steady_allocator()}
+
+
+@contextlib.contextmanager
+def home_env(home: str) -> Iterator[str]:
+    """COMPRESSION_HOME set to `home` for the block; the previous setting put back after."""
+    saved = os.environ.get("COMPRESSION_HOME")
+    os.environ["COMPRESSION_HOME"] = str(home)
+    try:
+        yield str(home)
+    finally:
+        if saved is None:
+            os.environ.pop("COMPRESSION_HOME", None)
+        else:
+            os.environ["COMPRESSION_HOME"] = saved
+
+
+@contextlib.contextmanager
+def temporary_home(prefix: str = "bench-") -> Iterator[str]:
+    """An empty app data folder (run store, artifacts, studies) as COMPRESSION_HOME for the block;
+    the previous setting is put back and the folder removed after."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix=prefix) as home, home_env(home):
+        yield home
 
 
 def parts(available: list[str]) -> list[str]:
