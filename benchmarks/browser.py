@@ -110,5 +110,22 @@ def exception_boxes(page) -> list[str]:
 def select_option(page, label: str, option: str, *, sidebar: bool = False) -> None:
     """Open the selectbox whose label is `label` and pick `option`."""
     scope = page.get_by_test_id("stSidebar") if sidebar else page
-    scope.get_by_test_id("stSelectbox").filter(has_text=label).first.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    pick(page, scope.get_by_test_id("stSelectbox").filter(has_text=label).first,
+         page.get_by_role("option", name=option, exact=True))
+
+
+def pick(page, box, option, *, attempts: int = 4, wait_ms: int = 15_000) -> None:
+    """Open the selectbox `box` and click `option` (locators). A click that lands while the script
+    reruns opens a list that the rerun then closes, or no list: so the list is given `wait_ms` to
+    show the option, and otherwise closed (Escape), the script awaited, and the box clicked again."""
+    for attempt in range(attempts):
+        box.click()
+        try:
+            option.first.wait_for(timeout=wait_ms)
+            option.first.click(timeout=wait_ms)
+            return
+        except Exception:  # playwright's TimeoutError: the list closed or never opened
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            wait_until_idle(page, 120_000)

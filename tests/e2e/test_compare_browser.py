@@ -3,13 +3,13 @@ per-class chart and the flipped images drawn, the pair kept in the URL and repro
 
 import re
 
-from benchmarks.browser import exception_boxes, wait_until_idle
+from benchmarks.browser import exception_boxes, pick, wait_until_idle
 
 
 def _pick(page, label: str, option: re.Pattern) -> None:
     """The last selectbox labelled exactly `label` (the compare picker's "Run" comes after Run details')."""
-    page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).last.click()
-    page.get_by_role("option", name=option).first.click()
+    pick(page, page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).last,
+         page.get_by_role("option", name=option))
 
 
 def test_two_runs_compared_in_a_real_browser(app_url, page, screenshots, fmnist):
