@@ -31,8 +31,12 @@ def to_preview(result, artifact: bytes) -> dict[str, Any]:
 
 
 def preview_key(record: dict[str, Any]) -> str:
-    """What was done (model, dataset, method, config, device): the same key for the same preview."""
+    """What was done (model, dataset, method, config, device, and the runtime latency was timed on
+    when it is not eager): the same key for the same preview."""
     what = {k: record[k] for k in ("model", "dataset", "method", "config", "device")}
+    runtime = (record.get("extra") or {}).get("runtime", "eager")
+    if runtime != "eager":  # eager previews keep the keys they always had
+        what["runtime"] = runtime
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -213,14 +213,18 @@ def _row(point, number: int, spec: str, cfg: SearchConfig) -> dict[str, Any]:
 def iter_search(model: str, dataset: str | None, cfg: SearchConfig, *, study: str | None = None,
                 device: str = "cpu", limit: int | None = None, store: Any = True, executor: Any = None,
                 outcome: SearchOutcome | None = None, progress: Callable[[dict], None] | None = None,
-                should_stop: Callable[[], bool] | None = None, storage: str | None = None) -> Iterator[dict]:
+                should_stop: Callable[[], bool] | None = None, storage: str | None = None,
+                runtime: str | None = None) -> Iterator[dict]:
     """Run trials until the study has `cfg.trials` complete ones (or Stop), yielding each measured
     trial as a row (stored as a run, grouped under the study). Trials run in batches as wide as the
-    executor's parallelism, each told to the study as it finishes."""
+    executor's parallelism, each told to the study as it finishes. `runtime`: where each trial's
+    latency is timed (compression.runtimes; None: the process default)."""
     import optuna
     from compression.run_labels import new_group_id
+    from compression.runtimes import check_runtime
     from compression.sweep import Job, default_executor, run_jobs
 
+    on = {"runtime": check_runtime(runtime)} if runtime else {}
     name = study or f"{model}-{cfg.objective}-{time.strftime('%Y%m%d-%H%M%S')}"
     st = open_study(name, cfg, storage=storage)
     executor = executor or default_executor()
@@ -241,7 +245,7 @@ def iter_search(model: str, dataset: str | None, cfg: SearchConfig, *, study: st
             spec = trial.user_attrs.get("grid") or suggest(trial, cfg)
             batch.append((trial, spec))
         jobs = [Job(model, dataset, spec, device=device, limit=limit, subset=cfg.subset, seed=cfg.seed,
-                    kernel=cfg.objective == "latency_ms", group=f"search {name}", pipeline=True)
+                    kernel=cfg.objective == "latency_ms", group=f"search {name}", pipeline=True, **on)
                 for _, spec in batch]
         told = set()
         for point in run_jobs(jobs, executor=executor, store=store, should_stop=stop, group=group):

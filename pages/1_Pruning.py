@@ -87,7 +87,7 @@ st.subheader("Result")
 if mode == "One ratio" and epochs == 0:
     try:
         entry = ui_pruning.live_prune(sel.model, sel.dataset, sel.device, method, ratios[0], scope, importance,
-                                      int(steps))
+                                      int(steps), sel.runtime)
     except Exception as exc:
         show_error(exc)
         st.stop()
@@ -103,7 +103,7 @@ else:
     label = "Run sweep" if mode == "Sweep" else "Prune and fine-tune"
     if st.button(label, key="prune_run", type="primary"):
         try:
-            ui_pruning.start_job(sel.model, sel.dataset, sel.device, cfg, ft, ratios)
+            ui_pruning.start_job(sel.model, sel.dataset, sel.device, cfg, ft, ratios, sel.runtime)
         except Exception as exc:
             show_error(exc)
     if jobs.get("prune_job") is None:

@@ -108,7 +108,7 @@ if clu.setting:
 if st.button("Train", type="primary", key="distill_start", disabled=mode != "one run" and not sweep):
     try:
         store = cache.run_store()
-        jobs.start(JOB, request.label, lambda job: run_job(job, request, data, store, sel.device, clu.executor),
+        jobs.start(JOB, request.label, lambda job: run_job(job, request, data, store, sel.device, clu.executor, sel.runtime),
                    device=sel.device)
     except Exception as exc:
         show_error(exc)

@@ -9,7 +9,7 @@ from compression.charts.architecture import (architecture_pareto, layer_frame, r
 from compression.charts.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct, fmt_points, plural
 from compression.charts.runs import runs_frame
 from ui import architecture as arch
-from ui import cache, jobs, results
+from ui import cache, jobs, results, runtime_table
 from ui.keep import keep_button
 from ui.sidebar import show_error, sidebar
 
@@ -69,7 +69,8 @@ try:
     cfg = ArchitectureConfig(convert=tuple(convert), rank=rank if low else None, energy=energy if low else None,
                              min_in_channels=2 if keep_stem else 1, seed=int(seed))
     base = arch.baseline(sel.model, sel.dataset, sel.device)
-    res = arch.converted(sel.model, sel.dataset, sel.device, tuple(cfg.to_dict().items()))
+    res = arch.converted(sel.model, sel.dataset, sel.device, tuple(cfg.to_dict().items()),
+                         **results.runtime_kwargs(sel.runtime))
 except Exception as exc:
     show_error(exc)
     st.stop()
@@ -85,6 +86,7 @@ results.cost_metric(cols[4], "Latency (batch 1)", fmt_ms(res["latency_ms"]), res
                     help=results.latency_help(res, base, "original"))
 results.sanity_note({**res, "baseline": base})
 keep_button(res["preview"], what="converted model (before recovery)")
+runtime_table.section("architecture_runtimes_job", res, res["preview"]["artifact"], what="original")
 st.caption("Low-rank layers start from the SVD of the trained weights, so "
            "their accuracy shows at once; new depthwise and pointwise filters start untrained (a trained "
            "filter bank is far from separable), so a converted conv model needs recovery below.")
@@ -107,7 +109,7 @@ subset = cols[3].select_slider("Training images per epoch", [2000, 5000, 10000, 
 if cols[4].button("Recover", type="primary", key="architecture_recover"):
     try:
         recovery = RecoveryConfig(method=method, epochs=epochs, subset=subset, match_steps=match, seed=int(seed))
-        arch.start_recovery(sel.model, sel.dataset, sel.device, cfg, recovery)
+        arch.start_recovery(sel.model, sel.dataset, sel.device, cfg, recovery, sel.runtime)
     except Exception as exc:
         show_error(exc)
 
@@ -130,6 +132,7 @@ def show_result(job: jobs.Job) -> None:
                f"{results.change_of(out, base, 'params').text} and {results.change_of(out, base, 'macs').text}. "
                f"Stored as run {out['run_id']}.")
     results.sanity_note({**out, "baseline": base})
+    runtime_table.section("architecture_recovered_runtimes_job", out, what="original")
 
 
 jobs.panel(arch.JOB_KEY, show_progress, show_result)

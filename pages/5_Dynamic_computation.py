@@ -109,13 +109,15 @@ def speed_section(name: str, cfg: EarlyExitConfig) -> None:
                "from the batch as it goes on. Saving stores this threshold in the run store.")
     if st.button("Measure speed and save this threshold", key="dynamic_measure"):
         try:
-            st.session_state["dynamic_last"] = dyn.measure_and_store(name, sel.dataset, sel.device, cfg)
+            st.session_state["dynamic_last"] = dyn.measure_and_store(name, sel.dataset, sel.device, cfg,
+                                                                           sel.runtime)
         except Exception as exc:
             show_error(exc)
     r = st.session_state.get("dynamic_last")
     if r and r["model"] == name:
         st.caption(f"Run {r['run_id']}: {r['criterion']} thresholds {r['thresholds']}, "
-                   f"accuracy {fmt_pct(r['accuracy'])}.")
+                   f"accuracy {fmt_pct(r['accuracy'])}. Timed in PyTorch eager"
+                   + (f": {r['runtime_fallback']}." if r.get("runtime_fallback") else "."))
         s = st.columns(4)
         metric(s[0], "Latency, early exit (batch 1)", fmt_ms(r["latency_ms"]),
                fmt_change(1, r["latency_speedup"], "latency_ms"),
@@ -145,7 +147,8 @@ def width_section() -> None:
            help="Against the same weights at full width.")
     metric(m[2], "Latency (batch 1)", fmt_ms(r.metrics.latency_ms),
            fmt_change(r.metrics.latency_ms, base.latency_ms, "latency_ms"),
-           help=f"Median of 50 timed passes on {sel.device}, against full width.")
+           help=f"Median of 50 timed passes on {sel.device} in PyTorch eager, against full width; a kept width is "
+                f"timed again beside full width on the sidebar's runtime ({sel.runtime}).")
     metric(m[3], "Parameters", f"{r.metrics.params:,}", fmt_change(r.metrics.params, base.params, "params"))
     metric(m[4], "Size on disk", fmt_bytes(r.metrics.size_bytes),
            fmt_change(r.metrics.size_bytes, base.size_bytes, "size_bytes"),
@@ -156,12 +159,12 @@ def width_section() -> None:
                "Each width is measured as the plain network it becomes: its own bytes, MACs counted on it, "
                "its own latency.")
     kept = st.session_state.setdefault("dynamic_kept_widths", {})
-    if (name, width) not in kept and st.button("Keep this width", key="dynamic_save_width",
+    if (name, width, sel.runtime) not in kept and st.button("Keep this width", key="dynamic_save_width",
                                                icon=":material/bookmark_add:",
                                                help="Store it as a run, with the plain model's file, for the explorer."):
-        kept[(name, width)] = dyn.store_width(name, sel.dataset, sel.device, width)
-    if (name, width) in kept:
-        st.success(f"Kept as run {kept[(name, width)]}, with its file: it is on the Pareto explorer.",
+        kept[(name, width, sel.runtime)] = dyn.store_width(name, sel.dataset, sel.device, width, sel.runtime)
+    if (name, width, sel.runtime) in kept:
+        st.success(f"Kept as run {kept[(name, width, sel.runtime)]}, with its file: it is on the Pareto explorer.",
                    icon=":material/bookmark:")
 
 

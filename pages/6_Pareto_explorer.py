@@ -98,6 +98,9 @@ else:
     fig = pareto_chart(shown, cost, log_x=log_x, frontier=front, path=path, selected=selected)
 st.plotly_chart(fig, key="explorer_chart", on_select=pick_from_chart, selection_mode="points", width="stretch")
 n_sim = int(simulated_on(shown, cost).sum())
+if cost == "latency_ms" and shown["runtime"].nunique() > 1:  # a frontier across runtimes mixes what it compares
+    st.caption(f"These latencies were timed on {', '.join(sorted(shown['runtime'].unique()))} (the table's runtime "
+               "column): each run against its baseline on its own runtime, but not comparable across runtimes.")
 st.caption(f"{len(shown):,} of {plural(len(df), 'run')} shown · {plural(shown['model'].nunique(), 'model')} · "
            f"{len(front)} on the frontier"
            + (f" · {n_sim} hollow: {METRIC_WORDS[cost]} simulated for that run" if n_sim else "")

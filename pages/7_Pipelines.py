@@ -108,5 +108,5 @@ def show_result(job) -> None:
 
 if st.button("Run the pipeline", key="pipe_run", type="primary", disabled=cfg is None):
     st.session_state["pipe_running"] = [step_spec(s) for s in cfg.steps]
-    ui_pipe.start(sel.model, sel.dataset, sel.device, cfg)
+    ui_pipe.start(sel.model, sel.dataset, sel.device, cfg, sel.runtime)
 jobs.panel("pipe_job", show_progress, show_result)

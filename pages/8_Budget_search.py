@@ -81,5 +81,5 @@ if cfg.budget is not None:
 
 if st.button("Search", key="search_run", type="primary", disabled=not methods):
     ui_search.start(sel.model, sel.dataset, sel.device, cfg, name, base=base, executor=clu.executor,
-                    limit=None if limit == "all" else int(limit.replace(",", "")))
+                    limit=None if limit == "all" else int(limit.replace(",", "")), runtime=sel.runtime)
 jobs.panel(ui_search.JOB, lambda job: ui_search.show_live(job, clu.width), ui_search.show_final)

@@ -84,3 +84,21 @@ def test_recovery_job_trains_stores_and_reports(page):
     from compression.store import RunStore
     (run,) = RunStore().runs(method="architecture")  # the job's result, stored with its file
     assert run["extra"]["stage"] == "recovered" and os.path.getsize(run["artifact_path"]) == run["size_bytes"]
+
+
+def test_the_sidebar_runtime_times_the_conversion_and_is_kept(home):
+    """The converted model's latency is timed on the sidebar's runtime, said on the card and stored
+    when kept; 'Time on every runtime' waits under the card."""
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["keep_sidebar_model"] = "mlp"
+    at.session_state["keep_sidebar_runtime"] = "onnxruntime"
+    at.run()
+    assert not at.exception
+    latency = next(m for m in at.metric if m.label == "Latency (batch 1)")
+    assert "(ONNX Runtime (CPUExecutionProvider))" in latency.proto.help
+    assert [b for b in at.button if b.label == "Time on every runtime"]
+    (keep,) = [b for b in at.button if b.label == "Keep this run"]
+    keep.click().run()
+    from compression.store import RunStore
+    (run,) = RunStore().runs(method="architecture")
+    assert run["extra"]["runtime"] == "onnxruntime" and run["extra"]["baseline_latency_ms"] > 0

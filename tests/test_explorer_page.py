@@ -293,3 +293,16 @@ def test_every_run_with_an_artifact_file_offers_it(seeded, home, monkeypatch, tm
     at = page(run=str(run_id))
     (button,) = [b for b in at.get("download_button") if "cwd.cxp" in b.proto.label]
     assert "7 bytes" in button.proto.label
+
+
+def test_each_run_names_its_runtime_and_a_latency_axis_across_runtimes_says_so(home):
+    store = RunStore()
+    m = Metrics(0.85, 1000, 1000, 500, 1234, 40000.0, 0.5, False)
+    store.add(Result("mlp", "fashion-mnist", "prune", {"ratio": 0.5}, "cpu", m, m, extra={"runtime": "onnxruntime"}))
+    store.add(Result("mlp", "fashion-mnist", "prune", {"ratio": 0.6}, "cpu", m, m))  # stored before runtimes: eager
+    at = page(x="latency_ms")
+    assert not at.exception
+    assert sorted(at.dataframe[1].value["runtime"]) == ["eager", "onnxruntime"]
+    assert any("timed on eager, onnxruntime" in c.value for c in at.caption)
+    hover = " ".join(h for t in figure(at)["data"] for h in (t.get("hovertext") or []))
+    assert "onnxruntime" in hover

@@ -201,3 +201,12 @@ def test_the_csv_rounds_to_what_numbers_mean_with_iso_times_and_whole_configs():
     assert (r["name"], r["tags"], r["starred"], r["group"]) == ("4-bit, per layer", "review,int8", True, "sweep:1a2b3c4d")
     assert frame.to_csv(index=False).splitlines()[2].endswith(",True,1")  # on the frontier, parent run 1 (not 1.0)
     assert bool(r["on frontier"]) and r["test images"] == 1000
+
+
+def test_each_run_says_its_runtime_and_old_runs_read_eager():
+    rows = [run(1, "prune", 1000, 0.85), run(2, "prune", 900, 0.84, extra={"runtime": "onnxruntime"}),
+            run(3, "prune", 800, 0.83, extra={"runtime": "eager", "runtime_fallback": "compile could not run"})]
+    df = explorer_frame(rows)
+    assert list(df["runtime"]) == ["eager", "onnxruntime", "eager"]
+    assert "on cpu, onnxruntime" in df.loc[1, "hover"] and "on cpu, eager" in df.loc[0, "hover"]
+    assert list(table_frame(df)["runtime"]) == ["eager", "onnxruntime", "eager"]

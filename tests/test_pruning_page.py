@@ -213,3 +213,77 @@ def test_cli_unknown_model_is_named(capsys, home):
     from compression.cli import main
     assert main(["prune", "--model", "resnet9000", "--ratio", "0.5"]) == 2
     assert "resnet9000" in capsys.readouterr().err
+
+
+def test_the_sidebar_runtime_is_stored_with_the_run_and_shown_on_the_explorer(home):
+    """The sidebar's latency runtime reaches the core per call: the card names it, Keep stores it
+    with the run, and the Pareto explorer's table shows it (old runs without one read eager)."""
+    from compression.store import RunStore
+    at = _page()
+    at.session_state["keep_sidebar_runtime"] = "onnxruntime"
+    at.session_state["prune_method"] = "structured"
+    at.session_state["prune_ratio"] = 0.55  # a ratio no other test caches
+    _full(at.run())
+    assert not at.exception
+    assert at.selectbox(key="sidebar_runtime").value == "onnxruntime"
+    latency = next(m for m in at.metric if m.label == "Latency (batch 1)")
+    assert "(ONNX Runtime (CPUExecutionProvider))" in latency.proto.help
+    assert any("ONNX Runtime" in s.value for s in at.success)
+    (keep,) = [b for b in at.button if b.label == "Keep this run"]
+    keep.click().run()
+    (run,) = RunStore().runs(method="prune")
+    assert run["extra"]["runtime"] == "onnxruntime" and "runtime_fallback" not in run["extra"]
+    assert run["extra"]["baseline_latency_ms"] > 0
+    explorer = AppTest.from_file(str(ROOT / "pages" / "6_Pareto_explorer.py"), default_timeout=120).run()
+    assert not explorer.exception
+    table = explorer.dataframe[1].value
+    assert list(table["runtime"]) == ["onnxruntime"]
+
+
+def test_a_runtime_that_cannot_run_falls_back_with_its_message_on_the_card(home, monkeypatch):
+    import compression.runtimes as runtimes
+
+    def refused(model, input_shape, device):
+        raise RuntimeError("Exporting the operator 'aten::foo' to ONNX opset version 17 is not supported")
+    monkeypatch.setattr(runtimes, "_onnxruntime", refused)
+    at = _page()
+    at.session_state["keep_sidebar_runtime"] = "onnxruntime"
+    at.session_state["prune_method"] = "structured"
+    at.session_state["prune_ratio"] = 0.65
+    _full(at.run())
+    assert not at.exception
+    said = " ".join(s.value for s in at.success)
+    assert "Runtime: ONNX Runtime (CPUExecutionProvider) could not run this model" in said and "aten::foo" in said
+    latency = next(m for m in at.metric if m.label == "Latency (batch 1)")
+    assert "(PyTorch eager)" in latency.proto.help and "aten::foo" in latency.proto.help
+
+
+def test_time_on_every_runtime_under_the_card(home, monkeypatch):
+    """The button runs the all-runtimes table as a job; torch.compile without a compiler (faked:
+    compiling takes minutes here) says why in its rows instead of numbers; the table is kept."""
+    import compression.runtimes as runtimes
+    from support import quick_cpu_timing
+
+    def no_compiler(model, x):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
+    at = _page()
+    at.session_state["prune_method"] = "structured"
+    at.session_state["prune_ratio"] = 0.35
+    _full(at.run())
+    (button,) = [b for b in at.button if b.label == "Time on every runtime"]
+    with quick_cpu_timing():
+        button.click().run()
+        at.session_state["prune_runtimes_job"].wait(300)
+    at.run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "result vs baseline" in d.value.columns)
+    assert list(zip(table["runtime"], table["batch"])) == [
+        (name, b) for name in ("PyTorch eager", "torch.compile (TorchInductor)", "ONNX Runtime (CPUExecutionProvider)")
+        for b in (1, 256)]
+    compiled = table[table["runtime"].str.startswith("torch.compile")]
+    assert (compiled["result vs baseline"] == "could not run").all()
+    assert compiled["note"].str.contains("No working C++ compiler", regex=False).all()
+    others = table[~table["runtime"].str.startswith("torch.compile")]
+    assert others["baseline"].str.endswith(" ms").all() and others["result"].str.contains("±", regex=False).all()
+    assert not [b for b in at.button if b.label == "Time on every runtime"]  # kept: shown, not asked again

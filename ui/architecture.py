@@ -31,11 +31,12 @@ def baseline(name: str, dataset_name: str, device: str) -> dict[str, Any]:
 
 
 @st.cache_data(max_entries=64, show_spinner="Converting and measuring on the test images…")
-def converted(name: str, dataset_name: str, device: str, cfg: tuple) -> dict[str, Any]:
-    """The converted model's measured result: a preview (with its file), stored when kept."""
+def converted(name: str, dataset_name: str, device: str, cfg: tuple, runtime: str = "eager") -> dict[str, Any]:
+    """The converted model's measured result: a preview (with its file), stored when kept; latency
+    timed on `runtime` (passed only when not eager: ui.results.runtime_kwargs)."""
     config = ArchitectureConfig(**dict(cfg))
     model, result = converted_result(name, config, dataset=cache.dataset(dataset_name), device=device,
-                                     model=cache.model(name, device, dataset_name))
+                                     model=cache.model(name, device, dataset_name), runtime=runtime)
     preview = to_preview(result, result.artifact)
     shape = cache.dataset(dataset_name).input_shape
     original = cache.model(name, device, dataset_name)
@@ -52,7 +53,7 @@ def references(name: str, dataset_name: str, device: str) -> dict[str, dict]:
 
 
 def start_recovery(name: str, dataset_name: str, device: str, cfg: ArchitectureConfig,
-                   recovery: RecoveryConfig) -> jobs.Job:
+                   recovery: RecoveryConfig, runtime: str = "eager") -> jobs.Job:
     """Convert again (seeded: the same model as shown) and recover in a worker thread; the worker
     stores the recovered result, so leaving the page keeps it."""
     data, original, store = cache.dataset(dataset_name), cache.model(name, device, dataset_name), cache.run_store()
@@ -60,7 +61,7 @@ def start_recovery(name: str, dataset_name: str, device: str, cfg: ArchitectureC
     def work(job: jobs.Job) -> dict[str, Any] | None:
         model = convert(original, cfg)  # the cached model is read only: convert copies it
         result = recovered_result(name, model, cfg, recovery, original=original, dataset=data, device=device,
-                                  progress=job.progress, should_stop=job.should_stop)
+                                  progress=job.progress, should_stop=job.should_stop, runtime=runtime)
         if result is None:
             return None
         run_id = save_run(result, result.artifact, store=store)

@@ -53,12 +53,14 @@ class Request:
         return f"distill {self.teacher} -> {self.student.label}{sweep}"
 
 
-def run_job(job, request: Request, data: Dataset, store: RunStore, device: str, executor=None) -> list[dict]:
+def run_job(job, request: Request, data: Dataset, store: RunStore, device: str, executor=None,
+            runtime: str = "eager") -> list[dict]:
     """Worker side: train (hard labels, then each distilled setting) on `executor` (ui.cluster's:
     COMPRESSION_CLUSTER's workers, else this process), each student stored once with its artifact
-    file, and return the result dicts. Stop ends after the running students, which are kept."""
+    file, and return the result dicts; latency timed on `runtime`. Stop ends after the running
+    students, which are kept."""
     outcomes = distill([request.teacher], request.student, data, request.config,
                        temperatures=request.temperatures or None, alphas=request.alphas or None,
                        device=device, progress=job.progress, should_stop=job.should_stop, store=store,
-                       executor=executor)
+                       executor=executor, runtime=runtime)
     return [outcome.result.to_dict() for outcome in outcomes]

@@ -113,24 +113,26 @@ def examples(name: str, dataset: str, device: str, exit_index: torch.Tensor, k: 
     return out
 
 
-def measure_and_store(name: str, dataset: str, device: str, cfg: EarlyExitConfig) -> dict:
+def measure_and_store(name: str, dataset: str, device: str, cfg: EarlyExitConfig, runtime: str = "eager") -> dict:
     """Time real early exit at batch 1 and batched against the full network; store the run (the
-    registered `early-exit` method, as the CLI and pipelines run it, with the cached exit table)."""
+    registered `early-exit` method, as the CLI and pipelines run it, with the cached exit table).
+    Early exit times itself in eager: another `runtime` is stored with that reason (runtime_fallback)."""
     from compression.methods import run_method
     with heavy_job(f"early-exit timing of {name}", device):
         result = run_method(name, cache.dataset(dataset), "early-exit", cfg, device=device,
                             model=cache.model(name, device, dataset), store=cache.run_store(),
-                            options={"exit_table": table(name, dataset, device)})
+                            options={"exit_table": table(name, dataset, device), "runtime": runtime})
     return {**result.to_dict(), "run_id": result.extra["run_id"]}
 
 
-def store_width(name: str, dataset: str, device: str, width: float) -> int:
+def store_width(name: str, dataset: str, device: str, width: float, runtime: str = "eager") -> int:
     """Keep one width as a run, with its file (the registered `width` method: the plain network
-    at that width, as the CLI and pipelines store it)."""
+    at that width, as the CLI and pipelines store it), its latency timed on `runtime`."""
     from compression.methods import run_method
     with heavy_job(f"width {width} of {name}", device):
         result = run_method(name, cache.dataset(dataset), "width", {"width": width}, device=device,
-                            model=cache.model(name, device, dataset), store=cache.run_store())
+                            model=cache.model(name, device, dataset), store=cache.run_store(),
+                            options={"runtime": runtime})
     return result.extra["run_id"]
 
 

@@ -120,6 +120,8 @@ def table_columns() -> dict:
             "x smaller than baseline": st.column_config.NumberColumn(format="%.2fx"),
             "accuracy change (points)": st.column_config.NumberColumn(format="%+.2f"),
             "latency (ms)": st.column_config.NumberColumn(format="%.3f"),
+            "runtime": st.column_config.TextColumn(help="Where latency was timed: eager, compile (torch.compile) or "
+                                                        "onnxruntime; runs stored before runtimes were recorded: eager."),
             "MACs / image": st.column_config.NumberColumn(format="%,.0f")}
 
 

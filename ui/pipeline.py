@@ -47,16 +47,16 @@ def knob_widgets(kind: str) -> str:
     return ":".join(parts + opts)
 
 
-def start(model: str, dataset: str, device: str, cfg: PipelineConfig) -> None:
+def start(model: str, dataset: str, device: str, cfg: PipelineConfig, runtime: str = "eager") -> None:
     """Run the pipeline in the background; every finished step is stored (chained) at once, so
-    Stop keeps the finished steps."""
+    Stop keeps the finished steps. Each step's latency is timed on `runtime`."""
     data, base, store = cache.dataset(dataset), cache.model(model, device, dataset), cache.run_store()
 
     def work(job) -> list[dict]:
         done: list[dict] = []
         job.result = done  # visible while it runs
         for outcome, run_id in run_and_store(model, data, cfg, store, device=device, model=base,
-                                             progress=job.progress, should_stop=job.should_stop):
+                                             progress=job.progress, should_stop=job.should_stop, runtime=runtime):
             done.append({**outcome.result.to_dict(), "run_id": run_id})
         return done
     jobs.start("pipe_job", f"pipeline {model}: {plural(len(cfg.steps), 'step')}", work, device=device)

@@ -17,7 +17,7 @@ from compression.previews import to_preview
 from compression.progressive import Stage
 from compression.pruning import (FinetuneConfig, PruneConfig, PruneOutcome, cached_sensitivity, prunable_parameters,
                                  staged_prune, sweep)
-from ui import cache, jobs, live, results
+from ui import cache, jobs, live, results, runtime_table
 from ui.keep import keep_button
 
 SENSITIVITY_RATIOS = (0.2, 0.4, 0.6, 0.8, 0.9)
@@ -61,15 +61,17 @@ def subset_view(part, base_model: torch.nn.Module, model: str, dataset: str, dev
 
 
 def live_prune(model: str, dataset: str, device: str, method: str, ratio: float, scope: str,
-               importance: str, steps: int):
+               importance: str, steps: int, runtime: str = "eager"):
     """One ratio without fine-tuning, in stages (ui.live): the entry now (None while nothing is
     ready; its latest stage's value a subset_view, then the full outcome_view, a preview)."""
-    return live.result("prune", *prune_work(model, dataset, device, method, ratio, scope, importance, steps))
+    return live.result("prune", *prune_work(model, dataset, device, method, ratio, scope, importance, steps,
+                                            runtime=runtime))
 
 
 def prune_work(model: str, dataset: str, device: str, method: str, ratio: float, scope: str, importance: str,
-               steps: int) -> tuple[tuple, Any]:
-    """(key, work) of one ratio without fine-tuning: what live_prune asks for (ui.warm too)."""
+               steps: int, *, runtime: str = "eager") -> tuple[tuple, Any]:
+    """(key, work) of one ratio without fine-tuning: what live_prune asks for (ui.warm too). The
+    key holds the runtime latency is timed on (not for eager: the keys the warm start computes)."""
     data, base = cache.dataset(dataset), cache.model(model, device, dataset)
     cfg, ft = PruneConfig(method, ratio, scope, importance), FinetuneConfig(steps=steps)
 
@@ -78,13 +80,14 @@ def prune_work(model: str, dataset: str, device: str, method: str, ratio: float,
                 else subset_view(stage.value, base, model, dataset, device))
 
     def work(cancelled):
-        return live.on_device(staged_prune(model, data, cfg, ft, device=device, model=base, cancelled=cancelled),
-                              f"prune {model} {method} {ratio:.2f}", device, view)
-    return (model, dataset, device, method, float(ratio), scope, importance, int(steps)), work
+        return live.on_device(staged_prune(model, data, cfg, ft, device=device, model=base, cancelled=cancelled,
+                                           runtime=runtime), f"prune {model} {method} {ratio:.2f}", device, view)
+    key = (model, dataset, device, method, float(ratio), scope, importance, int(steps))
+    return key + (() if runtime == "eager" else (runtime,)), work
 
 
 def start_job(model: str, dataset: str, device: str, cfg: PruneConfig, ft: FinetuneConfig,
-              ratios: list[float]) -> None:
+              ratios: list[float], runtime: str = "eager") -> None:
     """Fine-tuning or a sweep in the background, each ratio a sweep job (compression.sweep: in-process,
     or on the configured cluster); each finished ratio is stored at once, with its artifact."""
     data, base = cache.dataset(dataset), cache.model(model, device, dataset)
@@ -94,7 +97,7 @@ def start_job(model: str, dataset: str, device: str, cfg: PruneConfig, ft: Finet
         views = []
         progress = job.progress if len(ratios) == 1 else None
         for outcome in sweep(model, data, cfg, ratios, ft, device=device, progress=progress,
-                             should_stop=job.should_stop, store=store):
+                             should_stop=job.should_stop, store=store, runtime=runtime):
             views.append(outcome_view(outcome, base, outcome.result.extra["run_id"]))
             if len(ratios) > 1:
                 r = outcome.result
@@ -145,7 +148,6 @@ def result_card(view: dict, base: dict) -> None:
     results.cost_metric(cols[3], "MACs / image", fmt_count(r["macs"]), r, b, "macs",
                         help="Counted on the model as it executes (dense kernels).")
     base_ms = r.get("baseline_latency_ms") or b.latency_ms  # the unpruned model timed beside it, when it was
-    runtime = r.get("runtime", "eager")
     if partial:
         cols[4].metric("Latency (batch 1)", "measuring…", help="Timed with the full result.")
     else:
@@ -164,7 +166,7 @@ def result_card(view: dict, base: dict) -> None:
         more = ""
     elif structured:
         more = (f"Latency {fmt_ms(base_ms)} → {fmt_ms(r['latency_ms'])} timed side by side on {r['device']} "
-                f"({runtime}): {results.change_of(r, b, 'latency_ms').text}.")
+                f"({results.runtime_name(r)}): {results.change_of(r, b, 'latency_ms').text}.")
     else:
         more = (f"Stored: {fmt_bytes(b.size_bytes)} → {fmt_bytes(r['size_bytes'])}. A sparse kernel would need "
                 f"{fmt_count(r['sparse_macs'])} MACs instead of {fmt_count(r['macs'])} (theoretical, not run here).")
@@ -183,6 +185,7 @@ def result_card(view: dict, base: dict) -> None:
     suffix = "pt" if structured else "sparse"
     if view.get("preview"):
         keep_button(view["preview"], what="pruned model")
+    runtime_table.section("prune_runtimes_job", r, view["artifact"], what="unpruned model")
     st.download_button(f"Download the pruned model ({fmt_bytes(r['size_bytes'])})", view["artifact"],
                        file_name=f"{r['model']}-{r['config']['method']}-{r['config']['ratio']:.2f}.{suffix}",
                        key=f"prune_download_{r['run_id'] or view['preview']['key']}", on_click="ignore",

@@ -52,7 +52,7 @@ def latency_help(run: Mapping[str, Any], base: Any, what: str = "baseline") -> s
     if run.get("baseline_latency_ms") is None:  # a run from before latency was timed side by side
         return f"Median of timed batch-1 passes on {run.get('device')}; {what} {fmt_ms(base_ms or 0)}."
     text = (f"Median of rounds timed interleaved with the {what} on {run.get('device')} "
-            f"({run.get('runtime', 'eager')}): {fmt_ms(run['latency_ms'])} ± {fmt_ms(run.get('latency_spread_ms') or 0)}, "
+            f"({runtime_name(run)}): {fmt_ms(run['latency_ms'])} ± {fmt_ms(run.get('latency_spread_ms') or 0)}, "
             f"{what} {fmt_ms(base_ms)} ± {fmt_ms(run.get('baseline_latency_spread_ms') or 0)} (95 % intervals of the "
             "medians; overlapping: no measurable change).")
     if run.get("runtime_fallback"):
@@ -60,6 +60,20 @@ def latency_help(run: Mapping[str, Any], base: Any, what: str = "baseline") -> s
     if run.get("latency_retimed"):
         text += f" Latency {run['latency_retimed']}."
     return text
+
+
+def runtime_name(run: Mapping[str, Any]) -> str:
+    """The runtime a run's latency was timed on, in words ("ONNX Runtime (CPUExecutionProvider)");
+    a run stored before runtimes were recorded was timed in PyTorch eager."""
+    from compression.runtimes import DESCRIPTIONS
+    runtime = run.get("runtime") or "eager"
+    return DESCRIPTIONS.get(runtime, runtime)
+
+
+def runtime_kwargs(runtime: str) -> dict[str, str]:
+    """`runtime=` for a cached call, empty for eager: eager calls keep the cache keys they always had
+    (the warm start computes them without a runtime)."""
+    return {} if runtime == "eager" else {"runtime": runtime}
 
 
 def accuracy_metric(col, label: str, value: str, run: Mapping[str, Any], base: Any, *, help: str | None = None) -> None:

@@ -93,7 +93,7 @@ class Live:
 
 
 def start(model: str, dataset: str, device: str, cfg: SearchConfig, study: str, *, base: dict,
-          limit: int | None, executor) -> None:
+          limit: int | None, executor, runtime: str = "eager") -> None:
     """Run the search in the background: each trial is stored as a run when it finishes; Stop
     lets the running trials finish and keeps everything that finished."""
     cache.dataset(dataset)  # loaded once in the app process
@@ -104,7 +104,8 @@ def start(model: str, dataset: str, device: str, cfg: SearchConfig, study: str, 
         job.result = live
         job.progress({"step": len(prior), "steps": cfg.trials})
         for _ in iter_search(model, dataset, cfg, study=study, device=device, limit=limit, executor=executor,
-                             outcome=live.outcome, progress=job.progress, should_stop=job.should_stop):
+                             outcome=live.outcome, progress=job.progress, should_stop=job.should_stop,
+                             runtime=runtime):
             pass
         return live
     jobs.start(JOB, f"search {model} ({study})", work, device=device)

@@ -20,11 +20,15 @@ TORCHVISION_FIRST = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficien
                      "squeezenet1_1")  # small classifiers that run on 32x32 images; the rest follow
 
 
+RUNTIME_LABELS = {"eager": "PyTorch eager", "compile": "torch.compile", "onnxruntime": "ONNX Runtime"}
+
+
 @dataclass(frozen=True)
 class Selection:
     dataset: str
     model: str
     device: str
+    runtime: str = "eager"  # where latency is timed (compression.runtimes): pass it per call, never as a global
 
 
 def _persistent_select(label: str, options: list[str], key: str, help: str | None = None, **kwargs) -> str:
@@ -150,6 +154,7 @@ def sidebar() -> Selection:
             st.caption(describe_model(model, data))
         device = get_device()
         st.markdown(f"**Device:** `{describe_device(device)}`")
+        runtime = choose_runtime()
         running, waiting = device_queue(device).status()
         if running is not None:  # a snapshot: the sidebar is drawn when the page (re)runs, not live
             st.caption(f"When this page loaded ({time.strftime('%H:%M:%S')}), the {device.type} was running: "
@@ -158,7 +163,18 @@ def sidebar() -> Selection:
     if data is None:  # the reason is in the sidebar; nothing on the page can run without data
         st.info("Choose a dataset in the sidebar that can be loaded here.")
         st.stop()
-    return Selection(dataset=dataset, model=model, device=device.type)
+    return Selection(dataset=dataset, model=model, device=device.type, runtime=runtime)
+
+
+def choose_runtime() -> str:
+    """The runtime latency is timed on (eager, compile, onnxruntime), kept across pages like the model."""
+    from compression.runtimes import RUNTIMES
+    return _persistent_select(
+        "Latency runtime", list(RUNTIMES), "sidebar_runtime", format_func=RUNTIME_LABELS.get,
+        help="Where every latency on these pages is timed, the baseline on the same runtime as the result: "
+             "PyTorch eager (the module as given), torch.compile (TorchInductor: compiles C++ for each model, "
+             "6-36 s here) or ONNX Runtime (the exported graph, CPU only). Accuracy is always measured in "
+             "eager. A runtime that cannot run a model falls back to eager and the result says why.")
 
 
 def _show_executor() -> None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from compression.metrics import Result
 
 def _result(name: str, model: nn.Module, original: nn.Module, dataset: Dataset, device: torch.device,
-            limit: int | None, config: dict[str, Any], **extra: Any) -> "Result":
+            limit: int | None, config: dict[str, Any], runtime: str | None = None, **extra: Any) -> "Result":
     """Measured through the registry's one path (methods.measure_compressed): the artifact is the
     container whose header rebuilds the converted network; any model reference."""
     from compression.architecture.method import structure
@@ -30,34 +30,38 @@ def _result(name: str, model: nn.Module, original: nn.Module, dataset: Dataset, 
     architecture = {"name": resolved.name, "builder": "compression.architecture.method:converted",
                     "kwargs": {"base": resolved.architecture, **structure(model)}}
     out = Compressed(model, architecture=architecture)
-    metrics, artifact, _ = measure_compressed(out, Context(resolved, device, limit), resolved.architecture)
+    options = {"runtime": runtime} if runtime else {}  # where latency is timed (None: the process default)
+    metrics, artifact, timed = measure_compressed(out, Context(resolved, device, limit, options=options),
+                                                  resolved.architecture)
     base = baseline(resolved, device, limit=limit)  # the same test images
     return Result(model=resolved.name, dataset=dataset.name, method="architecture", config=config,
                   device=device.type, metrics=metrics, baseline=base,
                   extra={"layers": layer_table(original, model, dataset.input_shape, device),
                          "param_ratio": metrics.params / base.params,
-                         "mac_ratio": metrics.macs / base.macs, **extra}, predictions=out.predictions,
+                         "mac_ratio": metrics.macs / base.macs, **timed, **extra}, predictions=out.predictions,
                   artifact=artifact)
 
 
 def converted_result(name: str, cfg: ArchitectureConfig, *, dataset: Dataset,
                      device: torch.device | str = "cpu", limit: int | None = None,
-                     model: nn.Module | None = None) -> tuple[nn.Module, "Result"]:
+                     model: nn.Module | None = None, runtime: str | None = None) -> tuple[nn.Module, "Result"]:
     """Convert the zoo model `name` (or `model`, the caller's copy of it, never modified) and
-    measure it before any training: (converted model, Result)."""
+    measure it before any training: (converted model, Result); latency timed on `runtime`
+    (compression.runtimes; None: the process default)."""
     from compression.refs import resolve
 
     device = torch.device(device)
     original = model if model is not None else resolve(name, dataset, device=device).model
     converted = convert(original, cfg).to(device)
     config = {**cfg.to_dict(), "recover": None, "recover_epochs": 0}
-    return converted, _result(name, converted, original, dataset, device, limit, config, stage="converted")
+    return converted, _result(name, converted, original, dataset, device, limit, config, runtime,
+                              stage="converted")
 
 
 def recovered_result(name: str, converted: nn.Module, cfg: ArchitectureConfig, recovery: RecoveryConfig, *,
                      original: nn.Module, dataset: Dataset, device: torch.device | str = "cpu",
                      limit: int | None = None, progress: ProgressFn | None = None,
-                     should_stop: StopFn | None = None) -> "Result | None":
+                     should_stop: StopFn | None = None, runtime: str | None = None) -> "Result | None":
     """Recover a converted model and measure it; None when stopped before a stage was complete.
     A run stopped later is measured as it stands (`stopped: true`, the epochs done in its config)."""
     device = torch.device(device)
@@ -69,7 +73,7 @@ def recovered_result(name: str, converted: nn.Module, cfg: ArchitectureConfig, r
         return None  # stopped before any stage was complete
     config = {**cfg.to_dict(), "recover": recovery.method, "recover_epochs": len(trained.history),
               **{f"recover_{k}": v for k, v in asdict(recovery).items() if k not in ("method", "epochs")}}
-    return _result(name, trained.model, original, dataset, device, limit, config, stage="recovered",
+    return _result(name, trained.model, original, dataset, device, limit, config, runtime, stage="recovered",
                    history=trained.history, matched=matched, stopped=trained.stopped,
                    train_seconds=round(time.perf_counter() - start, 1))
 

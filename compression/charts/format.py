@@ -36,6 +36,14 @@ def fmt_ms(ms: float) -> str:
     return f"{ms * 1000:.0f} µs" if ms < 1 else f"{ms:.2f} ms"
 
 
+def fmt_ms_spread(ms: float | None, spread: float | None) -> str:
+    """A median latency with its spread in one unit: '0.920 ± 0.011 ms', '45.3 ± 16.8 ms'; '–' without one."""
+    if ms is None:
+        return "–"
+    digits = 3 if ms < 10 else 1
+    return f"{ms:.{digits}f} ± {(spread or 0.0):.{digits}f} ms"
+
+
 # ---------------------------------------------------------------------------------------------
 # better or worse: the one way every page, the explorer, the report and the CLI say a change
 

@@ -27,7 +27,7 @@ OTHER_COLORS = ["#8c564b", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a"
 _COLUMNS = ["id", "created", "model", "dataset", "method", "config", "label", "device", "accuracy",
             "accuracy_n", "ci_low", "ci_high", "params", "nonzero_params", "size_bytes", "macs",
             "latency_ms", "simulated", "simulated_metrics", "parent_id", "artifact_path", "baseline", "code_version",
-            "hover", "name", "tags", "starred", "hidden", "group_id"]
+            "hover", "name", "tags", "starred", "hidden", "group_id", "runtime"]
 
 
 def fmt_cost(cost: str, value: float) -> str:
@@ -60,12 +60,19 @@ def _hover(r: dict) -> str:
              f"accuracy {r['accuracy'] * 100:.2f} % (95% CI {lo * 100:.2f}–{hi * 100:.2f}, n={r['accuracy_n']:,})",
              f"size {fmt_cost('size_bytes', r['size_bytes'])}",
              f"params {r['params']:,} ({r['nonzero_params']:,} nonzero)",
-             f"MACs {fmt_count(r['macs'])} · latency {fmt_ms(r['latency_ms'])} on {html.escape(r['device'])}"]
+             f"MACs {fmt_count(r['macs'])} · latency {fmt_ms(r['latency_ms'])} on {html.escape(r['device'])}, "
+             f"{html.escape(r['runtime'])}"]
     base = r.get("baseline")
     if base and base.get("size_bytes") and r["size_bytes"]:
         size = fmt_change(r["size_bytes"], base["size_bytes"], "size_bytes", simulated="size_bytes" in sim)
         lines.append(f"vs uncompressed: {size.text}, {fmt_points(r['accuracy'], base.get('accuracy'))}")
     return "<br>".join(lines)
+
+
+def runtime_of(run: dict) -> str:
+    """Where a stored run's latency was timed (its extra's `runtime`); runs from before runtimes: eager."""
+    extra = run.get("extra") if isinstance(run.get("extra"), dict) else {}
+    return str(run.get("runtime") or extra.get("runtime") or "eager")
 
 
 def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
@@ -86,6 +93,7 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
     df["ci_low"] = [lo for lo, _ in ci]
     df["ci_high"] = [hi for _, hi in ci]
     df["label"] = [config_label(c) for c in df["config"]]
+    df["runtime"] = [runtime_of(r) for r in df.to_dict("records")]
     df["created"] = pd.to_datetime(df["created_at"], unit="s")  # UTC
     df["simulated"] = df["simulated"].astype(bool)
     df["simulated_metrics"] = [simulated_metrics(r) for r in df.to_dict("records")]  # old rows: from `simulated`
@@ -300,7 +308,7 @@ def table_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
                                      for b, a in zip(base, df["accuracy"])],
         "params": df["params"], "nonzero params": df["nonzero_params"],
         "MACs / image": df["macs"], "latency (ms)": df["latency_ms"],
-        "device": df["device"], "simulated": df["simulated"],
+        "device": df["device"], "runtime": df["runtime"] if "runtime" in df else "eager", "simulated": df["simulated"],
         "on frontier": [int(i) in on for i in df["id"]],
         "parent run": df["parent_id"],
     })

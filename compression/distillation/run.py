@@ -51,7 +51,7 @@ def distill(teachers: Sequence[str], student: StudentSpec, dataset: Dataset, cfg
             temperatures: Sequence[float] | None = None, alphas: Sequence[float] | None = None,
             baseline: bool = True, device: torch.device | str = "cpu", limit: int | None = None,
             progress: ProgressFn | None = None, should_stop: StopFn | None = None,
-            store=None, executor=None) -> Iterator[Outcome]:
+            store=None, executor=None, runtime: str | None = None) -> Iterator[Outcome]:
     """Train the student on hard labels alone (the honest baseline), then with the teacher(s) for
     each setting; yield each measured student in that order. Stop ends after the running student,
     which is yielded with what it learned so far.
@@ -63,7 +63,8 @@ def distill(teachers: Sequence[str], student: StudentSpec, dataset: Dataset, cfg
     process, `progress` gets every epoch and `should_stop` ends the running student too; a cluster's
     workers train on the dataset loaded by name, their epochs reported when each student is done.
     With `store` (a RunStore) each student is stored here, once, with its artifact file; a cached
-    hard-label student already stored under the same settings is not stored again.
+    hard-label student already stored under the same settings is not stored again. `runtime`: where
+    each student's latency is timed (compression.runtimes; None: the process default).
     """
     from compression.run_labels import new_group_id
     from compression.sweep import InProcessExecutor, Job, default_executor, run_job
@@ -90,7 +91,9 @@ def distill(teachers: Sequence[str], student: StudentSpec, dataset: Dataset, cfg
         if progress is not None:
             progress({**entry, "step": done[0], "steps": total})
 
-    jobs = [Job(teachers[0], dataset.name, spec(c), device=device.type, limit=limit, seed=c.seed) for c in plan]
+    from compression.runtimes import check_runtime
+    on = {"runtime": check_runtime(runtime)} if runtime else {}
+    jobs = [Job(teachers[0], dataset.name, spec(c), device=device.type, limit=limit, seed=c.seed, **on) for c in plan]
     if here:  # the dataset as given (it may be a slice of the named one) and the teacher already loaded
         teacher = resolved[0] if resolved[0].dataset is dataset else \
             Resolved(resolved[0].ref, resolved[0].model, dataset, resolved[0].architecture)
@@ -144,7 +147,7 @@ def _run_here(job, *, teacher: Resolved, progress: ProgressFn, should_stop: Stop
     from compression.methods import compress
     from compression.sweep import JobResult
     run = compress(teacher, None, "student", parse_spec(job.spec)[1], device=job.device, limit=job.limit,
-                   seed=job.seed, progress=progress, should_stop=should_stop)
+                   seed=job.seed, progress=progress, should_stop=should_stop, options={"runtime": job.runtime})
     return JobResult(job, run.result, run.artifact, os.getpid())
 
 
@@ -171,6 +174,7 @@ def stored_run_id(store, result: Result) -> int | None:
     compression.store.RunStore."""
     config = json.loads(json.dumps(result.config, sort_keys=True, default=str))
     for row in store.runs(model=result.model, dataset=result.dataset, method=result.method, include_hidden=True):
-        if row["config"] == config and row["device"] == result.device:
+        runtime = (row.get("extra") or {}).get("runtime", "eager")  # its latency timed on the same runtime
+        if row["config"] == config and row["device"] == result.device and runtime == result.extra.get("runtime", "eager"):
             return int(row["id"])
     return None

@@ -156,10 +156,12 @@ def artifact_dir() -> Path:
 
 def run_and_store(name: Any, dataset: Dataset, cfg: PipelineConfig, store, *, device: torch.device | str = "cpu",
                   limit: int | None = None, model: nn.Module | None = None, progress: ProgressFn | None = None,
-                  should_stop: StopFn | None = None, out_dir: Path | None = None) -> Iterator[tuple[StepOutcome, int]]:
+                  should_stop: StopFn | None = None, out_dir: Path | None = None,
+                  runtime: str | None = None) -> Iterator[tuple[StepOutcome, int]]:
     """run_pipeline, storing each step as a run whose parent is the previous step's run and whose
     artifact is written under the data folder, all with one group id "pipeline:<id>" (the <id> is
-    in the artifact files' names too). Yields (outcome, run id)."""
+    in the artifact files' names too). Yields (outcome, run id). `runtime`: where each step's latency
+    is timed (None: the process default)."""
     import uuid
 
     from compression.run_labels import new_group_id
@@ -169,7 +171,7 @@ def run_and_store(name: Any, dataset: Dataset, cfg: PipelineConfig, store, *, de
     group = new_group_id("pipeline", tag)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(getattr(name, "name", name)))[:48]
     for outcome in run_pipeline(name, dataset, cfg, device=device, limit=limit, model=model,
-                                progress=progress, should_stop=should_stop):
+                                progress=progress, should_stop=should_stop, runtime=runtime):
         path = out_dir / f"{safe}-{tag}-step{outcome.index}.cxp"
         path.write_bytes(outcome.artifact)
         outcome.result.extra["artifact"] = str(path)

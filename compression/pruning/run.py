@@ -53,6 +53,12 @@ class PruneOutcome:
 
 
 
+def _runtime_option(runtime: str | None) -> dict:
+    """The run option that says where latency is timed (none: the process default)."""
+    from compression.runtimes import check_runtime
+    return {"runtime": check_runtime(runtime)} if runtime else {}
+
+
 def describe_gain(method: str) -> str:
     """In words: is the gain real?"""
     if method == "structured":
@@ -66,17 +72,19 @@ def describe_gain(method: str) -> str:
 def run_prune(name: str, dataset: Dataset, cfg: PruneConfig, ft: FinetuneConfig = FinetuneConfig(), *,
               device: torch.device | str = "cpu", limit: int | None = None,
               model: nn.Module | None = None, baseline: Metrics | None = None,
-              progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> PruneOutcome:
+              progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+              runtime: str | None = None) -> PruneOutcome:
     """Prune (and fine-tune) model reference `name` through the method registry's one path
     (compression.methods.compress), then measure it: one Result for the run store, its artifact
-    the container file. `model` may be the reference's model already loaded (it is not modified)."""
+    the container file. `model` may be the reference's model already loaded (it is not modified);
+    `runtime` where latency is timed (compression.runtimes; None: the process default)."""
     from compression.methods import compress
     from compression.pruning.method import PruneStep
     step = PruneStep(cfg.method, cfg.ratio, cfg.scope, ft.steps, ft.epochs, ft.lr, ft.split, cfg.importance,
                      distill=ft.distill, augment=ft.augment)
     run = compress(name, dataset, "prune", step, device=device, limit=limit, progress=progress,
                    should_stop=should_stop, model=model, baseline=baseline, seed=ft.seed, subset=ft.subset,
-                   monitor_images=ft.monitor_images)
+                   monitor_images=ft.monitor_images, options=_runtime_option(runtime))
     run.result.config.clear()
     run.result.config.update(config_dict(cfg, ft))  # the Pruning page's settings, as stored before
     return PruneOutcome(result=run.result, model=run.model, artifact=run.artifact, history=run.compressed.history)
@@ -84,7 +92,7 @@ def run_prune(name: str, dataset: Dataset, cfg: PruneConfig, ft: FinetuneConfig 
 
 def staged_prune(name: str, dataset: Dataset, cfg: PruneConfig, ft: FinetuneConfig = FinetuneConfig(), *,
                  device: torch.device | str = "cpu", model: nn.Module | None = None, first: int | None = None,
-                 cancelled=lambda: False):
+                 cancelled=lambda: False, runtime: str | None = None):
     """`run_prune` in stages (compression.progressive.staged_compress): a Stage "subset" (a Partial:
     accuracy on the first test images) as soon as it is pruned, then the Stage "full" (a PruneOutcome,
     what run_prune returns), each config the page's settings."""
@@ -95,7 +103,7 @@ def staged_prune(name: str, dataset: Dataset, cfg: PruneConfig, ft: FinetuneConf
     settings = config_dict(cfg, ft)
     for stage in staged_compress(name, dataset, "prune", step, device=device, model=model, cancelled=cancelled,
                                  first=SUBSET if first is None else first, seed=ft.seed, subset=ft.subset,
-                                 monitor_images=ft.monitor_images):
+                                 monitor_images=ft.monitor_images, options=_runtime_option(runtime)):
         if not stage.final:
             stage.value.config = dict(settings)
             yield stage
@@ -110,7 +118,8 @@ def staged_prune(name: str, dataset: Dataset, cfg: PruneConfig, ft: FinetuneConf
 def sweep(name: str, dataset: Dataset, cfg: PruneConfig, ratios: Iterable[float],
           ft: FinetuneConfig = FinetuneConfig(), *, device: torch.device | str = "cpu", limit: int | None = None,
           model: nn.Module | None = None, progress: ProgressFn | None = None,
-          should_stop: StopFn | None = None, store=False, executor=None) -> Iterator[PruneOutcome]:
+          should_stop: StopFn | None = None, store=False, executor=None,
+          runtime: str | None = None) -> Iterator[PruneOutcome]:
     """One measured outcome per ratio (each from the unpruned model), as they finish.
 
     Every ratio is a sweep job (compression.sweep) on `executor` (default: the configured one:
@@ -118,10 +127,12 @@ def sweep(name: str, dataset: Dataset, cfg: PruneConfig, ratios: Iterable[float]
     already loaded, is not needed). In-process, `progress` gets each job's epochs and `should_stop`
     ends the running job too (its partial result is kept); on a cluster Stop acts between ratios.
     With `store` (True or a RunStore) each result is stored once, here, with its artifact file, its
-    config as run_prune stores it. The outcome's model is rebuilt from that artifact."""
+    config as run_prune stores it. The outcome's model is rebuilt from that artifact. `runtime`: where
+    each job times latency (None: the process default, as a Job copies it)."""
     from compression import CompressionError
     from compression.artifact import load_artifact
     from compression.pruning.method import PruneStep
+    from compression.runtimes import check_runtime
     from compression.sweep import Job, run_jobs
     ratios = list(ratios)
     for r in ratios:
@@ -134,7 +145,8 @@ def sweep(name: str, dataset: Dataset, cfg: PruneConfig, ratios: Iterable[float]
     device = torch.device(device)
     steps = [PruneStep(cfg.method, r, cfg.scope, ft.steps, ft.epochs, ft.lr, ft.split, cfg.importance,
                        distill=ft.distill, augment=ft.augment) for r in ratios]
-    jobs = [Job(name, dataset.name, step.spec(), device=device.type, limit=limit, subset=ft.subset, seed=ft.seed)
+    on = {"runtime": check_runtime(runtime)} if runtime else {}
+    jobs = [Job(name, dataset.name, step.spec(), device=device.type, limit=limit, subset=ft.subset, seed=ft.seed, **on)
             for step in steps]
 
     def as_page_stores(point) -> None:

@@ -17,6 +17,8 @@ def test_pruning_page_slider_in_a_real_browser(app_url, page, screenshots):
     assert not exception_boxes(page)
     before = _metric(page, "Nonzero parameters")
     assert "simulated" in page.inner_text("body")  # unstructured by default: speed simulated
+    # latency is timed on the sidebar's runtime (eager by default)
+    assert page.get_by_test_id("stSidebar").get_by_text("Latency runtime").is_visible()
 
     slider = page.get_by_test_id("stSlider").filter(has_text="Pruning ratio").get_by_role("slider")
     slider.focus()
@@ -39,6 +41,7 @@ def test_pruning_page_slider_in_a_real_browser(app_url, page, screenshots):
     page.wait_for_selector(".js-plotly-plot .barlayer .point", timeout=30_000)
     page.get_by_role("button", name="Keep this run").click()
     page.get_by_text("Kept as run").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Time on every runtime").wait_for(timeout=30_000)  # under the full result
     wait_until_idle(page, 120_000)
     page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=30_000)
     assert not exception_boxes(page)
