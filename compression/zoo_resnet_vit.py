@@ -42,30 +42,29 @@ class BasicBlock(nn.Module):
 
 
 def resnet_stages(depth: int, in_channels: int, widths: tuple[int, int, int]) -> list[nn.Sequential]:
-    """stem + stage 1, stage 2, stage 3 (each later stage halves the image): the parts that
-    `resnet` chains and `resnet_exits` puts exits between."""
+    """stem, stage 1, stage 2, stage 3 (each later stage halves the image): the parts that `resnet`
+    chains and `resnet_exits` puts exits between."""
     if depth not in RESNET_DEPTHS:
         raise CompressionError(f"resnet depth must be one of {', '.join(map(str, RESNET_DEPTHS))}, got {depth!r}")
     n = (depth - 2) // 6
     c1, c2, c3 = widths
 
-    def stage(cin: int, cout: int, stride: int) -> list[nn.Module]:
-        return [BasicBlock(cin, cout, stride)] + [BasicBlock(cout, cout) for _ in range(n - 1)]
+    def stage(cin: int, cout: int, stride: int) -> nn.Sequential:
+        return nn.Sequential(BasicBlock(cin, cout, stride), *[BasicBlock(cout, cout) for _ in range(n - 1)])
 
-    stem = [nn.Conv2d(in_channels, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(inplace=True)]
-    return [nn.Sequential(*stem, *stage(c1, c1, 1)), nn.Sequential(*stage(c1, c2, 2)),
-            nn.Sequential(*stage(c2, c3, 2))]
+    stem = nn.Sequential(nn.Conv2d(in_channels, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(inplace=True))
+    return [stem, stage(c1, c1, 1), stage(c1, c2, 2), stage(c2, c3, 2)]
 
 
 class ResNet(nn.Module):
     def __init__(self, stages: list[nn.Sequential], channels: int, num_classes: int):
         super().__init__()
-        self.stage1, self.stage2, self.stage3 = stages
+        self.stem, self.stage1, self.stage2, self.stage3 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stage3(self.stage2(self.stage1(x)))
+        x = self.stage3(self.stage2(self.stage1(self.stem(x))))
         return self.fc(self.pool(x).flatten(1))
 
 

@@ -62,12 +62,12 @@ def resnet_exits(*, num_classes: int = 10, in_channels: int = 1, image_size: int
                  distill: Sequence[float] = (0.0, 1.0)) -> nn.Module:
     """The resnet (16-32-64 stages) with an exit after stage 1 and after stage 2 (max-pooled to 7x7
     features): 3 exits. The full path is resnet's layers plus its pooled linear classifier."""
-    stages = resnet_stages(depth, in_channels, (16, 32, 64))
+    stem, stage1, stage2, stage3 = resnet_stages(depth, in_channels, (16, 32, 64))
     s1, s2 = image_size, image_size // 2
-    last = nn.Sequential(*stages[2], nn.AdaptiveAvgPool2d(1), nn.Flatten())
     exits = [ExitHead(16, s1, num_classes, 4, exit_hidden), ExitHead(32, s2, num_classes, 2, exit_hidden),
              nn.Linear(64, num_classes)]
-    return MultiExitNet([stages[0], stages[1], last], exits, exit_loss_weights, distill)
+    return MultiExitNet([nn.Sequential(stem, stage1), stage2, nn.Sequential(stage3, nn.AdaptiveAvgPool2d(1), nn.Flatten())],
+                        exits, exit_loss_weights, distill)
 
 
 @register_model
