@@ -250,3 +250,6 @@ def expected_input(name: str) -> tuple[int, int, int, int]:
         return int(c), int(h), int(w), int(kw.get("num_classes", 10))
     side = kw.get("image_size", 28)
     return kw.get("in_channels", 1), side, side, kw.get("num_classes", 10)
+
+
+import compression.zoo_resnet_vit  # noqa: E402,F401  registers resnet and vit (builders without weights yet)

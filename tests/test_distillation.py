@@ -332,7 +332,7 @@ def test_bad_config_is_named(kwargs, named):
     (dict(architecture="cnn", width=1.5), (1, 28, 28), "must not be wider than it: width must be in (0, 1], got 1.5"),
     (dict(architecture="lenet5", width=5.0), (1, 28, 28), "student width must be in (0, 4], got 5.0"),
     (dict(architecture="lenet5"), (1, 8, 8), "student lenet5 cannot take 1x8x8 images"),
-    (dict(architecture="resnet"), (1, 28, 28), "unknown architecture 'resnet'"),
+    (dict(architecture="resnet9000"), (1, 28, 28), "unknown architecture 'resnet9000'"),
     (dict(architecture="lenet5", width=0.5, init="pretrained"), (1, 28, 28), "got width 0.5"),
     (dict(architecture="lenet5", init="magic"), (1, 28, 28), "'magic'"),
 ])

@@ -11,7 +11,8 @@ def register(subs) -> None:
     lst = zoo.add_parser("list", help="the zoo's models with their recorded numbers")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(run=run_list)
-    tr = zoo.add_parser("train", help="reproduce a checkpoint from the recipe in its model card")
+    tr = zoo.add_parser("train", help="reproduce a checkpoint from the recipe in its model card, or train a "
+                                      "model that has only a recipe yet (assets/recipes/: resnet, vit, ...)")
     tr.add_argument("name", help="zoo model name")
     tr.add_argument("--device", default=None)
     tr.add_argument("--json", action="store_true")
@@ -37,9 +38,9 @@ def run_list(args):
 
 def run_train(args):
     import sys
-    from compression.zoo import train_zoo_model
+    from compression.zoo import train_zoo_model, training_card
 
-    model_card(args.name)  # unknown names fail before any work
+    training_card(args.name)  # unknown names fail before any work
     device = parse_device(args.device) if args.device else get_device()
 
     def progress(entry):

@@ -23,7 +23,7 @@ from compression.dynamic.slimmable import (SLIM_WIDTHS, SlimmableCNN, WidthConfi
                                            train_slimmable, width_result, width_results)
 from compression.dynamic.threshold_sweep import (ExitTable, Sweep, choose_thresholds, curve_thresholds, exit_table,
                                                  sweep, sweep_shared)
-from compression.dynamic.zoo_models import cnn_exits, cnn_slim, lenet5_exits
+from compression.dynamic.zoo_models import cnn_exits, cnn_slim, lenet5_exits, resnet_exits, vit_exits
 from compression.model_kinds import refuse_slimmable
 
 __all__ = ["MultiExitNet", "ExitHead", "require_multi_exit", "train_exits",
@@ -32,4 +32,4 @@ __all__ = ["MultiExitNet", "ExitHead", "require_multi_exit", "train_exits",
            "early_exit_latency", "early_exit_throughput", "early_exit_result",
            "SLIM_WIDTHS", "WidthConfig", "SlimmableCNN", "require_slimmable", "slim_to_static", "train_slimmable",
            "width_result", "width_results", "refuse_slimmable",
-           "lenet5_exits", "cnn_exits", "cnn_slim"]
+           "lenet5_exits", "cnn_exits", "cnn_slim", "resnet_exits", "vit_exits"]

@@ -1,5 +1,5 @@
 """The zoo's dynamic models, registered builders named by the model cards
-(`"compression.dynamic:lenet5_exits"`): multi-exit lenet5 and cnn, and the slimmable cnn."""
+(`"compression.dynamic:lenet5_exits"`): multi-exit lenet5, cnn, resnet and vit, and the slimmable cnn."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch.nn as nn
 from compression.dynamic.exits import ExitHead, MultiExitNet
 from compression.dynamic.slimmable import SLIM_WIDTHS, SlimmableCNN
 from compression.models import conv_bn_relu, register_model
+from compression.zoo_resnet_vit import Block, ClassTokenHead, PatchEmbed, resnet_stages, vit_dims
 
 @register_model
 def lenet5_exits(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 28, exit_pool: int = 2,
@@ -53,3 +54,29 @@ def cnn_slim(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 2
              widths: Sequence[float] = SLIM_WIDTHS) -> nn.Module:
     """Slimmable cnn: one set of weights run at 0.25, 0.5, 0.75 or 1.0 of its channels."""
     return SlimmableCNN(num_classes=num_classes, in_channels=in_channels, image_size=image_size, widths=widths)
+
+
+@register_model
+def resnet_exits(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 28, depth: int = 8,
+                 exit_hidden: int = 0, exit_loss_weights: Sequence[float] = (1.0, 1.0, 1.0),
+                 distill: Sequence[float] = (0.0, 1.0)) -> nn.Module:
+    """The resnet (16-32-64 stages) with an exit after stage 1 and after stage 2 (max-pooled to 7x7
+    features): 3 exits. The full path is resnet's layers plus its pooled linear classifier."""
+    stem, stage1, stage2, stage3 = resnet_stages(depth, in_channels, (16, 32, 64))
+    s1, s2 = image_size, image_size // 2
+    exits = [ExitHead(16, s1, num_classes, 4, exit_hidden), ExitHead(32, s2, num_classes, 2, exit_hidden),
+             nn.Linear(64, num_classes)]
+    return MultiExitNet([nn.Sequential(stem, stage1), stage2, nn.Sequential(stage3, nn.AdaptiveAvgPool2d(1), nn.Flatten())],
+                        exits, exit_loss_weights, distill)
+
+
+@register_model
+def vit_exits(*, num_classes: int = 10, in_channels: int = 1, image_size: int = 28, patch: int = 7, dim: int = 64,
+              depth: int = 4, heads: int = 4, mlp: int = 128, exit_loss_weights: Sequence[float] | None = None,
+              distill: Sequence[float] = (0.0, 1.0)) -> nn.Module:
+    """The vit with an exit (LayerNorm + linear on the class token) after every block; the first
+    stage also embeds the patches. The last exit is vit's own head."""
+    head_dim, heads, hidden = vit_dims(1.0, dim, heads, mlp)
+    blocks = [Block(dim, heads, head_dim, hidden) for _ in range(depth)]
+    stages = [nn.Sequential(PatchEmbed(in_channels, image_size, patch, dim), blocks[0]), *blocks[1:]]
+    return MultiExitNet(stages, [ClassTokenHead(dim, num_classes) for _ in blocks], exit_loss_weights, distill)

@@ -5,6 +5,7 @@ the smaller network back (`resize_to`, `load_structured`) or export it (`export_
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Callable, Iterable
 
 import torch
@@ -15,6 +16,7 @@ from compression import CompressionError
 from compression.model_kinds import refuse_slimmable
 from compression.models import clone_model
 from compression.pruning.config import PRUNABLE, PruneConfig
+from compression.pruning.heads import attention_layers, match_heads_, prune_heads_
 
 def output_layer(model: nn.Module) -> nn.Module:
     """The layer that produces the class scores (the last conv/linear): its outputs are kept."""
@@ -58,21 +60,16 @@ def prune_channels(model: nn.Module, ratio: float, *, input_shape: tuple[int, ..
     scope='global' ranks all channels together by their layer-normalized importance. The output
     layer's outputs (the classes) are never pruned. `original` gives the channel counts the ratio
     refers to (those of the unpruned model, when pruning iteratively); by default the current ones.
+    Attention modules lose round(heads * ratio) whole heads (at the layer ratio, in either scope)
+    and keep the width of the residual stream; their MLPs are pruned like any other layer.
     """
-    import torch_pruning as tp
-
     PruneConfig(method="structured", ratio=ratio, scope=scope, importance=importance)  # validates
     refuse_slimmable(model, "structured pruning")
     model = clone_model(model)
     if ratio == 0:
         return model
-    device = next(model.parameters()).device
     names = {m: n for n, m in model.named_modules()}
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *input_shape, device=device))
-    groups = list(graph.get_all_groups(ignored_layers=[output_layer(model)], root_module_types=list(PRUNABLE)))
-    for m in model.modules():
-        if isinstance(m, nn.modules.conv._ConvNd) and 1 < m.groups < m.out_channels:
-            raise CompressionError(f"grouped convolution {names[m]!r} (groups={m.groups}) is not supported")
+    graph, groups = _dependency_groups(model, input_shape)
     if importance == "taylor":
         _taylor_gradients(model, calibration or [])
     scorer = _importance(importance)
@@ -93,8 +90,46 @@ def prune_channels(model: nn.Module, ratio: float, *, input_shape: tuple[int, ..
         if kept < n:
             drop = torch.argsort(scores, stable=True)[: n - kept].tolist()
             graph.get_pruning_group(root, handler, sorted(drop)).prune()
+    prune_heads_(model, ratio, importance, original)  # attention: whole heads, at the layer ratio
     model.zero_grad(set_to_none=True)
     return model
+
+
+def _dependency_groups(model: nn.Module, input_shape: tuple[int, ...]):
+    """Torch-Pruning's dependency graph and its groups of layers whose output channels go together
+    (a residual addition couples every layer that writes into it). Left out: the output layer's
+    group (its outputs are the classes) and every group that touches an attention module's qkv or
+    proj: heads are removed whole (compression.pruning.heads), the residual stream is kept."""
+    import torch_pruning as tp
+
+    device = next(model.parameters()).device
+    names = {m: n for n, m in model.named_modules()}
+    for m in model.modules():
+        if isinstance(m, nn.modules.conv._ConvNd) and 1 < m.groups < m.out_channels:
+            raise CompressionError(f"grouped convolution {names[m]!r} (groups={m.groups}) is not supported")
+    with warnings.catch_warnings():  # a ViT's class token and position embeddings: Torch-Pruning's
+        warnings.filterwarnings("ignore", message="Unwrapped parameters")  # default (last dim) is right
+        graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *input_shape, device=device))
+    skip = attention_layers(model)
+    groups = [g for g in graph.get_all_groups(ignored_layers=[output_layer(model)], root_module_types=list(PRUNABLE))
+              if not any(dep.target.module in skip for dep, _ in g)]
+    return graph, groups
+
+
+def channel_groups(model: nn.Module, input_shape: tuple[int, ...]) -> list[list[str]]:
+    """The conv/linear layers whose output channels structured pruning removes together, one list
+    per dependency group, in the model's module order. In a plain stack every layer is its own
+    group; in a residual network the layers that write into one addition are one group."""
+    order = {n: i for i, (n, _) in enumerate(model.named_modules())}
+    names = {m: n for n, m in model.named_modules()}
+    _, groups = _dependency_groups(model, input_shape)
+    found = []
+    for group in groups:
+        members = {names[dep.target.module] for dep, _ in group
+                   if isinstance(dep.target.module, PRUNABLE) and dep.handler.__name__ == "prune_out_channels"}
+        members.add(names[group[0].dep.target.module])
+        found.append(sorted(members, key=order.__getitem__))
+    return sorted(found, key=lambda g: order[g[0]])
 
 
 def _global_targets(plans, ratio, original, names):
@@ -143,6 +178,7 @@ def resize_to(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
             key = f"{name}.{bname}" if name else bname
             if b is not None and key in state:
                 setattr(m, bname, torch.empty_like(state[key], dtype=b.dtype))
+    match_heads_(model)
     return model
 
 
