@@ -38,3 +38,14 @@ def refuse_slimmable(model: nn.Module, what: str) -> None:
         raise CompressionError(f"{what} does not support slimmable models: every width slices the same "
                                "weights, so their layers cannot be rebuilt one by one; convert one width to a "
                                "static network first (compression.dynamic.slim_to_static)")
+
+
+def refuse_multi_exit(model: nn.Module, what: str) -> None:
+    """Structured pruning traces forward(), the full network only: the early exit heads would keep
+    their input widths and fail when an image leaves early. Say so instead of returning a model
+    whose exits are broken."""
+    if is_multi_exit(model):
+        raise CompressionError(f"{what} does not support multi-exit models yet: it traces the full network "
+                               "only, so the early exits would keep the old channel counts and fail. Prune the "
+                               "model without exits and attach exits to it (Dynamic page, `early-exit --attach`), "
+                               "or use unstructured pruning")

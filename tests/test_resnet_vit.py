@@ -154,3 +154,15 @@ def test_structured_vit_removes_whole_heads_and_half_the_mlp(fmnist):
     assert again.blocks[0].attn.num_heads == 2 and torch.allclose(again(x), pruned(x), atol=1e-6)
     rows = sensitivity(model, _agreement_dataset(model, fmnist, 100), method="structured", ratios=(0.5,), limit=100)
     assert [r["layer"] for r in rows][-4:] == [f"blocks.{i}.attn heads" for i in range(4)]
+
+
+def test_structured_pruning_refuses_a_multi_exit_model_instead_of_breaking_its_exits():
+    """Torch-Pruning traces forward() (the full network): the exit heads would keep their input
+    widths and fail on the first image that leaves early, so the method says it cannot."""
+    from compression.dynamic import resnet_exits
+    from compression.pruning import PruneConfig, prune
+    model = resnet_exits().eval()
+    with pytest.raises(CompressionError, match="does not support multi-exit models"):
+        prune(model, PruneConfig("structured", 0.5, "layer"), input_shape=SHAPE)
+    sparse = prune(model, PruneConfig("unstructured", 0.5, "layer"), input_shape=SHAPE).eval()
+    assert [o.shape for o in sparse.forward_all(torch.randn(2, *SHAPE))] == [(2, 10)] * 3

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from compression import CompressionError
-from compression.model_kinds import refuse_slimmable
+from compression.model_kinds import refuse_multi_exit, refuse_slimmable
 from compression.models import clone_model
 from compression.pruning.config import PRUNABLE, PruneConfig
 from compression.pruning.heads import attention_layers, match_heads_, prune_heads_
@@ -65,6 +65,7 @@ def prune_channels(model: nn.Module, ratio: float, *, input_shape: tuple[int, ..
     """
     PruneConfig(method="structured", ratio=ratio, scope=scope, importance=importance)  # validates
     refuse_slimmable(model, "structured pruning")
+    refuse_multi_exit(model, "structured pruning")
     model = clone_model(model)
     if ratio == 0:
         return model
