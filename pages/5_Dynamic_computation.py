@@ -5,7 +5,8 @@ reads a cached table of every exit's verdict, so it answers at once."""
 import streamlit as st
 
 from compression.charts.dynamic import exit_bars, exit_curve, width_chart
-from compression.charts.format import fmt_bytes, fmt_change, fmt_count, fmt_ms, fmt_pct, fmt_points
+from compression.charts.format import (fmt_bytes, fmt_change, fmt_count, fmt_ms, fmt_ms_spread, fmt_pct, fmt_points,
+                                       latency_change, run_field)
 from compression.dynamic import CRITERIA, EarlyExitConfig
 from ui import cache
 from ui import dynamic as dyn
@@ -119,9 +120,12 @@ def speed_section(name: str, cfg: EarlyExitConfig) -> None:
                    f"accuracy {fmt_pct(r['accuracy'])}. Timed in PyTorch eager"
                    + (f": {r['runtime_fallback']}." if r.get("runtime_fallback") else "."))
         s = st.columns(4)
-        metric(s[0], "Latency, early exit (batch 1)", fmt_ms(r["latency_ms"]),
-               fmt_change(1, r["latency_speedup"], "latency_ms"),
-               help=f"Mean over {r['latency_images']} images against the full network; median {fmt_ms(r['latency_median_ms'])}.")
+        early, full = (fmt_ms_spread(run_field(r, k), run_field(r, s_)) for k, s_ in (
+            ("latency_ms", "latency_spread_ms"), ("baseline_latency_ms", "baseline_latency_spread_ms")))
+        metric(s[0], "Latency, early exit (batch 1)", fmt_ms(r["latency_ms"]), latency_change(r),
+               help=f"{r['latency_images']} images timed one by one: each exit's median weighted by its share, "
+                    f"{early} (± the 95 % interval), against the full "
+                    f"network's {full}, timed interleaved; median {fmt_ms(r['latency_median_ms'])}.")
         s[1].metric("Latency, full network", fmt_ms(r["full_latency_ms"]))
         metric(s[2], "Images / s, early exit (batch 256)", f"{r['throughput']:,.0f}",
                fmt_change(1 / r["throughput"], 1 / r["full_throughput"], "latency_ms"),
