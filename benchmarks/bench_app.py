@@ -4,8 +4,8 @@ baseline measured) and again with its caches filled (warm); then the time from p
 model in the sidebar to its baseline card, for each zoo model in turn (cold, then warm).
 
 Parts (`python -m benchmarks app:slider,visits`): start, switch (the above), slider (a fresh server,
-cnn: a slider move on Pruning and on Quantization, the time to the first new numbers and to the
-full-test-set ones) and visits (a fresh server: the home page once, then the first visit of every
+cnn: a slider move on Pruning, Quantization, Architecture and Dynamic computation, the time to
+the first new numbers and to the full-test-set ones) and visits (a fresh server: the home page once, then the first visit of every
 page, each until its first number is shown and the script is idle)."""
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def _metric(page, label: str) -> str | None:
     return page.evaluate(_METRIC_TEXT, label)
 
 
-def _move(page, slider_label: str, key: str, testid: str = "stSlider") -> None:
-    page.get_by_test_id(testid).filter(has_text=slider_label).get_by_role("slider").focus()
+def _move(page, slider_label: str, key: str) -> None:
+    page.get_by_test_id("stSlider").filter(has_text=slider_label).first.get_by_role("slider").focus()
     page.keyboard.press(key)
 
 
@@ -83,26 +83,55 @@ _FULL = """([label, before]) => {
 }"""
 
 
+_DONE = """([label, before]) => {
+    const box = [...document.querySelectorAll('[data-testid=stMetric]')].find(b => b.innerText.includes(label));
+    const v = box && box.querySelector('[data-testid=stMetricValue]').innerText;
+    const w = document.querySelector("[data-testid='stStatusWidget']");
+    const text = [...document.querySelectorAll('[data-testid=stCaptionContainer], [data-testid=stMetricValue]')]
+        .map(c => c.innerText).join(' ');
+    return v && v !== before && !text.includes('refining') && !text.includes('measuring…')
+        && !(w && /Running|Stop/.test(w.innerText)) && !document.querySelector("[data-stale='true']");
+}"""
+
+# (page, what the page needs first, slider label, key pressed, what, metric read, "full" check, its ready text)
+SLIDERS = (
+    ("Pruning", None, "Pruning ratio", "ArrowRight", "Pruning: ratio 0.50 -> 0.55 (unstructured)",
+     "Test accuracy", _FULL, "Keep this run"),
+    ("Quantization", None, "Weight bits", "ArrowLeft", "Quantization: weight bits 8 -> 7",
+     "Test accuracy", _FULL, "Keep this run"),
+    ("Architecture", None, "Kept energy", "Home", "Architecture: kept energy 0.90 -> 0.05 (conversion, no recovery)",
+     "Parameters", _FULL, "Keep this run"),  # before recovery the accuracy can be 10 % at both values
+    ("Dynamic_computation", ("Model with early exits", "cnn_exits"), "Threshold T", "End",
+     "Dynamic computation: cnn_exits threshold -> 1.0", "Accuracy", _DONE, "Mean MACs / image"),
+)
+
+
 def _slider_moves(home: str) -> list[dict]:
-    """cnn on a fresh server: each page's first result, then one slider notch; seconds from the key
-    press to the first new accuracy, and to the full result (its Keep button)."""
+    """cnn on a fresh server: each page's first result, then one slider move; seconds from the key
+    press to the first new accuracy, and to the full result (its Keep button; the Dynamic page's
+    numbers are complete at once: the slider reads a table of every exit's verdict)."""
     rows = []
     with streamlit_server(env={"COMPRESSION_HOME": home}) as url, browser_page() as page:
-        for path, label, testid, key, what in (
-                ("Pruning", "Pruning ratio", "stSlider", "ArrowRight", "Pruning: ratio 0.50 -> 0.55 (unstructured)"),
-                ("Quantization", "Weight bits", "stSlider", "ArrowLeft", "Quantization: weight bits 8 -> 7")):
+        for path, setup, label, key, what, shown, full_check, ready in SLIDERS:
             page.goto(f"{url}/{path}")
-            page.get_by_text("Keep this run").first.wait_for(timeout=300_000)
+            page.wait_for_selector("h1", timeout=300_000)
             wait_until_idle(page, 300_000)
-            before = _metric(page, "Test accuracy")
+            if setup:
+                select_option(page, *setup)
+            page.get_by_text(ready).first.wait_for(timeout=300_000)
+            wait_until_idle(page, 300_000)
+            page.wait_for_function(_SETTLED, timeout=300_000, polling=100)
+            before = _metric(page, shown)
             start = time.perf_counter()
-            _move(page, label, key, testid)
-            page.wait_for_function(_CHANGED, arg=["Test accuracy", before], timeout=180_000, polling=50)
+            _move(page, label, key)
+            print(f"  {what}: moved ({shown} was {before!r})", flush=True)
+            page.wait_for_function(_CHANGED, arg=[shown, before], timeout=180_000, polling=50)
             first = time.perf_counter() - start
-            page.wait_for_function(_FULL, arg=["Test accuracy", before], timeout=180_000, polling=50)
+            page.wait_for_function(full_check, arg=[shown, before], timeout=180_000, polling=50)
             full = time.perf_counter() - start
             rows += [{"what": f"{what}: slider -> first numbers", "seconds": first},
                      {"what": f"{what}: slider -> full test set", "seconds": full}]
+            print(f"  {what}: first numbers {first:.2f} s, full {full:.2f} s", flush=True)
     return rows
 
 
