@@ -99,6 +99,8 @@ SLIDERS = (
      "Test accuracy", _FULL, "Keep this run"),
     ("Quantization", None, "Weight bits", "ArrowLeft", "Quantization: weight bits 8 -> 7",
      "Test accuracy", _FULL, "Keep this run"),
+    ("Architecture", None, "Kernel size k", "ArrowRight", "Architecture: kernel size 3 -> 4 (calculator)",
+     "Standard weights", _DONE, "Keep this run"),
     ("Architecture", None, "Kept energy", "Home", "Architecture: kept energy 0.90 -> 0.05 (conversion, no recovery)",
      "Parameters", _FULL, "Keep this run"),  # before recovery the accuracy can be 10 % at both values
     ("Dynamic_computation", ("Model with early exits", "cnn_exits"), "Threshold T", "End",
