@@ -69,29 +69,43 @@ try:
     cfg = ArchitectureConfig(convert=tuple(convert), rank=rank if low else None, energy=energy if low else None,
                              min_in_channels=2 if keep_stem else 1, seed=int(seed))
     base = arch.baseline(sel.model, sel.dataset, sel.device)
-    res = arch.converted(sel.model, sel.dataset, sel.device, tuple(cfg.to_dict().items()),
-                         **results.runtime_kwargs(sel.runtime))
+    entry = arch.live_converted(sel.model, sel.dataset, sel.device, tuple(cfg.to_dict().items()), sel.runtime)
 except Exception as exc:
     show_error(exc)
     st.stop()
+if entry is not None and entry.error is not None:  # raised in the worker: said (and logged) here
+    show_error(entry.error)
+    st.stop()
+res = entry.latest.value if entry is not None else None
 
-cols = st.columns(5)
-results.accuracy_metric(cols[0], "Accuracy before training", fmt_pct(res["accuracy"]), res, base,
-                        help=f"On {res['accuracy_n']:,} test images.")
-results.cost_metric(cols[1], "Parameters", f"{res['params']:,}", res, base, "params")
-results.cost_metric(cols[2], "MACs / image", fmt_count(res["macs"]), res, base, "macs")
-results.cost_metric(cols[3], "Size on disk", fmt_bytes(res["size_bytes"]), res, base, "size_bytes",
-                    help="Bytes of the converted model's fp32 state_dict as written by torch.save.")
-results.cost_metric(cols[4], "Latency (batch 1)", fmt_ms(res["latency_ms"]), res, base, "latency_ms",
-                    help=results.latency_help(res, base, "original"))
-results.sanity_note({**res, "baseline": base})
-keep_button(res["preview"], what="converted model (before recovery)")
-runtime_table.section("architecture_runtimes_job", res, res["preview"]["artifact"], what="original")
-st.caption("Low-rank layers start from the SVD of the trained weights, so "
-           "their accuracy shows at once; new depthwise and pointwise filters start untrained (a trained "
-           "filter bank is far from separable), so a converted conv model needs recovery below.")
-with st.expander("Per-layer table: weights and MACs before and after (measured) and the calculator's prediction"):
-    st.dataframe(layer_frame(res["layers"], res["totals"]), hide_index=True, width="stretch")
+
+def converted_card(res: dict) -> None:
+    if res is None:
+        st.info("Converting and measuring accuracy on the first test images…", icon=":material/hourglass_top:")
+        return
+    if res["stage"] == "subset":
+        arch.subset_card(res, base)
+        return
+    cols = st.columns(5)
+    results.accuracy_metric(cols[0], "Accuracy before training", fmt_pct(res["accuracy"]), res, base,
+                            help=f"On {res['accuracy_n']:,} test images.")
+    results.cost_metric(cols[1], "Parameters", f"{res['params']:,}", res, base, "params")
+    results.cost_metric(cols[2], "MACs / image", fmt_count(res["macs"]), res, base, "macs")
+    results.cost_metric(cols[3], "Size on disk", fmt_bytes(res["size_bytes"]), res, base, "size_bytes",
+                        help="Bytes of the converted model's fp32 state_dict as written by torch.save.")
+    results.cost_metric(cols[4], "Latency (batch 1)", fmt_ms(res["latency_ms"]), res, base, "latency_ms",
+                        help=results.latency_help(res, base, "original"))
+    results.sanity_note({**res, "baseline": base})
+    keep_button(res["preview"], what="converted model (before recovery)")
+    runtime_table.section("architecture_runtimes_job", res, res["preview"]["artifact"], what="original")
+    st.caption("Low-rank layers start from the SVD of the trained weights, so "
+               "their accuracy shows at once; new depthwise and pointwise filters start untrained (a trained "
+               "filter bank is far from separable), so a converted conv model needs recovery below.")
+    with st.expander("Per-layer table: weights and MACs before and after (measured) and the calculator's prediction"):
+        st.dataframe(layer_frame(res["layers"], res["totals"]), hide_index=True, width="stretch")
+
+
+converted_card(res)
 
 # --- recovery --------------------------------------------------------------------------------
 st.subheader("Recover: match the new layers, then fine-tune or distill from the original")
@@ -115,7 +129,8 @@ if cols[4].button("Recover", type="primary", key="architecture_recover"):
 
 
 def show_progress(job: jobs.Job) -> None:
-    st.plotly_chart(recovery_chart(job.events, original=base["accuracy"], converted=res["accuracy"]),
+    before = res["accuracy"] if res is not None and res["stage"] == "full" else None
+    st.plotly_chart(recovery_chart(job.events, original=base["accuracy"], converted=before),
                     width="stretch", key=f"architecture_live_{len(job.events)}")
 
 

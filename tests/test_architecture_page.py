@@ -11,6 +11,11 @@ PAGE = str(ROOT / "pages" / "4_Architecture.py")
 
 
 def _metrics(at):
+    """The metrics once the conversion's live result is complete (ui.live: the first test images
+    first, then all of them): the page runs again after this session's runner is idle."""
+    if "live_runner_architecture" in at.session_state:
+        assert at.session_state["live_runner_architecture"].wait_idle(180)
+        at.run()
     return {m.label: m.value for m in at.metric}
 
 
@@ -94,6 +99,7 @@ def test_the_sidebar_runtime_times_the_conversion_and_is_kept(home):
     at.session_state["keep_sidebar_runtime"] = "onnxruntime"
     at.run()
     assert not at.exception
+    _metrics(at)  # the whole result, latency included
     latency = next(m for m in at.metric if m.label == "Latency (batch 1)")
     assert "(ONNX Runtime (CPUExecutionProvider))" in latency.proto.help
     assert [b for b in at.button if b.label == "Time on every runtime"]
@@ -102,3 +108,40 @@ def test_the_sidebar_runtime_times_the_conversion_and_is_kept(home):
     from compression.store import RunStore
     (run,) = RunStore().runs(method="architecture")
     assert run["extra"]["runtime"] == "onnxruntime" and run["extra"]["baseline_latency_ms"] > 0
+
+
+def test_a_conversion_answers_on_the_first_test_images_then_on_all(home, monkeypatch):
+    """The converted model's accuracy on the first 500 test images (against the original on the
+    same images) and its counts come first; size, latency and Keep come with the whole test set."""
+    import threading
+    import time
+
+    from ui import architecture as arch
+    gate, original = threading.Event(), arch._converted
+
+    def held(*args, **kwargs):  # the full stage waits until the first one was looked at
+        gate.wait(120)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(arch, "_converted", held)
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["keep_sidebar_model"] = "mlp"
+    at.session_state["architecture_energy"] = 0.61  # a value no other test caches
+    captions = lambda: " ".join(c.value for c in at.caption)  # noqa: E731
+    try:
+        at.run()
+        end = time.monotonic() + 120
+        while "refining" not in captions() and time.monotonic() < end:  # a slow machine: look again
+            time.sleep(0.2)
+            at.run()
+        assert not at.exception
+        assert "on 500 of 10,000 test images (refining…)" in captions()
+        partial = {m.label: m.value for m in at.metric}
+        assert partial["Latency (batch 1)"] == partial["Size on disk"] == "measuring…"
+        assert not [b for b in at.button if b.label == "Keep this run"]
+    finally:
+        gate.set()
+    full = _metrics(at)
+    assert "refining" not in captions() and full["Latency (batch 1)"] != "measuring…"
+    assert (full["Parameters"], full["MACs / image"]) == (partial["Parameters"], partial["MACs / image"])
+    assert [b for b in at.button if b.label == "Keep this run"]

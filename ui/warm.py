@@ -107,9 +107,11 @@ def _steps() -> list[tuple[str, Callable[[], object]]]:
     def architecture() -> None:  # the page's defaults: depthwise + low-rank at 90 % kept energy
         from compression.architecture import ArchitectureConfig
         from ui import architecture as arch
+        from ui import live
         cfg = ArchitectureConfig(convert=("depthwise", "low-rank"), rank=None, energy=0.9, min_in_channels=1, seed=0)
         arch.baseline(selected["model"], dataset, device)
-        arch.converted(selected["model"], dataset, device, tuple(cfg.to_dict().items()))
+        live.precompute("architecture", *arch.converted_work(selected["model"], dataset, device,
+                                                             tuple(cfg.to_dict().items())))
 
     return [("imports", imports), ("dataset", data), ("model", model), ("baseline", baseline),
             ("pruning", pruning), ("architecture", architecture)]
