@@ -94,11 +94,11 @@ def _drive(action: Action, barrier: threading.Barrier) -> dict:
 def run_load(n: int = SESSIONS, home: str | None = None) -> dict:
     """Start n sessions at once; returns the per-session rows and the store check."""
     from compression.store import RunStore
-    from ui import live, quantization
+    from ui import live
 
     main = sys.modules.get("__main__")
     live.clear("prune")   # results of an earlier run would be instant: every session measures its own
-    quantization.run_once.clear()
+    live.clear("quant")
     actions = plan(n)
     # AppTest switches the global option `global.appTest` on for each run and back off at its end, and
     # widgets only record what AppTest needs (a selectbox's format_func) while it is on: with several

@@ -71,8 +71,9 @@ def machine() -> dict[str, Any]:
 def kernel_key(model: nn.Module, dataset: Dataset, config: QuantConfig, *, candidates: Any = None,
                limit: int | None = None, rounds: int = 7) -> str:
     from compression.models import state_dict_hash
-    parts = {"weights": state_dict_hash(model), "config": dataclasses.asdict(config),
-             "candidates": list(candidates) if candidates else None, "limit": limit, "rounds": rounds,
+    from compression.quantization.kernels import CANDIDATES
+    names = candidates or (CANDIDATES if config.backend == "auto" else (config.backend,))
+    parts = {"weights": state_dict_hash(model), "config": dataclasses.asdict(config), "candidates": list(names), "limit": limit, "rounds": rounds,
              "dataset": [dataset.name, getattr(dataset, "source", None)], "machine": machine()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
