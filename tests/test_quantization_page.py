@@ -181,3 +181,19 @@ def test_a_newer_bit_width_is_not_overwritten_by_an_older_one(home, monkeypatch)
     keys = {json.loads(k[3])["bits"]: k for k in live.stage_cache("quant")._entries if k[0] == "mlp"}
     done = {bits: [s.name for s in live.stage_cache("quant").get(k).stages] for bits, k in keys.items()}
     assert done[6] == ["subset", "full"] and done[5] == ["subset"]
+
+
+def test_the_warm_start_computes_the_page_as_it_opens(home, monkeypatch):
+    """ui.warm's Quantization step asks for the config the page asks for with its widgets untouched,
+    and only once the int8 kernel choice is on disk (else the search would hold the device ~20 s)."""
+    from compression.quantization import QuantConfig
+    from ui import quantization as q
+    asked = []
+    monkeypatch.setattr(q, "live_quantize", lambda model, dataset, device, config: asked.append(config))
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["keep_sidebar_model"] = "mlp"
+    at.run()
+    assert not at.exception, at.exception
+    assert asked == [q.default_config()]
+    assert q.kernel_on_disk("mlp", "fashion-mnist", "cpu", QuantConfig(bits=4).to_dict())  # needs no kernel
+    assert not q.kernel_on_disk("mlp", "fashion-mnist", "cpu", q.default_config())  # a fresh home: not measured

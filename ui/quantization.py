@@ -70,6 +70,26 @@ def quant_work(model: str, dataset: str, device: str, config: dict[str, Any]) ->
     return (model, dataset, device, json.dumps(config, sort_keys=True, default=str)), work
 
 
+def default_config() -> dict[str, Any]:
+    """The page's widgets as they open (uniform 8-bit, per channel, symmetric, no activation bits,
+    512 calibration images, no QAT, no per-layer bits): what ui.warm computes ahead."""
+    return QuantConfig(method="uniform", bits=8, granularity="channel", symmetric=True, activation_bits=None,
+                       calibration_size=512, qat_epochs=0, layer_bits={}).to_dict()
+
+
+def kernel_on_disk(model: str, dataset: str, device: str, config: dict[str, Any]) -> bool:
+    """Whether the int8 kernel choice for this run is on disk already (kernel_cache.py), or the run
+    needs none: then its full stage holds the device only to measure, not to time every candidate."""
+    from compression.quantization import quantize
+    from compression.quantization.kernel_cache import known
+    from compression.quantization.kernels import kernel_eligibility
+    cfg = config_from(config)
+    if not kernel_eligibility(cfg, device)[0]:
+        return True
+    data = cache.dataset(dataset)
+    return known(quantize(cache.model(model, device, dataset), cfg, dataset=data, device=device).model, data, cfg) is not None
+
+
 def live_quantize(model: str, dataset: str, device: str, config: dict[str, Any]):
     """One post-training run (no QAT), in stages (ui.live): the entry now (None while nothing is
     ready; its latest stage's value a subset_view, then the full result, a preview)."""

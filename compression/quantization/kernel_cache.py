@@ -101,6 +101,12 @@ def remember(key: str, report: dict[str, Any]) -> None:
         os.replace(tmp, path)
 
 
+def known(model: nn.Module, dataset: Dataset, config: QuantConfig, *, candidates: Any = None,
+          limit: int | None = None, rounds: int = 7) -> dict[str, Any] | None:
+    """The stored report for these weights, config, dataset and machine, or None (nothing measured)."""
+    return lookup(kernel_key(model, dataset, config, candidates=candidates, limit=limit, rounds=rounds))
+
+
 def cached_select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, candidates: Any = None,
                          limit: int | None = None, rounds: int = 7, runner: dict | None = None) -> dict[str, Any]:
     """compression.quantization.kernels.select_kernel, its choice read from disk when this model,
