@@ -78,15 +78,15 @@ elif mode == "Single run":  # in stages (ui.live): the first test images at once
     try:
         entry = q.live_quantize(sel.model, sel.dataset, sel.device, cfg.to_dict())
     except Exception as exc:
-        entry = None
         show_error(exc)
-    if entry is not None and entry.error is not None:  # raised in the worker: said (and logged) here
-        show_error(entry.error)
-    elif entry is not None:
-        show_result(entry.latest.value)
     else:
-        st.info(f"Quantizing to {cfg.label()} and measuring accuracy on the first test images…",
-                icon=":material/hourglass_top:")
+        if entry is None:
+            st.info(f"Quantizing to {cfg.label()} and measuring accuracy on the first test images…",
+                    icon=":material/hourglass_top:")
+        elif entry.error is not None:  # raised in the worker: said (and logged) here
+            show_error(entry.error)
+        else:
+            show_result(entry.latest.value)
 else:
     s1, s2 = st.columns([3, 2])
     methods = s1.multiselect("Methods", METHODS, default=[method], key="quant_sweep_methods")
