@@ -197,3 +197,38 @@ def test_the_warm_start_computes_the_page_as_it_opens(home, monkeypatch):
     assert asked == [q.default_config()]
     assert q.kernel_on_disk("mlp", "fashion-mnist", "cpu", QuantConfig(bits=4).to_dict())  # needs no kernel
     assert not q.kernel_on_disk("mlp", "fashion-mnist", "cpu", q.default_config())  # a fresh home: not measured
+
+
+def test_a_kernel_choice_read_from_disk_says_when_it_was_measured(home, monkeypatch):
+    """The second time the same 8-bit weights are shown (here: after the live cache is emptied, as
+    after a restart) only the chosen int8 kernel is built, and the note says the candidates' timings
+    are from when they were measured."""
+    import pytest
+    from compression.quantization import kernels
+    from ui import live
+    if not kernels.onnxruntime_available():
+        pytest.skip("onnxruntime not installed")
+    monkeypatch.setattr(kernels, "CANDIDATES", ("ort-static", "ort-static-linear"))
+    monkeypatch.setattr(kernels, "interleaved_ms",
+                        lambda fns, **kw: {k: 1.0 if k == "ort-static-linear" else 2.0 for k in fns})
+    built, real = [], kernels.build_kernel
+    monkeypatch.setattr(kernels, "build_kernel", lambda name, *a, **k: built.append(name) or real(name, *a, **k))
+
+    def note():
+        at = AppTest.from_file(PAGE, default_timeout=300)
+        at.session_state["keep_sidebar_model"] = "lenet5"
+        _full(at.run())
+        assert not at.exception, at.exception
+        (text,) = [s.value for s in at.success if "Latency from a real int8 kernel" in s.value]
+        return text
+
+    live.clear("quant")  # an earlier test's lenet5 8-bit result (the live cache is per process)
+    first = note()
+    assert "chosen by measurement at batch 256" in first and "kept on disk" not in first
+    assert sorted(built) == ["ort-fp32", "ort-static", "ort-static-linear", "torch-fp32"]
+    live.clear("quant")
+    built.clear()
+    again = note()
+    assert built == ["ort-static-linear"]  # the candidates were not built or timed again
+    assert "chosen by measurement on 20" in again and "UTC and kept on disk" in again
+    assert "the candidates were not re-timed now; the latency below was" in again
