@@ -73,8 +73,9 @@ def _drive(action: Action, barrier: threading.Barrier) -> dict:
                 row["errors"].append(f"job {job.status}: {job.error}")
             at.run()
         elif not at.exception:  # an inline result is a preview: the user keeps it to store it
-            runner = at.session_state["live_runner_prune"] if "live_runner_prune" in at.session_state else None
-            if runner is not None:  # the Pruning slider answers in stages: Keep comes with the full result
+            live_key = "live_runner_quant" if action.kind == "quantize" else "live_runner_prune"
+            runner = at.session_state[live_key] if live_key in at.session_state else None
+            if runner is not None:  # both sliders answer in stages (ui.live): Keep comes with the full result
                 runner.wait_idle(max(1.0, TIMEOUT_S - (time.perf_counter() - start)))
                 at.run()
             keep = [b for b in at.button if b.label == "Keep this run"]
@@ -94,11 +95,11 @@ def _drive(action: Action, barrier: threading.Barrier) -> dict:
 def run_load(n: int = SESSIONS, home: str | None = None) -> dict:
     """Start n sessions at once; returns the per-session rows and the store check."""
     from compression.store import RunStore
-    from ui import live, quantization
+    from ui import live
 
     main = sys.modules.get("__main__")
     live.clear("prune")   # results of an earlier run would be instant: every session measures its own
-    quantization.run_once.clear()
+    live.clear("quant")
     actions = plan(n)
     # AppTest switches the global option `global.appTest` on for each run and back off at its end, and
     # widgets only record what AppTest needs (a selectbox's format_func) while it is on: with several

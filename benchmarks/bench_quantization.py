@@ -10,6 +10,10 @@
    packed artifact's bytes, against float32.
 3. Wall time of a post-training bit-width sweep 2..8 on lenet5 (10k test images each), with and
    without the int8 kernel measurement at 8 bits.
+4. `staged` (`python -m benchmarks quantization:staged`): where the time of one Quantization page
+   run goes (cnn, staged as the page runs it, compression.progressive): each phase's seconds and
+   when each stage arrived, for 8 bits with an empty int8 kernel cache, 7 bits, and 8 bits again
+   with the kernel choice on disk (a new process's live cache: nothing else remembered).
 """
 
 from __future__ import annotations
@@ -181,7 +185,55 @@ def sweep_time(data) -> list[dict]:
     return rows
 
 
+PHASES = (("compression.quantization.method", "quantize", "quantize (encode, pack, write the packed file)"),
+          ("compression.artifact", "write_artifact", "container around the packed file"),
+          ("compression.progressive", "subset_accuracy", "accuracy on the first test images (2nd: float model)"),
+          ("compression.metrics", "count_macs", "count MACs"),
+          ("compression.progressive", "rest_logits", "the other test images"),
+          ("compression.quantization.kernels", "select_kernel", "int8 kernel selection (every candidate)"),
+          ("compression.quantization.kernels", "build_kernel", "build one int8 kernel / reference"),
+          ("compression.runtimes", "time_result", "latency, interleaved with the baseline"))
+
+
+def staged(data) -> list[dict]:
+    import importlib
+    from unittest import mock
+    from compression.quantization import staged_quantize
+    from compression.refs import baseline, resolve
+    rows, seconds = [], {}
+
+    def timed(label, real):
+        def call(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                seconds.setdefault(label, []).append(time.perf_counter() - start)
+        return call
+    with common.temporary_home("bench-staged-"), mock.patch.multiple("compression.progressive", _SUBSET_BASELINES={}):
+        resolved = resolve("cnn", data, device=torch.device("cpu"))
+        baseline(resolved, torch.device("cpu"))  # on disk, as after the app's first start
+        patches = [mock.patch.object(importlib.import_module(m), f, timed(label, getattr(importlib.import_module(m), f)))
+                   for m, f, label in PHASES]
+        for p in patches:
+            p.start()
+        try:
+            for what, bits in (("8 bits, empty kernel cache", 8), ("7 bits", 7), ("8 bits, kernel choice on disk", 8)):
+                seconds.clear()
+                start, arrived = time.perf_counter(), {}
+                for stage in staged_quantize("cnn", QuantConfig(bits=bits), dataset=data, device="cpu",
+                                             model=resolved.model):
+                    arrived[stage.name] = time.perf_counter() - start
+                rows += [{"what": f"staged cnn {what}: stage {name}", "seconds": s} for name, s in arrived.items()]
+                rows += [{"what": f"staged cnn {what}: {label}", "seconds": sum(v),
+                          "note": ", ".join(f"{x:.3f}" for x in v)} for label, v in seconds.items()]
+        finally:
+            for p in patches:
+                p.stop()
+    return rows
+
+
 def run() -> list[dict]:
     data = load_dataset("fashion-mnist")
-    parts = {"sweep": sweep_time, "targets": targets, "backends": backends}
+    parts = {"sweep": sweep_time, "targets": targets, "backends": backends, "staged": staged}
     return [row for part in common.parts(list(parts)) for row in parts[part](data)]

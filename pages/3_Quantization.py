@@ -5,15 +5,13 @@ import pandas as pd
 import streamlit as st
 
 from compression import CompressionError
-from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_change, fmt_ms, fmt_pct
-from compression.charts.quantization import (accuracy_vs_bits, accuracy_vs_bytes, layer_table, qat_curve,
-                                             sensitivity_bars, sweep_frame, weight_histogram)
+from compression.charts.format import fmt_pct
+from compression.charts.quantization import (accuracy_vs_bits, accuracy_vs_bytes, qat_curve, sensitivity_bars,
+                                             sweep_frame, weight_histogram)
 from compression.charts.runs import accuracy_vs_size, runs_frame
 from compression.quantization import CLUSTER_BITS, METHODS, WEIGHT_BITS, QuantConfig
-from compression.honesty import simulated_metrics
-from ui import cache, jobs, results
+from ui import cache, jobs
 from ui import quantization as q
-from ui.keep import keep_button
 from ui.sidebar import load_selection, show_error, sidebar
 
 st.set_page_config(page_title="Quantization · Compression Explorer", layout="wide")
@@ -62,45 +60,7 @@ except CompressionError as exc:
 
 
 def show_result(out: dict) -> None:
-    r, b = out["result"], out["result"]["baseline"]
-    st.subheader(f"{sel.model}: {r['label']}")
-    cols = st.columns(4)
-    results.accuracy_metric(cols[0], "Test accuracy", fmt_pct(r["accuracy"]), r, b,
-                            help=fmt_accuracy_ci(r["accuracy"], r["accuracy_n"]))
-    results.cost_metric(cols[1], "Stored size", fmt_bytes(r["size_bytes"]), r, b, "size_bytes",
-                        help=f"Length of the packed artifact (download below); float32: {fmt_bytes(b['size_bytes'])}.")
-    cols[2].metric("Bits per weight", f"{r['bits_per_weight']:.2f} bits", help="8 x stored bytes / weights, all included")
-    k = r.get("kernel") or {}
-    linear_only = k.get("chosen") == "ort-static-linear"
-    kernel = "" if "latency_ms" in simulated_metrics(r) else (" · int8 Linear, float conv" if linear_only else " · int8 kernel")
-    results.cost_metric(cols[3], "Latency (batch 1)", fmt_ms(r["latency_ms"]), r, b, "latency_ms",
-                        help=results.latency_help(r, b, "float32 model") + kernel)
-    results.sanity_note(r)
-    st.markdown(f"**Quantized:** {r['coverage']}. Biases and BatchNorm stay float32.")
-    if "latency_ms" in simulated_metrics(r):
-        results.honesty_note(r, f"Latency source: the {r['latency_source']}.")
-    else:
-        timings = ", ".join(f"{n} {c['batch_ms']:.2f} ms" for n, c in k["candidates"].items() if "batch_ms" in c)
-        results.honesty_note(r, f"Latency from a real int8 kernel: **{k['description']}**, chosen by measurement at batch "
-                   f"{k['batch']} ({timings}). Its own accuracy: {fmt_pct(k['accuracy'])} on {k['accuracy_n']:,} "
-                   f"test images. At batch {k['batch']}, against PyTorch float32: "
-                   f"{fmt_change(1, k['speedup_vs_torch_fp32'], 'latency_ms').text}; against ONNX Runtime float32: "
-                   f"{fmt_change(1, k['speedup_vs_ort_fp32'], 'latency_ms').text}.")
-        if linear_only:
-            kinds = [row["kind"] for row in r["layers"] if row["quantized"]]
-            convs, linears = sum(x.startswith("Conv") for x in kinds), sum(x == "Linear" for x in kinds)
-            every = k["candidates"].get("ort-static", {}).get("batch_ms")
-            st.caption(f"The stored file holds {len(kinds)} quantized layers. This kernel runs the {linears} "
-                       f"Linear layer(s) in int8 and the {convs} convolution(s) in float32 with those same 8-bit "
-                       "weights" + (f": with every layer in int8 (ort-static) the same batch took {every:.2f} ms "
-                                    f"against {k['candidates']['ort-static-linear']['batch_ms']:.2f} ms."
-                                    if every else "."))
-    st.dataframe(layer_table(r["layers"]), hide_index=True, width="stretch")
-    if out.get("preview"):
-        keep_button(out["preview"], what="quantized model")
-    st.download_button("Download the packed artifact", out["artifact"], key="quant_download", on_click="ignore",
-                       file_name=f"{sel.model}-{r['config']['method']}-{r['config']['bits']}bit.ceq",
-                       help="Load it with compression.quantization.load_artifact(bytes)")
+    q.result_card(out, base)
 
 
 mode = st.radio("Mode", ["Single run", "Sweep"], key="quant_mode", horizontal=True,
@@ -114,11 +74,19 @@ if mode == "Single run" and cfg.qat_epochs:
     jobs.panel("quant_qat_job",
                show_progress=lambda job: job.events and st.plotly_chart(qat_curve(job.events), key="quant_qat_live"),
                show_result=lambda job: job.result and show_result(job.result))
-elif mode == "Single run":
+elif mode == "Single run":  # in stages (ui.live): the first test images at once, then all of them and latency
     try:
-        show_result(q.run_once(sel.model, sel.dataset, sel.device, cfg.to_dict()))
+        entry = q.live_quantize(sel.model, sel.dataset, sel.device, cfg.to_dict())
     except Exception as exc:
         show_error(exc)
+    else:
+        if entry is None:
+            st.info(f"Quantizing to {cfg.label()} and measuring accuracy on the first test images…",
+                    icon=":material/hourglass_top:")
+        elif entry.error is not None:  # raised in the worker: said (and logged) here
+            show_error(entry.error)
+        else:
+            show_result(entry.latest.value)
 else:
     s1, s2 = st.columns([3, 2])
     methods = s1.multiselect("Methods", METHODS, default=[method], key="quant_sweep_methods")

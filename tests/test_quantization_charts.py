@@ -19,3 +19,15 @@ def test_chart_builders_have_data():
             "encoding": "codebook", "channel": None}
     fig = weight_histogram(hist)
     assert len(fig.layout.shapes) == 8 and "8 cluster centers" in fig.layout.title.text
+
+
+def test_the_histogram_draws_every_shown_level_as_a_full_height_line():
+    """255 levels of 8-bit weights: every 3rd one (255 // 64) at its value, from the bottom to the top
+    of the plot, as fig.add_vline drew them (now in one layout update)."""
+    levels = np.linspace(-1, 1, 255)
+    fig = weight_histogram({"layer": "fc1", "weights": np.zeros(10), "levels": levels, "encoding": "affine",
+                            "channel": 3})
+    shown = levels[::3]
+    assert [s.x0 for s in fig.layout.shapes] == [float(v) for v in shown] == [s.x1 for s in fig.layout.shapes]
+    assert {(s.type, s.xref, s.yref, s.y0, s.y1) for s in fig.layout.shapes} == {("line", "x", "y domain", 0, 1)}
+    assert "255 quantization levels (channel 3, the widest)" in fig.layout.title.text

@@ -1,18 +1,27 @@
-"""Cached core calls and background jobs for the Quantization page (the core does the work)."""
+"""Cached core calls, staged live results and background jobs for the Quantization page (the core
+does the work). A post-training run answers in stages (ui.live, like the Pruning page): accuracy on
+the first test images with its interval, the packed file's bytes and bits per weight at once, then
+all test images and latency (at 8 bits the int8 kernel, its choice on disk: kernel_cache.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import streamlit as st
 
-from compression.charts.format import plural
+from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_change, fmt_ms, fmt_pct, plural
+from compression.charts.quantization import layer_table
 from compression.device import heavy_job
+from compression.honesty import simulated_metrics
 from compression.methods import save_run
+from compression.metrics import wilson_interval
 from compression.previews import to_preview
+from compression.progressive import Stage
 from compression.quantization import (QuantConfig, bit_configs, layer_sensitivity, quantizable_layers,
-                                      quantize_zoo_model, sweep, weight_histogram)
-from ui import cache, jobs
+                                      quantize_zoo_model, staged_quantize, sweep, weight_histogram)
+from ui import cache, jobs, live, results
+from ui.keep import keep_button
 
 
 def config_from(d: dict[str, Any]) -> QuantConfig:
@@ -31,13 +40,60 @@ def _preview(result, artifact: bytes) -> dict[str, Any]:
     return {"result": {**preview["result"], "run_id": None}, "artifact": artifact, "preview": preview}
 
 
-@st.cache_data(max_entries=64, show_spinner="Quantizing, packing and measuring (accuracy on the test set, latency)…")
-def run_once(model: str, dataset: str, device: str, config: dict[str, Any]) -> dict[str, Any]:
-    """One post-training run: a preview, stored when the user keeps it."""
+def subset_view(part, model: str, dataset: str, device: str) -> dict[str, Any]:
+    """The first stage for the page: accuracy on the first test images (with its interval, against
+    the float model on the same images), the packed file's bytes and bits per weight (the same
+    bytes the full stage writes), the layer table; latency, Keep and the download come with the full
+    result."""
+    r = part.to_dict()
+    weights = max(1, sum(row["params"] for row in r["layers"]))
+    r.update(model=model, dataset=dataset, device=device, method="quantize", run_id=None,
+             baseline={"accuracy": part.baseline_accuracy, "accuracy_n": part.accuracy_n},
+             bits_per_weight=round(8 * part.size_bytes / weights, 3),  # as the full result's (method.py)
+             simulated=True, simulated_metrics=["latency_ms"])
+    return {"stage": "subset", "result": r}
+
+
+def quant_work(model: str, dataset: str, device: str, config: dict[str, Any]) -> tuple[tuple, Any]:
+    """(key, work) of one post-training run in stages: what live_quantize asks for (ui.warm too)."""
+    data, base, cfg = cache.dataset(dataset), cache.model(model, device, dataset), config_from(config)
+
+    def view(stage: Stage) -> dict[str, Any]:
+        if stage.final:
+            result, qm = stage.value
+            return _preview(result, qm.artifact)
+        return subset_view(stage.value, model, dataset, device)
+
+    def work(cancelled):
+        return live.on_device(staged_quantize(model, cfg, dataset=data, device=device, model=base, cancelled=cancelled),
+                              f"quantize {model} {cfg.label()}", device, view)
+    return (model, dataset, device, json.dumps(config, sort_keys=True, default=str)), work
+
+
+def default_config() -> dict[str, Any]:
+    """The page's widgets as they open (uniform 8-bit, per channel, symmetric, no activation bits,
+    512 calibration images, no QAT, no per-layer bits): what ui.warm computes ahead."""
+    return QuantConfig(method="uniform", bits=8, granularity="channel", symmetric=True, activation_bits=None,
+                       calibration_size=512, qat_epochs=0, layer_bits={}).to_dict()
+
+
+def kernel_on_disk(model: str, dataset: str, device: str, config: dict[str, Any]) -> bool:
+    """Whether the int8 kernel choice for this run is on disk already (kernel_cache.py), or the run
+    needs none: then its full stage holds the device only to measure, not to time every candidate."""
+    from compression.quantization import quantize
+    from compression.quantization.kernel_cache import known
+    from compression.quantization.kernels import kernel_eligibility
     cfg = config_from(config)
-    with heavy_job(f"quantize {model} {cfg.label()}", device):
-        result, qm = quantize_zoo_model(model, cfg, dataset=dataset, device=device)
-    return _preview(result, qm.artifact)
+    if not kernel_eligibility(cfg, device)[0]:
+        return True
+    data = cache.dataset(dataset)
+    return known(quantize(cache.model(model, device, dataset), cfg, dataset=data, device=device).model, data, cfg) is not None
+
+
+def live_quantize(model: str, dataset: str, device: str, config: dict[str, Any]):
+    """One post-training run (no QAT), in stages (ui.live): the entry now (None while nothing is
+    ready; its latest stage's value a subset_view, then the full result, a preview)."""
+    return live.result("quant", *quant_work(model, dataset, device, config))
 
 
 def start_qat(key: str, model: str, dataset: str, device: str, config: dict[str, Any]) -> None:
@@ -89,3 +145,78 @@ def sensitivity(model: str, dataset: str, device: str, config: dict[str, Any]) -
 @st.cache_data(max_entries=64)
 def histogram(model: str, dataset: str, device: str, layer: str, config: dict[str, Any]) -> dict[str, Any]:
     return weight_histogram(cache.model(model, device, dataset), layer, config_from(config))
+
+
+def _kernel_note(r: dict[str, Any]) -> str:
+    """How the int8 kernel that timed the latency was chosen (measured now, or read from disk)."""
+    k = r["kernel"]
+    timings = ", ".join(f"{n} {c['batch_ms']:.2f} ms" for n, c in k["candidates"].items() if "batch_ms" in c)
+    when = (f"chosen by measurement on {k.get('measured_at', 'an earlier run')} and kept on disk for these weights, "
+            "config, dataset and machine (the candidates were not re-timed now; the latency below was)"
+            if k.get("cached") else "chosen by measurement")
+    return (f"Latency from a real int8 kernel: **{k['description']}**, {when} at batch {k['batch']} ({timings}). "
+            f"Its own accuracy: {fmt_pct(k['accuracy'])} on {k['accuracy_n']:,} test images. At batch {k['batch']}, "
+            f"against PyTorch float32: {fmt_change(1, k['speedup_vs_torch_fp32'], 'latency_ms').text}; against ONNX "
+            f"Runtime float32: {fmt_change(1, k['speedup_vs_ort_fp32'], 'latency_ms').text}.")
+
+
+def result_card(view: dict[str, Any], base: dict[str, Any]) -> None:
+    """The measured numbers against the float32 model. A first stage (view["stage"] == "subset") says
+    on how many test images its accuracy is, against the float model on the same images; latency
+    says it is being measured; Keep and the download come with the full result."""
+    r = view["result"]
+    partial = view.get("stage") == "subset"
+    b = base if partial else r["baseline"]
+    st.subheader(f"{r['model']}: {r['label']}")
+    cols = st.columns(4)
+    if partial:
+        results.accuracy_metric(cols[0], "Test accuracy", fmt_pct(r["accuracy"]), r, r["baseline"],
+                                help=f"{fmt_accuracy_ci(r['accuracy'], r['accuracy_n'])}; the float model on the same "
+                                     f"images: {fmt_pct(r['baseline']['accuracy'])}. All {r['of']:,} test images follow.")
+    else:
+        results.accuracy_metric(cols[0], "Test accuracy", fmt_pct(r["accuracy"]), r, b,
+                                help=fmt_accuracy_ci(r["accuracy"], r["accuracy_n"]))
+    results.cost_metric(cols[1], "Stored size", fmt_bytes(r["size_bytes"]), r, b, "size_bytes",
+                        help=f"Length of the packed artifact (download below); float32: {fmt_bytes(b['size_bytes'])}.")
+    cols[2].metric("Bits per weight", f"{r['bits_per_weight']:.2f} bits", help="8 x stored bytes / weights, all included")
+    k = r.get("kernel") or {}
+    linear_only = k.get("chosen") == "ort-static-linear"
+    simulated = "latency_ms" in simulated_metrics(r)
+    if partial:
+        cols[3].metric("Latency (batch 1)", "measuring…", help="Timed with the full result (at 8 bits: the int8 kernel).")
+    else:
+        kernel = "" if simulated else (" · int8 Linear, float conv" if linear_only else " · int8 kernel")
+        results.cost_metric(cols[3], "Latency (batch 1)", fmt_ms(r["latency_ms"]), r, b, "latency_ms",
+                            help=results.latency_help(r, b, "float32 model") + kernel)
+    lo, hi = wilson_interval(r["accuracy"], r["accuracy_n"])
+    interval = f"95 % interval {lo * 100:.2f}–{hi * 100:.2f} %"
+    if partial:
+        st.caption(f"Test accuracy {live.stage_caption(r['accuracy_n'], r['of'])}: {interval}; the float model on the "
+                   f"same images: {fmt_pct(r['baseline']['accuracy'])}.")
+    else:
+        st.caption(f"Test accuracy on all {r['accuracy_n']:,} test images: {interval}.")
+    results.sanity_note(r)
+    st.markdown(f"**Quantized:** {r['coverage']}. Biases and BatchNorm stay float32.")
+    if partial:
+        pass
+    elif simulated:
+        results.honesty_note(r, f"Latency source: the {r['latency_source']}.")
+    else:
+        results.honesty_note(r, _kernel_note(r))
+        if linear_only:
+            kinds = [row["kind"] for row in r["layers"] if row["quantized"]]
+            convs, linears = sum(x.startswith("Conv") for x in kinds), sum(x == "Linear" for x in kinds)
+            every = k["candidates"].get("ort-static", {}).get("batch_ms")
+            st.caption(f"The stored file holds {len(kinds)} quantized layers. This kernel runs the {linears} "
+                       f"Linear layer(s) in int8 and the {convs} convolution(s) in float32 with those same 8-bit "
+                       "weights" + (f": with every layer in int8 (ort-static) the same batch took {every:.2f} ms "
+                                    f"against {k['candidates']['ort-static-linear']['batch_ms']:.2f} ms."
+                                    if every else "."))
+    st.dataframe(layer_table(r["layers"]), hide_index=True, width="stretch")
+    if partial:
+        return  # Keep and the download come with the full result
+    if view.get("preview"):
+        keep_button(view["preview"], what="quantized model")
+    st.download_button("Download the packed artifact", view["artifact"], key="quant_download", on_click="ignore",
+                       file_name=f"{r['model']}-{r['config']['method']}-{r['config']['bits']}bit.ceq",
+                       help="Load it with compression.quantization.load_artifact(bytes)")

@@ -18,7 +18,8 @@ Candidates (each built from the quantized model's decoded weights, which lie on 
 model on >= 99 % of 1,000 validation images, times them side by side at batch 256 (rounds
 interleaved with the float references, ONNX Runtime's spin-waiting off so no runtime steals the
 other's cores) and picks the fastest. Only the CPU has these kernels here; elsewhere no kernel
-runs and the result says latency is simulated.
+runs and the result says latency is simulated. `with_int8_kernel` reads the choice from disk when
+the same weights, config, dataset and machine were measured before (kernel_cache.py).
 """
 
 from __future__ import annotations
@@ -216,7 +217,8 @@ def with_int8_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, de
     eligible, reason = kernel_eligibility(config, device)
     if not eligible:
         return metrics, None, reason
-    report = select_kernel(model, dataset, config, limit=limit, runner=runner)
+    from compression.quantization.kernel_cache import cached_select_kernel
+    report = cached_select_kernel(model, dataset, config, limit=limit, runner=runner)  # on disk across restarts
     if not report["chosen"]:
         return metrics, report, report.get("reason", "no int8 kernel ran")
     return dataclasses.replace(metrics, latency_ms=report["latency_ms"], simulated=False), report, ""
