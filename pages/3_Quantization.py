@@ -68,7 +68,7 @@ mode = st.radio("Mode", ["Single run", "Sweep"], key="quant_mode", horizontal=Tr
 if mode == "Single run" and cfg.qat_epochs:
     if st.button("Start quantization-aware fine-tuning", key="quant_qat_start", type="primary"):
         try:
-            q.start_qat("quant_qat_job", sel.model, sel.dataset, sel.device, cfg.to_dict())
+            q.start_qat("quant_qat_job", sel.model, sel.dataset, sel.device, cfg.to_dict(), sel.runtime)
         except Exception as exc:
             show_error(exc)
     jobs.panel("quant_qat_job",
@@ -76,7 +76,7 @@ if mode == "Single run" and cfg.qat_epochs:
                show_result=lambda job: job.result and show_result(job.result))
 elif mode == "Single run":  # in stages (ui.live): the first test images at once, then all of them and latency
     try:
-        entry = q.live_quantize(sel.model, sel.dataset, sel.device, cfg.to_dict())
+        entry = q.live_quantize(sel.model, sel.dataset, sel.device, cfg.to_dict(), sel.runtime)
     except Exception as exc:
         show_error(exc)
     else:
@@ -94,7 +94,7 @@ else:
     if st.button("Run sweep", key="quant_sweep_start", type="primary", disabled=not methods):
         try:
             configs = q.sweep_configs(cfg.to_dict(), methods, list(range(lo, hi + 1)))
-            q.start_sweep("quant_sweep_job", sel.model, sel.dataset, sel.device, configs)
+            q.start_sweep("quant_sweep_job", sel.model, sel.dataset, sel.device, configs, sel.runtime)
         except Exception as exc:
             show_error(exc)
 

@@ -232,3 +232,21 @@ def test_a_kernel_choice_read_from_disk_says_when_it_was_measured(home, monkeypa
     assert built == ["ort-static-linear"]  # the candidates were not built or timed again
     assert "chosen by measurement on 20" in again and "UTC and kept on disk" in again
     assert "the candidates were not re-timed now; the latency below was" in again
+
+
+def test_the_sidebar_runtime_times_the_quantized_model_and_is_kept(home):
+    """Without an int8 kernel (4 bits), the quantized model's latency is timed on the sidebar's
+    runtime, beside its baseline on the same runtime, and the kept run says which."""
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["keep_sidebar_model"] = "mlp"
+    at.session_state["keep_sidebar_runtime"] = "onnxruntime"
+    at.session_state["quant_bits"] = 4
+    _full(at.run())
+    assert not at.exception, at.exception
+    latency = next(m for m in at.metric if m.label == "Latency (batch 1)")
+    assert "ONNX Runtime" in latency.proto.help
+    (keep,) = [b for b in at.button if b.label == "Keep this run"]
+    keep.click().run()
+    from compression.store import RunStore
+    (run,) = RunStore().runs()
+    assert run["extra"]["runtime"] == "onnxruntime" and run["extra"]["baseline_latency_ms"] > 0

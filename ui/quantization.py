@@ -54,7 +54,8 @@ def subset_view(part, model: str, dataset: str, device: str) -> dict[str, Any]:
     return {"stage": "subset", "result": r}
 
 
-def quant_work(model: str, dataset: str, device: str, config: dict[str, Any]) -> tuple[tuple, Any]:
+def quant_work(model: str, dataset: str, device: str, config: dict[str, Any],
+               runtime: str = "eager") -> tuple[tuple, Any]:
     """(key, work) of one post-training run in stages: what live_quantize asks for (ui.warm too)."""
     data, base, cfg = cache.dataset(dataset), cache.model(model, device, dataset), config_from(config)
 
@@ -65,9 +66,10 @@ def quant_work(model: str, dataset: str, device: str, config: dict[str, Any]) ->
         return subset_view(stage.value, model, dataset, device)
 
     def work(cancelled):
-        return live.on_device(staged_quantize(model, cfg, dataset=data, device=device, model=base, cancelled=cancelled),
-                              f"quantize {model} {cfg.label()}", device, view)
-    return (model, dataset, device, json.dumps(config, sort_keys=True, default=str)), work
+        return live.on_device(staged_quantize(model, cfg, dataset=data, device=device, model=base, cancelled=cancelled,
+                                              runtime=runtime), f"quantize {model} {cfg.label()}", device, view)
+    key = (model, dataset, device, json.dumps(config, sort_keys=True, default=str))
+    return (key if runtime == "eager" else (*key, runtime)), work  # eager: the key the warm start fills
 
 
 def default_config() -> dict[str, Any]:
@@ -90,31 +92,33 @@ def kernel_on_disk(model: str, dataset: str, device: str, config: dict[str, Any]
     return known(quantize(cache.model(model, device, dataset), cfg, dataset=data, device=device).model, data, cfg) is not None
 
 
-def live_quantize(model: str, dataset: str, device: str, config: dict[str, Any]):
+def live_quantize(model: str, dataset: str, device: str, config: dict[str, Any], runtime: str = "eager"):
     """One post-training run (no QAT), in stages (ui.live): the entry now (None while nothing is
     ready; its latest stage's value a subset_view, then the full result, a preview)."""
-    return live.result("quant", *quant_work(model, dataset, device, config))
+    return live.result("quant", *quant_work(model, dataset, device, config, runtime))
 
 
-def start_qat(key: str, model: str, dataset: str, device: str, config: dict[str, Any]) -> None:
+def start_qat(key: str, model: str, dataset: str, device: str, config: dict[str, Any], runtime: str = "eager") -> None:
     """QAT in the background: progress per epoch, Stop keeps the epochs done, result stored."""
     cfg = config_from(config)
 
     def work(job: jobs.Job) -> dict[str, Any]:
         result, qm = quantize_zoo_model(model, cfg, dataset=dataset, device=device, progress=job.progress,
-                                        should_stop=job.should_stop)
+                                        should_stop=job.should_stop, runtime=runtime)
         return _stored(result, qm.artifact)
     jobs.start(key, f"QAT {model}: {cfg.label()}", work, device=device)
 
 
-def start_sweep(key: str, model: str, dataset: str, device: str, configs: list[dict[str, Any]]) -> None:
+def start_sweep(key: str, model: str, dataset: str, device: str, configs: list[dict[str, Any]],
+                runtime: str = "eager") -> None:
     """Sweep in the background, each point a sweep job (compression.sweep: in-process, or on the
     configured cluster): one stored result per point, with its artifact; Stop keeps the points measured."""
     cfgs = [config_from(c) for c in configs]
 
     def work(job: jobs.Job) -> list[dict[str, Any]]:
         return [result.to_dict() for result in sweep(model, cfgs, dataset=dataset, device=device, progress=job.progress,
-                                                     should_stop=job.should_stop, store=cache.run_store())]
+                                                     should_stop=job.should_stop, store=cache.run_store(),
+                                                     runtime=runtime)]
     jobs.start(key, f"sweep {model}: {plural(len(cfgs), 'point')}", work, device=device)
 
 

@@ -24,24 +24,29 @@ def architecture_of(name: str) -> dict[str, Any]:
     return {"name": name, "builder": card["builder"], "kwargs": card.get("builder_kwargs", {})}
 
 
+def _options(kernel: bool, runtime: str | None) -> dict[str, Any]:
+    """The run options: the int8 kernel search, and the runtime latency is timed on when given."""
+    return {"kernel": kernel, **({"runtime": runtime} if runtime else {})}
+
+
 def quantize_zoo_model(name: str, config: QuantConfig, *, dataset: str | None = None,
                        device: torch.device | str | None = None, limit: int | None = None,
                        progress: Callable[[dict], None] | None = None,
                        should_stop: Callable[[], bool] | None = None,
-                       kernel: bool = True) -> tuple[Result, QuantizedModel]:
+                       kernel: bool = True, runtime: str | None = None) -> tuple[Result, QuantizedModel]:
     """Quantize model reference `name` through the method registry's one path and measure it:
     accuracy and bytes of the artifact, latency of the real int8 kernel where one runs (chosen by
-    measurement), else of the simulated model."""
+    measurement), else of the simulated model, on `runtime` (None: the process default)."""
     from compression.methods import compress
     run = compress(name, dataset, "quantize", config, device=device, limit=limit, progress=progress,
-                   should_stop=should_stop, options={"kernel": kernel})
+                   should_stop=should_stop, options=_options(kernel, runtime))
     # the container file (header + packed weights) is what the user downloads: size_bytes counts it
     return run.result, dataclasses.replace(run.compressed.handle, artifact=run.artifact)
 
 
 def staged_quantize(name: str, config: QuantConfig, *, dataset: Any = None, device: torch.device | str | None = None,
                     model: nn.Module | None = None, first: int | None = None, kernel: bool = True,
-                    cancelled: Callable[[], bool] = lambda: False) -> Iterator[Any]:
+                    cancelled: Callable[[], bool] = lambda: False, runtime: str | None = None) -> Iterator[Any]:
     """`quantize_zoo_model` in stages (compression.progressive.staged_compress): a Stage "subset"
     (a Partial: accuracy on the first test images, the packed file's bytes) as soon as it is
     quantized, then the Stage "full" whose value is what quantize_zoo_model returns (Result,
@@ -52,7 +57,7 @@ def staged_quantize(name: str, config: QuantConfig, *, dataset: Any = None, devi
     device = torch.device(device) if device is not None else get_device()
     for stage in staged_compress(name, dataset, "quantize", config, device=device, model=model,
                                  first=SUBSET if first is None else first, cancelled=cancelled,
-                                 options={"kernel": kernel}):
+                                 options=_options(kernel, runtime)):
         if stage.final:
             run = stage.value
             stage = Stage(stage.name, (run.result, dataclasses.replace(run.compressed.handle, artifact=run.artifact)),
@@ -61,13 +66,15 @@ def staged_quantize(name: str, config: QuantConfig, *, dataset: Any = None, devi
 
 
 def sweep_jobs(name: str, configs: Iterable[QuantConfig], *, dataset: str | None = None,
-               device: torch.device | str | None = None, limit: int | None = None, kernel: bool = True) -> list:
+               device: torch.device | str | None = None, limit: int | None = None, kernel: bool = True,
+               runtime: str | None = None) -> list:
     """One sweep job (compression.sweep.Job) per config: what `quantize_zoo_model` runs, as plain data."""
     from compression.device import get_device
     from compression.knobs import spec_of
     from compression.sweep import Job
     device = torch.device(device) if device is not None else get_device()
-    return [Job(name, dataset, spec_of("quantize", cfg), device=device.type, limit=limit, kernel=kernel)
+    timed = {"runtime": runtime} if runtime else {}  # else the Job's default: the process's runtime
+    return [Job(name, dataset, spec_of("quantize", cfg), device=device.type, limit=limit, kernel=kernel, **timed)
             for cfg in configs]
 
 
@@ -75,7 +82,7 @@ def sweep(name: str, configs: Iterable[QuantConfig], *, dataset: str | None = No
           device: torch.device | str | None = None, limit: int | None = None,
           progress: Callable[[dict], None] | None = None,
           should_stop: Callable[[], bool] | None = None, kernel: bool = True,
-          store: Any = False, executor: Any = None) -> Iterator[Result]:
+          store: Any = False, executor: Any = None, runtime: str | None = None) -> Iterator[Result]:
     """One measured Result per config (e.g. bits 2..8), yielded as each finishes. Every config is a
     sweep job on `executor` (default: the configured one: in-process, or a Dask cluster); Stop acts
     between configs. With `store` (True or a RunStore) each result is stored once, here, with its
@@ -83,7 +90,7 @@ def sweep(name: str, configs: Iterable[QuantConfig], *, dataset: str | None = No
     from compression import CompressionError
     from compression.sweep import run_jobs
     configs = list(configs)
-    jobs = sweep_jobs(name, configs, dataset=dataset, device=device, limit=limit, kernel=kernel)
+    jobs = sweep_jobs(name, configs, dataset=dataset, device=device, limit=limit, kernel=kernel, runtime=runtime)
     done = 0
     for point in run_jobs(jobs, executor=executor, store=store, should_stop=should_stop):
         if not point.ok:
