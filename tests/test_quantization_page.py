@@ -189,12 +189,13 @@ def test_the_warm_start_computes_the_page_as_it_opens(home, monkeypatch):
     from compression.quantization import QuantConfig
     from ui import quantization as q
     asked = []
-    monkeypatch.setattr(q, "live_quantize", lambda model, dataset, device, config: asked.append(config))
+    monkeypatch.setattr(q, "live_quantize",
+                        lambda model, dataset, device, config, runtime="eager": asked.append((config, runtime)))
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.session_state["keep_sidebar_model"] = "mlp"
     at.run()
     assert not at.exception, at.exception
-    assert asked == [q.default_config()]
+    assert asked == [(q.default_config(), "eager")]  # eager: the live key ui.warm fills
     assert q.kernel_on_disk("mlp", "fashion-mnist", "cpu", QuantConfig(bits=4).to_dict())  # needs no kernel
     assert not q.kernel_on_disk("mlp", "fashion-mnist", "cpu", q.default_config())  # a fresh home: not measured
 
