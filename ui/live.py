@@ -23,7 +23,7 @@ from compression.device import heavy_job
 from compression.progressive import Entry, LatestRunner, Stage, StageCache, Work, run_to_end
 
 FIRST_WAIT = 1.5     # seconds a script run waits for the first stage before the page says it is measuring
-POLL = 1.0           # seconds between looks at the cache while a stage is pending
+POLL = 0.5           # seconds between looks at the cache while a stage is pending
 _SETTLED = "live_settled_{}"  # session state: the rerun the poller asked for (an error is not retried)
 
 
