@@ -68,7 +68,10 @@ class DistillStep:
         _split(self.split)
         if self.teacher is not None:
             from compression.refs import parse
-            parse(self.teacher)  # an unknown teacher is named here, before any work
+            try:
+                parse(self.teacher)  # an unknown teacher is named here, before any work
+            except CompressionError as exc:  # named as given: parse strips spaces and line ends
+                raise CompressionError(f"teacher {self.teacher!r}: {exc}") from None
 
     def spec(self) -> str:
         return f"distill:{self.epochs}:T={self.T:g}:alpha={self.alpha:g}{_opt(self, ('lr', 'split', 'teacher'))}"

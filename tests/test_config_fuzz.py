@@ -207,3 +207,12 @@ def test_argument_types_raise_only_argument_type_errors(text, lo, span):
             continue
         for v in value if isinstance(value, list) else [value]:
             assert not (isinstance(v, float) and math.isnan(v)), (text, value)  # nan never passes a range
+
+
+def test_a_teacher_with_a_line_end_is_named_as_given():
+    """Found by the fuzz test above: parse strips '0\\r' to '0', so the message named '0' only."""
+    from compression import CompressionError
+    from compression.finetune import DistillStep
+    with pytest.raises(CompressionError) as err:
+        DistillStep(teacher="0\r")
+    assert repr("0\r") in str(err.value)
