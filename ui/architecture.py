@@ -38,10 +38,13 @@ def converted(name: str, dataset_name: str, device: str, cfg: tuple, runtime: st
     return _converted(name, cache.dataset(dataset_name), cache.model(name, device, dataset_name), device, cfg, runtime)
 
 
-def _converted(name: str, data, original, device: str, cfg: tuple, runtime: str = "eager") -> dict[str, Any]:
-    """converted()'s value from the loaded dataset and model (no Streamlit call: a live worker runs it)."""
+def _converted(name: str, data, original, device: str, cfg: tuple, runtime: str = "eager",
+               converted: Any = None) -> dict[str, Any]:
+    """converted()'s value from the loaded dataset and model (no Streamlit call: a live worker runs
+    it); `converted`: the converted model when the caller has it already."""
     config = ArchitectureConfig(**dict(cfg))
-    model, result = converted_result(name, config, dataset=data, device=device, model=original, runtime=runtime)
+    model, result = converted_result(name, config, dataset=data, device=device, model=original, runtime=runtime,
+                                     converted=converted)
     preview = to_preview(result, result.artifact)
     shape = data.input_shape
     totals = {"params_before": count_params(original), "params_after": count_params(model),
@@ -60,7 +63,7 @@ def converted_work(name: str, dataset_name: str, device: str, cfg: tuple, runtim
     data, original = cache.dataset(dataset_name), cache.model(name, device, dataset_name)
 
     def stages(cancelled) -> Iterator[Stage]:
-        model = convert(original, ArchitectureConfig(**dict(cfg))).to(device).eval()  # a copy: seeded, as the full stage's
+        model = convert(original, ArchitectureConfig(**dict(cfg))).to(device).eval()  # a copy; the full stage measures it
         n = min(SUBSET, len(data.test))
         if n < len(data.test):
             if cancelled():
@@ -71,7 +74,7 @@ def converted_work(name: str, dataset_name: str, device: str, cfg: tuple, runtim
                                    "params": count_params(model), "macs": count_macs(model, data.input_shape, device)})
             if cancelled():
                 raise Cancelled()
-        yield Stage("full", _converted(name, data, original, device, cfg, runtime), final=True)
+        yield Stage("full", _converted(name, data, original, device, cfg, runtime, model), final=True)
 
     def work(cancelled):
         return live.on_device(stages(cancelled), f"convert {name}", device, lambda stage: stage.value)

@@ -12,7 +12,7 @@ import torch
 
 from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_count, fmt_ms, fmt_pct, plural
 from compression.charts.pruning import layer_bars, magnitude_histograms
-from compression.metrics import Metrics, wilson_interval
+from compression.metrics import Metrics
 from compression.previews import to_preview
 from compression.progressive import Stage
 from compression.pruning import (FinetuneConfig, PruneConfig, PruneOutcome, cached_sensitivity, prunable_parameters,
@@ -153,13 +153,7 @@ def result_card(view: dict, base: dict) -> None:
     else:
         results.cost_metric(cols[4], "Latency (batch 1)", fmt_ms(r["latency_ms"]), r, b, "latency_ms",
                             help=results.latency_help(r, b, "unpruned model"))
-    lo, hi = wilson_interval(r["accuracy"], r["accuracy_n"])
-    interval = f"95 % interval {lo * 100:.2f}–{hi * 100:.2f} %"
-    if partial:
-        st.caption(f"Test accuracy {live.stage_caption(r['accuracy_n'], r['of'])}: {interval}; the unpruned model "
-                   f"on the same images: {fmt_pct(r['baseline']['accuracy'])}.")
-    else:
-        st.caption(f"Test accuracy on all {r['accuracy_n']:,} test images: {interval}.")
+    results.accuracy_caption(r, partial, "the unpruned model")
     results.sanity_note(r)
     structured = r["config"]["method"] == "structured"
     if partial:

@@ -15,7 +15,6 @@ from compression.charts.quantization import layer_table
 from compression.device import heavy_job
 from compression.honesty import simulated_metrics
 from compression.methods import save_run
-from compression.metrics import wilson_interval
 from compression.previews import to_preview
 from compression.progressive import Stage
 from compression.quantization import (QuantConfig, bit_configs, layer_sensitivity, quantizable_layers,
@@ -192,13 +191,7 @@ def result_card(view: dict[str, Any], base: dict[str, Any]) -> None:
         kernel = "" if simulated else (" · int8 Linear, float conv" if linear_only else " · int8 kernel")
         results.cost_metric(cols[3], "Latency (batch 1)", fmt_ms(r["latency_ms"]), r, b, "latency_ms",
                             help=results.latency_help(r, b, "float32 model") + kernel)
-    lo, hi = wilson_interval(r["accuracy"], r["accuracy_n"])
-    interval = f"95 % interval {lo * 100:.2f}–{hi * 100:.2f} %"
-    if partial:
-        st.caption(f"Test accuracy {live.stage_caption(r['accuracy_n'], r['of'])}: {interval}; the float model on the "
-                   f"same images: {fmt_pct(r['baseline']['accuracy'])}.")
-    else:
-        st.caption(f"Test accuracy on all {r['accuracy_n']:,} test images: {interval}.")
+    results.accuracy_caption(r, partial, "the float model")
     results.sanity_note(r)
     st.markdown(f"**Quantized:** {r['coverage']}. Biases and BatchNorm stay float32.")
     if partial:

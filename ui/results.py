@@ -97,3 +97,18 @@ def sanity_note(run: Any, *, classes: int | None = None) -> str | None:
     if text:
         st.warning(text, icon="⚠️")
     return text
+
+
+def accuracy_caption(r: Mapping[str, Any], partial: bool, original: str) -> None:
+    """The accuracy's 95 % interval under a result card: on all test images, or for a first stage on
+    how many of them, beside `original` (the uncompressed model) on the same images."""
+    from compression.charts.format import fmt_pct
+    from compression.metrics import wilson_interval
+    from ui.live import stage_caption
+    lo, hi = wilson_interval(r["accuracy"], r["accuracy_n"])
+    interval = f"95 % interval {lo * 100:.2f}–{hi * 100:.2f} %"
+    if partial:
+        st.caption(f"Test accuracy {stage_caption(r['accuracy_n'], r['of'])}: {interval}; {original} on the same "
+                   f"images: {fmt_pct(r['baseline']['accuracy'])}.")
+    else:
+        st.caption(f"Test accuracy on all {r['accuracy_n']:,} test images: {interval}.")

@@ -44,15 +44,17 @@ def _result(name: str, model: nn.Module, original: nn.Module, dataset: Dataset, 
 
 def converted_result(name: str, cfg: ArchitectureConfig, *, dataset: Dataset,
                      device: torch.device | str = "cpu", limit: int | None = None,
-                     model: nn.Module | None = None, runtime: str | None = None) -> tuple[nn.Module, "Result"]:
+                     model: nn.Module | None = None, runtime: str | None = None,
+                     converted: nn.Module | None = None) -> tuple[nn.Module, "Result"]:
     """Convert the zoo model `name` (or `model`, the caller's copy of it, never modified) and
     measure it before any training: (converted model, Result); latency timed on `runtime`
-    (compression.runtimes; None: the process default)."""
+    (compression.runtimes; None: the process default). `converted`: convert(model, cfg) already
+    made by the caller (a staged page shows it first), measured instead of converting again."""
     from compression.refs import resolve
 
     device = torch.device(device)
     original = model if model is not None else resolve(name, dataset, device=device).model
-    converted = convert(original, cfg).to(device)
+    converted = (converted if converted is not None else convert(original, cfg)).to(device)
     config = {**cfg.to_dict(), "recover": None, "recover_epochs": 0}
     return converted, _result(name, converted, original, dataset, device, limit, config, runtime,
                               stage="converted")
