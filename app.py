@@ -1,10 +1,18 @@
 """The app's entry point (`streamlit run app.py`): the navigation, sections Compress, Combine and
-Review under Home (ui/navigation.py). Each page is a script in pages/; Home is pages/0_Home.py."""
+Review under Home (ui/navigation.py). Each page is a script in pages/; Home is pages/0_Home.py.
+
+`streamlit run app.py` finds the st.App below (Streamlit's ASGI server) and imports this file as a
+module: its lifespan starts the warm start (ui/warm.py) when the server starts, before anyone
+opens the page. Every session runs this file as its script (`__main__`): the navigation."""
 
 import streamlit as st
 
 from ui import warm
-from ui.navigation import pages
 
-warm.start()  # once per server process: the pages' one-time work in the background (ui/warm.py)
-st.navigation(pages()).run()
+if __name__ == "__main__":  # a session's script run (and AppTest's)
+    from ui.navigation import pages
+
+    warm.start()  # started by the lifespan already when served; here for AppTest and plain imports
+    st.navigation(pages()).run()
+else:  # imported by `streamlit run app.py` (uvicorn): the server
+    app = st.App(__file__, lifespan=warm.lifespan)

@@ -163,6 +163,16 @@ class DeviceQueue:
                 self._running = None
                 self._cond.notify_all()
 
+    def waiting(self) -> int:
+        """How many jobs wait for the device now (a background job yields to them: ui.warm)."""
+        with self._cond:
+            return len(self._waiting)
+
+    def idle(self) -> bool:
+        """Nothing runs on the device and nothing waits for it."""
+        with self._cond:
+            return self._running is None and not self._waiting
+
     def status(self) -> tuple[Ticket | None, list[Ticket]]:
         """(running job, waiting jobs in order)."""
         with self._cond:

@@ -30,6 +30,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 
 import torch
 
+from compression.cancel import Cancelled  # noqa: F401  (re-exported: the live pages raise it)
 from compression.data import Split
 
 SUBSET = 500         # test images of the first stage, the first ones (the same every time): on 2 cores
@@ -40,8 +41,6 @@ CancelledFn = Callable[[], bool]
 Work = Callable[[CancelledFn], Iterable["Stage"]]
 
 
-class Cancelled(Exception):
-    """A newer request replaced this one: the work ends where it is, nothing is stored for it."""
 
 
 @dataclass(frozen=True)
@@ -256,9 +255,11 @@ def _run(ref: "weakref.ref[LatestRunner]", cache: StageCache, key: Hashable, wor
             cache.release(key)
 
 
-def run_to_end(cache: StageCache, key: Hashable, work: Work, *, timeout: float = 600) -> Entry | None:
+def run_to_end(cache: StageCache, key: Hashable, work: Work, *, timeout: float = 600,
+               cancelled: CancelledFn = lambda: False) -> Entry | None:
     """Compute `key` here to its final stage (a warm-start thread), unless it is known already or
-    computed elsewhere (then wait for that, up to `timeout` seconds). A failure is not kept: raised."""
+    computed elsewhere (then wait for that, up to `timeout` seconds). A failure is not kept: raised
+    (Cancelled too, when `cancelled` says so: the warm start yields to a user waiting for the device)."""
     end = time.monotonic() + timeout
     while not cache.claim(key):
         entry = cache.wait(key, lambda e: e.done, 0.1)
@@ -268,11 +269,11 @@ def run_to_end(cache: StageCache, key: Hashable, work: Work, *, timeout: float =
         entry = cache.get(key)
         if entry is not None and entry.done and entry.error is None:
             return entry
-        for stage in work(lambda: False):
+        for stage in work(cancelled):
             cache.add_stage(key, stage)
             if stage.final:
                 break
-    except Exception:
+    except BaseException:
         cache.drop(key)
         raise
     finally:

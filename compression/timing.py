@@ -25,6 +25,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from compression.cancel import checkpoint
+
 ROUNDS = 21          # rounds of interleaved timing (batch-1 latency of a result and its baseline)
 CALLS = 2            # calls per function per round (their mean is the round's time)
 WARMUP = 5           # untimed calls of each function first
@@ -87,6 +89,7 @@ def interleaved(fns: Mapping[str, Callable[[], Any]], *, rounds: int | None = No
     sync()
     times: dict[str, list[float]] = {k: [] for k in keys}
     for r in range(rounds):
+        checkpoint()  # a background job yields to a user here (compression.cancel)
         for key in (keys if r % 2 == 0 else keys[::-1]):
             fn = fns[key]
             start = clock()

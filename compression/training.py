@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from compression import CompressionError
 from compression.data import Dataset, Split
+from compression.cancel import checkpoint
 from compression.device import eval_batch_size, inference_layout
 from compression.models import clone_model
 
@@ -200,7 +201,10 @@ def predict(model: nn.Module, dataset: Dataset, split: str = "test", *, device: 
     model.eval()
     batch_size = batch_size or eval_batch_size(device)
     runner, prepare = inference_layout(model, device)
-    outs = [runner(prepare(x)).float().cpu() for x, _ in dataset.batches(split, batch_size, device=device, limit=limit)]
+    outs = []
+    for x, _ in dataset.batches(split, batch_size, device=device, limit=limit):
+        checkpoint()  # a background job yields to a user here (compression.cancel)
+        outs.append(runner(prepare(x)).float().cpu())
     return torch.cat(outs)
 
 

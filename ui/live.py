@@ -101,11 +101,11 @@ def on_device(stages: Iterable[Stage], label: str, device: str, view: Callable[[
             yield Stage(stage.name, {**view(stage), "stage": stage.name}, final=stage.final)
 
 
-def precompute(page: str, key: Hashable, work: Work) -> None:
+def precompute(page: str, key: Hashable, work: Work, *, cancelled: Callable[[], bool] = lambda: False) -> None:
     """Run `work` to its end here (a warm-start thread, ui.warm), into the page's cache, unless the
     key is known already or a session is computing it. A failure is not kept: the page computes it
-    again when asked."""
-    run_to_end(stage_cache(page), key, work)
+    again when asked; `cancelled` ends it between steps (compression.progressive.Cancelled)."""
+    run_to_end(stage_cache(page), key, work, cancelled=cancelled)
 
 
 def stage_caption(n: int, of: int, *, refining: bool = True) -> str:
