@@ -7,7 +7,11 @@ CPU time the process used beside the wall time (on a shared machine the wall tim
 Accuracy: each setting trained from the same init for seeds 0, 1, 2 (same data order for the
 hard-label and the distilled student of one seed); test accuracy on all 10k test images, mean and
 spread (sample standard deviation), gain = distilled - hard labels of the same seed.
-Parts: `python -m benchmarks distillation:speed,5k,5k40,5k60,transfer,all` (default: all)."""
+With teacher `resnet` (issue 17): `resnet5k60`, the LeNet-5 student on 5k labels for 60 epochs,
+seeds 0, 1, 2 as above; `resnet-students`, the `cnn` and `vit` architectures as students (scratch,
+5k labels, 20 epochs, seed 0 only: one hard-label and one distilled student each).
+Parts: `python -m benchmarks distillation:speed,5k,5k40,5k60,transfer,all,resnet5k60,resnet-students`
+(default: all but the two resnet parts)."""
 
 from __future__ import annotations
 
@@ -74,19 +78,20 @@ def _speed(data, teacher, device) -> list[dict]:
     return rows
 
 
-_DONE: dict[DistillConfig, tuple[float, float]] = {}
+_DONE: dict[tuple, tuple[float, float]] = {}
 
 
-def _accuracy(data, teacher, device, title: str, settings: list[tuple[str, DistillConfig]]) -> list[dict]:
+def _accuracy(data, teacher, device, title: str, settings: list[tuple[str, DistillConfig]], *,
+              student: StudentSpec = STUDENT, seeds: tuple[int, ...] = SEEDS, teacher_name: str = TEACHER) -> list[dict]:
     """settings[0] is the hard-label reference; gains are per seed against it."""
     acc: dict[str, list[float]] = {label: [] for label, _ in settings}
     secs: dict[str, list[float]] = {label: [] for label, _ in settings}
-    for seed in SEEDS:
-        init = build_student(STUDENT, input_shape=data.input_shape, num_classes=data.num_classes, seed=seed)
+    for seed in seeds:
+        init = build_student(student, input_shape=data.input_shape, num_classes=data.num_classes, seed=seed)
         for label, cfg in settings:
-            key = replace(cfg, seed=seed)
-            if key not in _DONE:  # a setting shared by two tables is trained once
-                run = train_student(init, [teacher], data, key, device=device)
+            key = (student, teacher_name if cfg.alpha > 0 else None, replace(cfg, seed=seed))
+            if key not in _DONE:  # a setting shared by two tables is trained once (hard labels: any teacher)
+                run = train_student(init, [teacher], data, key[2], device=device)
                 _DONE[key] = (accuracy_on(run.model, data, "test", device), run.train_seconds)
                 print(f"  {title}: {label}, seed {seed}: {100 * _DONE[key][0]:.2f} % "
                       f"({run.train_seconds:.0f} s)", file=sys.stderr, flush=True)
@@ -100,7 +105,7 @@ def _accuracy(data, teacher, device, title: str, settings: list[tuple[str, Disti
         rows.append({
             "what": f"{title}: {label}",
             "accuracy % (mean)": 100 * statistics.mean(acc[label]),
-            "spread (sd, points)": 100 * statistics.stdev(acc[label]),
+            "spread (sd, points)": 100 * statistics.stdev(acc[label]) if len(seeds) > 1 else None,
             "per seed %": " / ".join(f"{100 * a:.2f}" for a in acc[label]),
             "gain vs hard (points, mean)": None if label == ref else 100 * statistics.mean(gains),
             "gain min..max": None if label == ref else f"{100 * min(gains):+.2f}..{100 * max(gains):+.2f}",
@@ -112,7 +117,8 @@ def _accuracy(data, teacher, device, title: str, settings: list[tuple[str, Disti
 
 def run() -> list[dict]:
     device = get_device()
-    parts = common.parts(["speed", "5k", "5k40", "5k60", "transfer", "all"])
+    parts = common.parts(["speed", "5k", "5k40", "5k60", "transfer", "all"],
+                         extra=["resnet5k60", "resnet-students"])
     data = load_dataset("fashion-mnist")
     teacher = load_pretrained(TEACHER, device)
     rows = [{"what": f"teacher {TEACHER}: test accuracy %", "accuracy % (mean)": 100 * accuracy_on(teacher, data, "test", device)}]
@@ -150,6 +156,26 @@ def run() -> list[dict]:
             ("T=2, alpha=0.7", DistillConfig(temperature=2.0, alpha=0.7, epochs=6)),
             ("T=4, alpha=0.9", DistillConfig(temperature=4.0, alpha=0.9, epochs=6)),
         ])
+    if "resnet5k60" in parts or "resnet-students" in parts:
+        rows += _resnet_teacher(data, device, parts)
     for r in rows:
         r["device"] = device.type
+    return rows
+
+
+def _resnet_teacher(data, device, parts) -> list[dict]:
+    """Issue 17: the residual network as the teacher of LeNet-5 (3 seeds), cnn and vit students."""
+    teacher = load_pretrained("resnet", device)
+    rows = [{"what": "teacher resnet: test accuracy %", "accuracy % (mean)": 100 * accuracy_on(teacher, data, "test", device)}]
+    if "resnet5k60" in parts:
+        rows += _accuracy(data, teacher, device, "teacher resnet, 5k labeled, 60 epochs", [
+            ("hard labels", DistillConfig(alpha=0.0, epochs=60, train_subset=5000)),
+            ("T=2, alpha=0.7", DistillConfig(temperature=2.0, alpha=0.7, epochs=60, train_subset=5000)),
+        ], teacher_name="resnet")
+    if "resnet-students" in parts:
+        for name in ("cnn", "vit"):
+            rows += _accuracy(data, teacher, device, f"teacher resnet, student {name} (scratch), 5k labeled, 20 epochs", [
+                ("hard labels", DistillConfig(alpha=0.0, epochs=20, train_subset=5000)),
+                ("T=2, alpha=0.7", DistillConfig(temperature=2.0, alpha=0.7, epochs=20, train_subset=5000)),
+            ], student=StudentSpec(name), seeds=(0,), teacher_name="resnet")
     return rows

@@ -62,12 +62,13 @@ def temporary_home(prefix: str = "bench-") -> Iterator[str]:
         yield home
 
 
-def parts(available: list[str]) -> list[str]:
-    """The parts of a benchmark to run: `python -m benchmarks NAME:part,part` sets BENCH_PARTS."""
+def parts(available: list[str], extra: list[str] = ()) -> list[str]:
+    """The parts of a benchmark to run: `python -m benchmarks NAME:part,part` sets BENCH_PARTS
+    (default: `available`; `extra` parts run only when named)."""
     chosen = [s for s in os.environ.get("BENCH_PARTS", "").split(",") if s] or available
-    unknown = [s for s in chosen if s not in available]
+    unknown = [s for s in chosen if s not in [*available, *extra]]
     if unknown:
-        raise SystemExit(f"error: unknown part {unknown[0]!r}; choose from {', '.join(available)}")
+        raise SystemExit(f"error: unknown part {unknown[0]!r}; choose from {', '.join([*available, *extra])}")
     return chosen
 
 
