@@ -71,7 +71,7 @@ def runtime_of(name: str) -> str:
 
 def runner_of(kernel: "Kernel") -> tuple:
     """(runtime, run, description[, compile options]) for compression.runtimes.time_result: an
-    Inductor kernel's baseline is compiled with the same options (freezing, max-autotune)."""
+    Inductor kernel's baseline (timed at batch 1) is compiled with its batch-1 options."""
     if kernel.name.startswith("inductor"):
         from compression.quantization.inductor_kernel import OPTIONS
         return (runtime_of(kernel.name), kernel.run, kernel.description, dict(OPTIONS))
