@@ -124,15 +124,20 @@ def _eager(model: nn.Module) -> Callable[[torch.Tensor], Any]:
     return run
 
 
-def _compiled(model: nn.Module, x: torch.Tensor) -> Callable[[torch.Tensor], Any]:
+def _compiled(model: nn.Module, x: torch.Tensor, options: dict | None = None) -> Callable[[torch.Tensor], Any]:
     with quiet():
         compiled = torch.compile(model, dynamic=False)
-        with torch.inference_mode():
-            for _ in range(3):  # compile (first call) and warm up at the batch size that is timed
-                compiled(x)
+    if options:  # Inductor config (e.g. freezing) around every call: compiling happens in the call
+        import torch._inductor.config as inductor_config
+        patch = lambda: inductor_config.patch(options)  # noqa: E731
+    else:
+        patch = contextlib.nullcontext
+    with quiet(), patch(), torch.inference_mode():
+        for _ in range(3):  # compile (first call) and warm up at the batch size that is timed
+            compiled(x)
 
     def run(x: torch.Tensor) -> Any:
-        with torch.inference_mode():
+        with patch(), torch.inference_mode():
             return compiled(x)
     return run
 
@@ -187,8 +192,9 @@ def time_result(result_model: nn.Module | None, baseline_model: nn.Module, input
     timing.time_against_baseline: medians, spreads, re-timed once when implausible), plus `runtime`
     (the one both ran on) and, where it is not the one requested, `runtime_fallback` (why).
 
-    `kernel` = (runtime, run, description): what runs the result when it is not its model (the int8
-    kernel a quantized result was measured on); its baseline is timed on that kernel's runtime.
+    `kernel` = (runtime, run, description[, compile options]): what runs the result when it is not
+    its model (the int8 kernel a quantized result was measured on); its baseline is timed on that
+    kernel's runtime, torch.compile'd with the kernel's options where it gives them.
     Both sides get the same input tensor; neither model is modified (prepare copies)."""
     from compression.device import synchronize
     from compression.timing import time_against_baseline
@@ -196,8 +202,10 @@ def time_result(result_model: nn.Module | None, baseline_model: nn.Module, input
     requested = check_runtime(runtime or default_runtime())
     fallback = None
     if kernel is not None:
-        used, result_run, what = kernel
-        base = prepare(baseline_model, input_shape, device, used)
+        used, result_run, what = kernel[:3]
+        options = kernel[3] if len(kernel) > 3 else None
+        base = prepare(baseline_model, input_shape, device, used,
+                       compile_fn=(lambda m, x: _compiled(m, x, options)) if options else None)
         if requested != used:
             fallback = (f"the int8 kernel chosen by measurement ({what}) runs on {DESCRIPTIONS[used]}: "
                         f"timed there, and its baseline too")

@@ -250,6 +250,39 @@ def test_a_candidate_that_cannot_run_the_model_is_reported_not_fatal(fmnist):
     assert report["chosen"] == "ort-static"
 
 
+def _inductor_unavailable():
+    from compression.quantization.inductor_kernel import unavailable
+    return unavailable()
+
+
+@pytest.mark.skipif(_inductor_unavailable() is not None, reason=str(_inductor_unavailable()))
+def test_inductor_int8_kernel_agrees_with_the_quantized_model(fmnist, tmp_path):
+    """torchao PT2E static int8 compiled by Inductor on the ViT (its Linear layers are the int8
+    target): the same predictions as the quantized model on >= 99 % of images, at batch 1 too."""
+    from compression.quantization.kernels import build_kernel
+    qm = quantize(load_pretrained("vit"), QuantConfig(bits=8))
+    kernel = build_kernel("inductor-int8", qm.model, fmnist, QuantConfig(bits=8), str(tmp_path))
+    x = next(iter(fmnist.batches("val", N)))[0]
+    simulated = predict(qm.model, fmnist, split="val", limit=N).argmax(1).numpy()
+    assert (kernel.run(x).argmax(1) == simulated).mean() >= 0.99          # 8 chunks of 256, the last padded
+    assert (np.concatenate([kernel.run(x[i:i + 1]) for i in range(50)]).argmax(1) == simulated[:50]).mean() >= 0.96
+
+
+def test_inductor_int8_is_skipped_with_the_reason_where_it_cannot_run(models, fmnist, monkeypatch):
+    from compression.quantization import inductor_kernel, kernels
+    built = []
+    monkeypatch.setattr(inductor_kernel, "unavailable", lambda: "no C++ compiler for TorchInductor (g++, c++ or clang++)")
+    real = kernels.build_kernel
+    monkeypatch.setattr(kernels, "build_kernel", lambda name, *a: built.append(name) or real(name, *a))
+    qm = quantize(models["mlp"], QuantConfig(bits=8))
+    report = select_kernel(qm.model, fmnist, QuantConfig(bits=8), candidates=("inductor-int8", "torch-dynamic"),
+                           limit=N, rounds=1)
+    assert report["candidates"]["inductor-int8"] == {"error": "skipped: no C++ compiler for TorchInductor "
+                                                               "(g++, c++ or clang++)"}
+    assert not any(n.startswith("inductor") for n in built)               # neither it nor its reference built
+    assert report["chosen"] == "torch-dynamic" and report["runtime_reference"] == "torch-fp32"
+
+
 def test_pruned_layers_store_only_their_nonzero_codes(models, fmnist):
     """A 70 %-pruned mlp at 8 bits: symmetric code 0 is exactly 0.0, so each layer keeps only its
     nonzero codes and their positions (relative gaps), well under the dense 8 bits per weight, and

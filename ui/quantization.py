@@ -160,7 +160,10 @@ def _kernel_note(r: dict[str, Any]) -> str:
     return (f"Latency from a real int8 kernel: **{k['description']}**, {when} at batch {k['batch']} ({timings}). "
             f"Its own accuracy: {fmt_pct(k['accuracy'])} on {k['accuracy_n']:,} test images. At batch {k['batch']}, "
             f"against PyTorch float32: {fmt_change(1, k['speedup_vs_torch_fp32'], 'latency_ms').text}; against ONNX "
-            f"Runtime float32: {fmt_change(1, k['speedup_vs_ort_fp32'], 'latency_ms').text}.")
+            f"Runtime float32: {fmt_change(1, k['speedup_vs_ort_fp32'], 'latency_ms').text}"
+            + (f"; against torch.compile float32 with the same options: "
+               f"{fmt_change(1, k['speedup_vs_runtime_fp32'], 'latency_ms').text}"
+               if k.get("runtime_reference") == "inductor-fp32" and k.get("speedup_vs_runtime_fp32") else "") + ".")
 
 
 def result_card(view: dict[str, Any], base: dict[str, Any]) -> None:

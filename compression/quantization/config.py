@@ -13,7 +13,7 @@ CLUSTER_BITS = (1, 2, 3, 4, 5, 6, 7, 8)          # 2**bits clusters per layer
 ACTIVATION_BITS = (None, 8, 4)
 GRANULARITIES = ("tensor", "channel")
 CLIPPINGS = ("auto", "max", "mse")
-BACKENDS = ("auto", "ort-dynamic", "ort-static", "ort-static-linear", "torch-dynamic", "none")
+BACKENDS = ("auto", "ort-dynamic", "ort-static", "ort-static-linear", "torch-dynamic", "inductor-int8", "none")
 BITS_OF = {"binary": 1, "ternary": 2}  # fixed; ternary packs 5 weights per byte: 1.6 bits each
 
 

@@ -65,7 +65,13 @@ def machine() -> dict[str, Any]:
         ort = onnxruntime.__version__
     except ImportError:
         ort = None
-    return {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__, "onnxruntime": ort}
+    try:
+        import torchao
+        ao = torchao.__version__
+    except Exception:  # noqa: BLE001  absent, or built for another torch
+        ao = None
+    return {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__, "onnxruntime": ort,
+            "torchao": ao}
 
 
 def kernel_key(model: nn.Module, dataset: Dataset, config: QuantConfig, *, candidates: Any = None,
@@ -118,8 +124,7 @@ def cached_select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig
         with tempfile.TemporaryDirectory(prefix="ce-int8-") as tmp:
             kernel = kernels.build_kernel(known["chosen"], model, dataset, config, tmp)
         if runner is not None:  # the session / module in memory outlives the files
-            runner["kernel"] = ("onnxruntime" if kernel.name.startswith("ort") else "eager", kernel.run,
-                                kernel.description)
+            runner["kernel"] = kernels.runner_of(kernel)
         return {**known, "cached": True, "latency_ms": kernels.batch1_latency_ms(kernel, dataset.input_shape)}
     report = kernels.select_kernel(model, dataset, config, candidates=candidates, limit=limit, rounds=rounds,
                                    runner=runner)

@@ -13,11 +13,17 @@ Candidates (each built from the quantized model's decoded weights, which lie on 
                  VNNI) ONNX Runtime's int8 convolutions of these small CNNs were at best as fast as its
                  float32 ones (lenet5: 2.7x slower), while its int8 Linear layers were about 2x faster.
   torch-dynamic  PyTorch's dynamic int8 Linear (deprecated API); Conv2d stays float
+  inductor-int8  torchao PT2E static int8 compiled by TorchInductor (oneDNN VNNI / AMX kernels),
+                 timed against its own reference inductor-fp32, the float model torch.compile'd with
+                 the same options (inductor_kernel.py); skipped with the reason without torchao, an
+                 x86 CPU or a C++ compiler
 
 `select_kernel` builds the candidates, keeps those whose predictions agree with the quantized
 model on >= 99 % of 1,000 validation images, times them side by side at batch 256 (rounds
 interleaved with the float references, ONNX Runtime's spin-waiting off so no runtime steals the
-other's cores) and picks the fastest. Only the CPU has these kernels here; elsewhere no kernel
+other's cores) and picks the fastest. The report gives the chosen kernel's speed-up against the
+float32 of its own runtime (`runtime_reference`: ort-fp32, torch-fp32 or inductor-fp32) besides
+PyTorch and ONNX Runtime float32. Only the CPU has these kernels here; elsewhere no kernel
 runs and the result says latency is simulated. `with_int8_kernel` reads the choice from disk when
 the same weights, config, dataset and machine were measured before (kernel_cache.py).
 """
@@ -43,15 +49,35 @@ from compression.runtimes import export_onnx as _export_onnx
 from compression.runtimes import ort_session
 from compression.runtimes import quiet as _quiet
 
-CANDIDATES = ("ort-dynamic", "ort-static", "ort-static-linear", "torch-dynamic")
+CANDIDATES = ("ort-dynamic", "ort-static", "ort-static-linear", "torch-dynamic", "inductor-int8")
 DESCRIPTIONS = {
     "ort-dynamic": "ONNX Runtime dynamic int8 (int8 weights, activations quantized per batch)",
     "ort-static": "ONNX Runtime static int8 (QLinear ops, calibrated activations, 7-bit reduce_range weights)",
     "ort-static-linear": "ONNX Runtime static int8 on the Linear layers (Conv layers in float32)",
     "torch-dynamic": "PyTorch dynamic int8 Linear (Conv2d layers stay float)",
+    "inductor-int8": "PyTorch Inductor static int8 (torchao PT2E, oneDNN VNNI/AMX kernels, torch.compile)",
     "ort-fp32": "ONNX Runtime float32 (reference)",
     "torch-fp32": "PyTorch float32 (reference)",
+    "inductor-fp32": "torch.compile float32, same options (reference)",
 }
+RUNTIME_REFERENCE = {"ort": "ort-fp32", "torch": "torch-fp32", "inductor": "inductor-fp32"}  # by name prefix
+RUNTIME = {"ort": "onnxruntime", "torch": "eager", "inductor": "compile"}  # compression.runtimes names
+
+
+def runtime_of(name: str) -> str:
+    """The compression.runtimes runtime a kernel runs on (its baseline is timed there too)."""
+    return RUNTIME[name.split("-")[0]]
+
+
+def runner_of(kernel: "Kernel") -> tuple:
+    """(runtime, run, description[, compile options]) for compression.runtimes.time_result: an
+    Inductor kernel's baseline (timed at batch 1) is compiled with its batch-1 options."""
+    if kernel.name.startswith("inductor"):
+        from compression.quantization.inductor_kernel import OPTIONS
+        return (runtime_of(kernel.name), kernel.run, kernel.description, dict(OPTIONS))
+    return (runtime_of(kernel.name), kernel.run, kernel.description)
+
+
 MIN_AGREEMENT = 0.99
 AGREEMENT_IMAGES = 1000
 TIMING_BATCH = 256
@@ -116,6 +142,9 @@ def build_kernel(name: str, model: nn.Module, dataset: Dataset, config: QuantCon
     fp32 = os.path.join(workdir, "fp32.onnx")
     if name.startswith("ort") and not os.path.exists(fp32):
         export_onnx(model, dataset.input_shape, fp32)
+    if name.startswith("inductor"):
+        from compression.quantization import inductor_kernel
+        return Kernel(name, inductor_kernel.build(name, model, dataset, config.calibration_size), None)
     if name in ("torch-fp32", "torch-dynamic"):
         m = clone_model(model).cpu().eval()
         detach_activation_quant(m)
@@ -235,12 +264,19 @@ def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, ca
     if not has_conv(model):  # without convolutions it would be ort-static again
         names = [n for n in names if n != "ort-static-linear"] or ["ort-static"]
     report: dict[str, Any] = {"candidates": {}, "chosen": None, "batch": TIMING_BATCH}
+    if "inductor-int8" in names:
+        from compression.quantization.inductor_kernel import unavailable
+        why = unavailable()
+        if why:  # said, not built
+            report["candidates"]["inductor-int8"] = {"error": f"skipped: {why}"}
+            names.remove("inductor-int8")
+    references = ["torch-fp32", "ort-fp32", *(["inductor-fp32"] if "inductor-int8" in names else [])]
     with torch.inference_mode():
         reference = np.concatenate([model(x).cpu().numpy() for x, _ in
                                     dataset.batches("val", 1000, limit=AGREEMENT_IMAGES)]).argmax(1)
     with tempfile.TemporaryDirectory(prefix="ce-int8-") as tmp:
         kernels: dict[str, Kernel] = {}
-        for name in ["torch-fp32", "ort-fp32", *names]:
+        for name in [*references, *names]:
             try:
                 kernels[name] = build_kernel(name, model, dataset, config, tmp)
             except Exception as exc:  # a backend that cannot take this model is reported, not fatal
@@ -267,8 +303,7 @@ def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, ca
         chosen = min(faithful, key=lambda n: timed[n])
         kernel = kernels[chosen]
         if runner is not None:  # an ONNX Runtime session or torch module in memory: outlives the files
-            runner["kernel"] = ("onnxruntime" if chosen.startswith("ort") else "eager", kernel.run,
-                                kernel.description)
+            runner["kernel"] = runner_of(kernel)
         logits = kernel_logits(kernel, dataset, "test", limit)
         labels = dataset.test.head(limit).labels.numpy()
         report.update(
@@ -277,4 +312,7 @@ def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, ca
             latency_ms=batch1_latency_ms(kernel, dataset.input_shape),
             speedup_vs_torch_fp32=timed["torch-fp32"] / timed[chosen],
             speedup_vs_ort_fp32=timed["ort-fp32"] / timed[chosen] if "ort-fp32" in timed else None)
+        same = RUNTIME_REFERENCE[chosen.split("-")[0]]
+        report.update(runtime_reference=same,
+                      speedup_vs_runtime_fp32=timed[same] / timed[chosen] if same in timed else None)
     return report

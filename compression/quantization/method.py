@@ -29,6 +29,10 @@ def kernel_words(kernel: dict) -> str:
     runtime's share of the speed is not passed off as int8's) and with PyTorch float32."""
     text = f"Latency is real: measured on the int8 kernel chosen by measurement ({kernel['description']})"
     torch_x, ort_x = kernel.get("speedup_vs_torch_fp32"), kernel.get("speedup_vs_ort_fp32")
+    same_x = kernel.get("speedup_vs_runtime_fp32")
+    if kernel["chosen"].startswith("inductor") and same_x and torch_x:
+        return text + (f"; at batch {kernel['batch']} it runs {same_x:.2f}x as fast as torch.compile float32 with the "
+                       f"same options and {torch_x:.2f}x PyTorch eager float32.")
     if kernel["chosen"].startswith("torch") and torch_x:
         return text + f"; at batch {kernel['batch']} it runs {torch_x:.2f}x as fast as PyTorch float32."
     if ort_x and torch_x:
