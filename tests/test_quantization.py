@@ -302,3 +302,9 @@ def test_pruned_layers_store_only_their_nonzero_codes(models, fmnist):
     from compression.quantization.artifact import read_header
     assert read_header(qm.artifact)[0]["format"] == 2  # sparse codes: readers of format 1 refuse it
     assert read_header(dense.artifact)[0]["format"] == 1  # no sparse codes: still format 1
+
+
+def test_auto_measures_the_inductor_kernel_only_for_the_compile_runtime():
+    from compression.quantization.kernels import CANDIDATES, auto_candidates
+    assert "inductor-int8" not in CANDIDATES and auto_candidates("eager") == auto_candidates("onnxruntime") == CANDIDATES
+    assert auto_candidates("compile") == (*CANDIDATES, "inductor-int8")

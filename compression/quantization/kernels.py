@@ -49,7 +49,15 @@ from compression.runtimes import export_onnx as _export_onnx
 from compression.runtimes import ort_session
 from compression.runtimes import quiet as _quiet
 
-CANDIDATES = ("ort-dynamic", "ort-static", "ort-static-linear", "torch-dynamic", "inductor-int8")
+CANDIDATES = ("ort-dynamic", "ort-static", "ort-static-linear", "torch-dynamic")  # backend auto
+# with the compile runtime (sidebar / --runtime compile) auto adds the Inductor kernel: it compiles two
+# more models (20-30 s cold on 2 cores), a cost only a run that deploys with torch.compile should pay
+COMPILE_CANDIDATES = (*CANDIDATES, "inductor-int8")
+
+
+def auto_candidates(runtime: str | None) -> tuple[str, ...]:
+    """The candidates backend auto measures for a run timed on `runtime`."""
+    return COMPILE_CANDIDATES if runtime == "compile" else CANDIDATES
 DESCRIPTIONS = {
     "ort-dynamic": "ONNX Runtime dynamic int8 (int8 weights, activations quantized per batch)",
     "ort-static": "ONNX Runtime static int8 (QLinear ops, calibrated activations, 7-bit reduce_range weights)",
@@ -237,17 +245,20 @@ def _failure(exc: Exception) -> dict[str, str]:
 
 
 def with_int8_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, device: torch.device | str,
-                     metrics, *, limit: int | None = None,
-                     runner: dict | None = None) -> tuple[Any, dict[str, Any] | None, str]:
+                     metrics, *, limit: int | None = None, runner: dict | None = None,
+                     runtime: str | None = None) -> tuple[Any, dict[str, Any] | None, str]:
     """(metrics, kernel report, why not): where a real int8 kernel can run `config` here, select one
     and put its measured batch-1 latency into `metrics` (simulated: False); otherwise `metrics`
-    unchanged, with the reason. Used by the Quantization page's runs and by pipelines."""
+    unchanged, with the reason. `runtime`: the run's (the compile runtime adds inductor-int8 to auto).
+    Used by the Quantization page's runs and by pipelines."""
     import dataclasses
     eligible, reason = kernel_eligibility(config, device)
     if not eligible:
         return metrics, None, reason
     from compression.quantization.kernel_cache import cached_select_kernel
-    report = cached_select_kernel(model, dataset, config, limit=limit, runner=runner)  # on disk across restarts
+    candidates = auto_candidates(runtime) if config.backend == "auto" else None
+    report = cached_select_kernel(model, dataset, config, limit=limit, runner=runner,  # on disk across restarts
+                                  candidates=candidates if candidates != CANDIDATES else None)
     if not report["chosen"]:
         return metrics, report, report.get("reason", "no int8 kernel ran")
     return dataclasses.replace(metrics, latency_ms=report["latency_ms"], simulated=False), report, ""

@@ -55,8 +55,10 @@ def apply(model: nn.Module, cfg: QuantConfig, ctx: Context) -> Compressed:
             eligible, reason = kernel_eligibility(cfg, ctx.device)
             kernel = None if not eligible else {"chosen": None, "reason": "int8 kernel not measured for this run"}
         elif not sparse:  # a sparse model keeps simulated speed: dense kernels multiply its zeros
+            from compression.runtimes import default_runtime
             metrics, report, reason = with_int8_kernel(qm.model, ctx.dataset, cfg, ctx.device, metrics,
-                                                       limit=ctx.limit, runner=runner)
+                                                       limit=ctx.limit, runner=runner,
+                                                       runtime=ctx.options.get("runtime") or default_runtime())
             kernel = report or {"chosen": None, "reason": reason}
         speed = bool(kernel and kernel.get("chosen"))
         words = (f"Size is real: weights stored as {cfg.label()}"
