@@ -126,7 +126,8 @@ if runs:
                "an unstructured run's latency is simulated (dense kernels).")
 
 st.subheader("Sensitivity analysis")
-st.caption("Accuracy on 2,000 validation images when only one layer is pruned, at each ratio "
+unit = "layer" if method == "unstructured" else "dependency group (layers that share channels are pruned together)"
+st.caption(f"Accuracy on 2,000 validation images when only one {unit} is pruned, at each ratio "
            f"({method}, importance {importance}). Computed once per model and setting, then read from the cache.")
 try:
     rows = ui_pruning.stored_sensitivity(sel.model, sel.dataset, sel.device, method, importance)

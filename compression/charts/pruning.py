@@ -97,8 +97,10 @@ def sensitivity_heatmap(rows: list[dict], *, baseline_accuracy: float | None = N
         text=[[f"{v:.1f}" for v in row] for row in z], texttemplate="%{text}",
         colorbar=dict(title="acc %"),
         hovertemplate="layer %{y}<br>ratio %{x}<br>accuracy %{z:.2f} %<extra></extra>"))
-    fig.update_layout(title="Sensitivity: accuracy with only this layer pruned", xaxis_title="pruning ratio",
-                      yaxis_title="layer", yaxis_autorange="reversed", height=120 + 40 * len(grid), margin=_MARGIN)
+    grouped = any(" + " in str(name) or str(name).endswith(" heads") for name in grid.index)
+    unit = "layer or group" if grouped else "layer"
+    fig.update_layout(title=f"Sensitivity: accuracy with only this {unit} pruned", xaxis_title="pruning ratio",
+                      yaxis_title=unit, yaxis_autorange="reversed", height=120 + 40 * len(grid), margin=_MARGIN)
     return fig
 
 
