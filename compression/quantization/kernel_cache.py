@@ -65,10 +65,10 @@ def machine() -> dict[str, Any]:
         ort = onnxruntime.__version__
     except ImportError:
         ort = None
-    try:
-        import torchao
-        ao = torchao.__version__
-    except Exception:  # noqa: BLE001  absent, or built for another torch
+    try:  # its version without importing it (an import takes seconds and warns)
+        from importlib.metadata import version
+        ao = version("torchao")
+    except Exception:  # noqa: BLE001  absent
         ao = None
     return {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__, "onnxruntime": ort,
             "torchao": ao}
