@@ -57,12 +57,21 @@ def enabled() -> bool:
         return False
 
 
+class _NoContextWarning(logging.Filter):
+    """Drop Streamlit's "missing ScriptRunContext" warning for this thread: it runs outside any
+    session by design (its cached calls are shared by every session), six lines per server start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != "warm-start"
+
+
 def start() -> threading.Thread | None:
     """Start the warm-up thread once per process (None when turned off)."""
     if not enabled():
         return None
     with _LOCK:
         if _STATE["thread"] is None:
+            logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_NoContextWarning())
             _STATE["thread"] = threading.Thread(target=_run, name="warm-start", daemon=True)
             _STATE["thread"].start()
         return _STATE["thread"]
