@@ -12,7 +12,9 @@ import sys
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from compression.paths import REPO_ROOT
 
@@ -92,6 +94,27 @@ def _drive(action: Action, barrier: threading.Barrier) -> dict:
     return row
 
 
+@contextmanager
+def _runtime_held() -> Iterator[None]:
+    """Runtime.instance() and exists() answer with a stand-in (built as AppTest builds its own) while
+    the class-wide singleton is None between two sessions' runs; each run's own mock still wins."""
+    from unittest import mock
+
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
+    from streamlit.runtime.dataframe_source_manager import DataframeSourceManager
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    stand_in = mock.MagicMock(spec=Runtime)
+    stand_in.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
+    stand_in.dataframe_source_mgr = DataframeSourceManager()
+    stand_in.cache_storage_manager = MemoryCacheStorageManager()
+    with mock.patch.object(Runtime, "instance", classmethod(lambda cls: cls._instance or stand_in)), \
+            mock.patch.object(Runtime, "exists", classmethod(lambda cls: True)):
+        yield
+
+
 def run_load(n: int = SESSIONS, home: str | None = None) -> dict:
     """Start n sessions at once; returns the per-session rows and the store check."""
     from compression.store import RunStore
@@ -105,9 +128,13 @@ def run_load(n: int = SESSIONS, home: str | None = None) -> dict:
     # widgets only record what AppTest needs (a selectbox's format_func) while it is on: with several
     # AppTests in threads, one session's run ending switched it off under another's, whose next run
     # then failed with KeyError for its own selectbox. Held on for the whole load, each run restores on.
+    # Likewise AppTest sets the Runtime singleton to its own mock at a run's start and to None at its
+    # end: a session whose script thread began just after another's run ended died with "Runtime
+    # hasn't been created!" before drawing anything (seen in CI as "no Keep button"). Held for the load.
     from streamlit.testing.v1.util import patch_config_options
     from benchmarks.common import home_env, temporary_home
-    with (home_env(home) if home else temporary_home("bench-load-home-")), patch_config_options({"global.appTest": True}):
+    with (home_env(home) if home else temporary_home("bench-load-home-")), patch_config_options({"global.appTest": True}), \
+            _runtime_held():
         before = RunStore().count()
         barrier = threading.Barrier(n)
         rows: list[dict | None] = [None] * n
