@@ -10,6 +10,9 @@ half-width of the 95 % interval of the median), the ratio baseline / result and 
 inductor, an op the ONNX exporter refuses, a GPU for ONNX Runtime), the row holds the fallback
 message instead of numbers: the eager rows already say what eager does.
 
+`time_model(model, input_shape, runtime=)` times one model alone the same way (its median per batch
+with its spread, and images/s): the home page's card, timed when asked rather than kept on disk.
+
 Neither model is modified (compression.runtimes.prepare runs copies). Accuracy is not measured here:
 every runtime computes the same function (docs/runtimes.md).
 """
@@ -26,6 +29,7 @@ from compression import CompressionError
 from compression.runtimes import DESCRIPTIONS, RUNTIMES, check_runtime, prepare
 
 BATCH_SIZES = (1, 256)
+BIG_BATCH_ROUNDS = {"rounds": 11, "calls": 1, "warmup": 2}  # time_model beyond batch 1: 13 calls
 MAX_BATCH = 4096
 
 
@@ -102,3 +106,36 @@ def all_runtimes(baseline_model: nn.Module, result_model: nn.Module, input_shape
     if progress is not None:
         progress({"step": steps, "steps": steps, "phase": "done"})
     return rows
+
+
+def time_model(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu",
+               runtime: str | None = None, *, batch_sizes: Sequence[int] = BATCH_SIZES,
+               timer: Callable | None = None, **prepare_kwargs: Any) -> dict[str, Any]:
+    """One model alone on one runtime (the home page's latency and images/s, timed now, not kept):
+
+      runtime     the runtime it ran on (eager where the one asked for could not run it)
+      fallback    why the runtime asked for could not run it (else None)
+      rows        per batch size: batch, median_ms, spread_ms, lo_ms, hi_ms (the median per batch and
+                  its 95 % interval, compression.timing: 21 rounds of 2 calls at batch 1, 11 rounds of
+                  one call beyond), images_per_s (batch / median)
+
+    The model is not modified (compression.runtimes.prepare runs a copy)."""
+    from compression.device import synchronize
+    from compression.timing import OtherCpu, interleaved
+    sizes = check_batch_sizes(batch_sizes)
+    device = torch.device(device)
+    timer = timer or interleaved
+    out: dict[str, Any] = {"runtime": None, "fallback": None, "rows": [], "other_cores": None}
+    with OtherCpu() as other:
+        for batch in sizes:
+            runner = prepare(model, input_shape, device, runtime, batch_size=batch, **prepare_kwargs)
+            out["runtime"], out["fallback"] = runner.runtime, runner.fallback
+            x = torch.randn(batch, *input_shape, device=device)
+            big = batch > 1  # one call per round, fewer rounds: a large model's batch takes seconds
+            t = timer({"model": lambda: runner.run(x)}, **(BIG_BATCH_ROUNDS if big else {}),
+                      sync=lambda: synchronize(device))["model"]
+            out["rows"].append({"batch": batch, "median_ms": t.median_ms, "spread_ms": t.spread_ms,
+                                "lo_ms": t.lo_ms, "hi_ms": t.hi_ms,
+                                "images_per_s": batch / t.median_ms * 1000.0 if t.median_ms > 0 else None})
+    out["other_cores"] = other.cores
+    return out

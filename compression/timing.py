@@ -20,6 +20,7 @@ what the MACs allow (`implausible`).
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -154,3 +155,44 @@ def time_against_baseline(result_fn: Callable[[], Any], baseline_fn: Callable[[]
                baseline_latency_ms=timed["baseline"].median_ms,
                baseline_latency_spread_ms=timed["baseline"].spread_ms)
     return out
+
+
+class OtherCpu:
+    """How many cores other processes kept busy while the block ran (Linux: /proc/stat's busy
+    jiffies of all CPUs, less this process's own CPU time, over the wall time); `cores` is None
+    where /proc/stat cannot be read or the block was too short to say (under 0.1 s).
+
+        with OtherCpu() as other:
+            time_something()
+        other.cores   # e.g. 0.93: another program used about one core meanwhile
+    """
+
+    MIN_WALL = 0.1
+
+    def __init__(self) -> None:
+        self.cores: float | None = None
+
+    @staticmethod
+    def _busy_seconds() -> float | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:9]]
+            return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+        except (OSError, ValueError, IndexError):
+            return None
+
+    @staticmethod
+    def _own_seconds() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def __enter__(self) -> "OtherCpu":
+        self._start = (time.perf_counter(), self._busy_seconds(), self._own_seconds())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall0, busy0, own0 = self._start
+        wall, busy = time.perf_counter() - wall0, self._busy_seconds()
+        if busy0 is None or busy is None or wall < self.MIN_WALL:
+            return
+        self.cores = max(0.0, (busy - busy0) - (self._own_seconds() - own0)) / wall

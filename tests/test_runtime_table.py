@@ -105,3 +105,40 @@ def test_unknown_runtime_is_named():
     base, result = models()
     with pytest.raises(CompressionError, match="'tensorrt'"):
         all_runtimes(base, result, SHAPE, runtimes=("eager", "tensorrt"), timer=fake_timer(1.0, 1.0))
+
+
+def test_one_model_alone_gives_each_batch_its_median_spread_and_images_per_second():
+    from compression.runtime_table import time_model
+    base, _ = models()
+    before = state_dict_hash(base)
+    calls = []
+
+    def timer(fns, sync=None, calls_per_round=None, **kwargs):
+        (fn,) = fns.values()
+        out = fn()
+        calls.append(out.shape[0])
+        ms = 2.0 if out.shape[0] == 1 else 10.0
+        return {"model": Timing(ms, 0.5, ms - 0.4, ms + 0.5, 21)}
+    t = time_model(base, SHAPE, batch_sizes=(1, 256), timer=timer)
+    assert calls == [1, 256]  # the model really ran at each batch size
+    assert t["runtime"] == "eager" and t["fallback"] is None
+    one, big = t["rows"]
+    assert (one["batch"], one["median_ms"], one["spread_ms"], one["lo_ms"], one["hi_ms"]) == (1, 2.0, 0.5, 1.6, 2.5)
+    assert one["images_per_s"] == pytest.approx(500.0) and big["images_per_s"] == pytest.approx(25_600.0)
+    assert state_dict_hash(base) == before
+    with quick_cpu_timing():  # real rounds: a positive median inside its own interval
+        real = time_model(base, SHAPE, batch_sizes=(1,))["rows"][0]
+    assert 0 < real["lo_ms"] <= real["median_ms"] <= real["hi_ms"] and real["spread_ms"] >= 0
+
+
+def test_one_model_on_a_runtime_that_cannot_run_it_is_timed_in_eager_with_the_reason(monkeypatch):
+    from compression.runtime_table import time_model
+
+    def no_compiler(model, x):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
+    base, _ = models()
+    t = time_model(base, SHAPE, runtime="compile", batch_sizes=(1,), timer=lambda fns, **kw: {
+        "model": Timing(1.0, 0.1, 0.9, 1.1, 21)})
+    assert t["runtime"] == "eager" and "No working C++ compiler" in t["fallback"]
+    assert t["rows"][0]["median_ms"] == 1.0

@@ -8,6 +8,7 @@ same runtime as the result, and a runtime that cannot run the model falling back
 """
 
 import json
+import os
 
 import pytest
 import torch
@@ -239,3 +240,23 @@ def test_cli_run_falls_back_and_says_so(tmp_path, quick, monkeypatch):
     assert d["runtime"] == "eager" and "No working C++ compiler" in d["runtime_fallback"]
     code, out, err = cli("prune", "--model", "mlp", "--ratio", "0.5", "--runtime", "tpu", home=tmp_path)
     assert code == 2 and "'tpu'" in err
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="OtherCpu reads Linux's /proc/stat")
+def test_other_cpu_counts_another_process_busy():
+    import subprocess
+    import sys
+    import time as _time
+    from compression.timing import OtherCpu
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        _time.sleep(0.3)  # it is running
+        with OtherCpu() as other:
+            _time.sleep(0.6)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert other.cores is not None and other.cores >= 0.5  # a spinning process keeps about one core busy
+    with OtherCpu() as short:
+        pass
+    assert short.cores is None  # too short a block to say
