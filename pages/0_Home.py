@@ -5,11 +5,11 @@ import random
 
 import streamlit as st
 
-from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_count, fmt_ms, fmt_pct
+from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_count, fmt_pct
 from compression.charts.runs import accuracy_vs_size, runs_frame
-from ui import cache
+from ui import cache, home_timing
 from ui.byo import upload_panel
-from ui.sidebar import load_selection, show_error, sidebar
+from ui.sidebar import RUNTIME_LABELS, load_selection, show_error, sidebar
 
 st.set_page_config(page_title="Compression Explorer", layout="wide")
 sel = sidebar()
@@ -27,8 +27,7 @@ cols[0].metric("Test accuracy", fmt_pct(base["accuracy"]), help=fmt_accuracy_ci(
 cols[1].metric("Parameters", f"{base['params']:,}", help=f"{base['nonzero_params']:,} nonzero")
 cols[2].metric("Size on disk", fmt_bytes(base["size_bytes"]), help="Bytes of the fp32 state_dict as saved by torch.save.")
 cols[3].metric("MACs / image", fmt_count(base["macs"]), help="Multiply-accumulates for one image, counted by torch's FLOP counter.")
-cols[4].metric("Latency (batch 1)", fmt_ms(base["latency_ms"]), help=f"Median of 50 timed passes on {sel.device}.")
-cols[5].metric("Images / s", f"{base['throughput']:,.0f}", help=f"Throughput at batch 256 on {sel.device}.")
+timed, timed_line = cols[4:], st.container()  # latency and images/s: timed now, filled in last (ui.home_timing)
 st.caption(f"Accuracy {fmt_accuracy_ci(base['accuracy'], base['accuracy_n'])}. Data read from `{data.source}`.")
 
 st.subheader("Predictions on test images")
@@ -55,3 +54,5 @@ elif runs:
     st.plotly_chart(accuracy_vs_size(runs_frame(runs), baseline=base), width="stretch")
     st.caption(f"{len(runs)} stored run{'s' if len(runs) != 1 else ''}. Hollow markers: the stored size is simulated (runs saved before each run recorded which "
                "of its gains are simulated); a run's details on the Pareto explorer say which gains are real.")
+
+home_timing.show(timed, timed_line, sel.model, sel.dataset, sel.device, sel.runtime, RUNTIME_LABELS[sel.runtime])

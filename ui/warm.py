@@ -7,7 +7,8 @@ home page 5.4 s after `streamlit run`, now 4.4-4.7 s), and by app.py and the sid
 (AppTest, a server that is not st.App); the first call in a process starts the thread, later ones
 do nothing. The pages' defaults yield the device to a user (`yielding`). In order: the modules the
 pages import (PyTorch, Torch-Pruning, ONNX Runtime, Plotly, pandas), the default dataset and model,
-its baseline (what the home page shows; on disk across restarts, compression.metrics), then the
+its baseline (what the home page shows; on disk across restarts, compression.metrics; not the home
+card's latency and images/s, which the page times when it opens, ui.home_timing), then the
 default results of the Pruning page (into its live cache, ui.live) and the Architecture page (its
 conversion), so that opening them shows numbers at once; last the Quantization page's 8-bit default
 (into its live cache), but only when its int8 kernel choice is on disk already
