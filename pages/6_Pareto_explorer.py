@@ -44,7 +44,8 @@ if df.empty:
     st.stop()
 
 # ---- view and filters (all kept in the URL) -----------------------------------------------------
-for key, col in (("explorer_models", "model"), ("explorer_methods", "method"), ("explorer_devices", "device")):
+for key, col in (("explorer_models", "model"), ("explorer_methods", "method"), ("explorer_devices", "device"),
+                 ("explorer_runtimes", "runtime")):
     keep_valid(key, sorted(df[col].unique()))
 all_tags = sorted({t for tags in df["tags"] for t in tags})
 keep_valid("explorer_tags", all_tags)
@@ -55,11 +56,14 @@ with_sim = c[2].toggle("Simulated gains on the frontier", key="explorer_sim",
                        help="By default the frontier on an axis uses every run whose number on that axis is "
                             "real: an unstructured prune counts on stored size (its sparse file is real) but not "
                             "on latency (it runs dense kernels). Switch on to let simulated numbers in too.")
-f = st.columns(4)
+f = st.columns([1, 1, 1, 1, 1.5])
 models = f[0].multiselect("Model", sorted(df["model"].unique()), key="explorer_models", placeholder="all models")
 methods = f[1].multiselect("Method", sorted(df["method"].unique()), key="explorer_methods", placeholder="all methods")
 devices = f[2].multiselect("Device", sorted(df["device"].unique()), key="explorer_devices", placeholder="all devices")
-dates = f[3].date_input("Created between (UTC)", value=(), key="explorer_dates", format="YYYY-MM-DD",
+runtimes = f[3].multiselect("Latency runtime", sorted(df["runtime"].unique()), key="explorer_runtimes",
+                            placeholder="all runtimes", help="Where each run's latency was timed (its baseline on "
+                            "the same runtime). Latencies are comparable only within one runtime.")
+dates = f[4].date_input("Created between (UTC)", value=(), key="explorer_dates", format="YYYY-MM-DD",
                         help="Pick a first and a last day; leave empty for any date.")
 g = st.columns([2, 3, 4])
 with_hidden = g[0].toggle("Show hidden runs", key="explorer_hidden",
@@ -68,7 +72,7 @@ story = g[1].toggle("Story view: starred runs only", key="explorer_story",
                     help="The runs a reviewer follows: only the starred ones, labelled with their names, and a "
                          "table of them against their baselines. Star a run in its details below.")
 tags = g[2].multiselect("Tags", all_tags, key="explorer_tags", placeholder="any tag (runs with any of those chosen)")
-shown = filter_frame(df, models=models, methods=methods, devices=devices, dates=dates, tags=tags,
+shown = filter_frame(df, models=models, methods=methods, devices=devices, runtimes=runtimes, dates=dates, tags=tags,
                      hidden=with_hidden, starred_only=story)
 visible = df if with_hidden else df[~df["hidden"]]
 n_hidden = int(df["hidden"].sum())
@@ -100,7 +104,8 @@ st.plotly_chart(fig, key="explorer_chart", on_select=pick_from_chart, selection_
 n_sim = int(simulated_on(shown, cost).sum())
 if cost == "latency_ms" and shown["runtime"].nunique() > 1:  # a frontier across runtimes mixes what it compares
     st.caption(f"These latencies were timed on {', '.join(sorted(shown['runtime'].unique()))} (the table's runtime "
-               "column): each run against its baseline on its own runtime, but not comparable across runtimes.")
+               "column): each run against its baseline on its own runtime, but not comparable across runtimes. "
+               "Pick one under Latency runtime to compare like with like.")
 st.caption(f"{len(shown):,} of {plural(len(df), 'run')} shown · {plural(shown['model'].nunique(), 'model')} · "
            f"{len(front)} on the frontier"
            + (f" · {n_sim} hollow: {METRIC_WORDS[cost]} simulated for that run" if n_sim else "")

@@ -104,6 +104,22 @@ def test_date_filter(home):
     assert not at.exception and any("None of the 20 stored runs" in w.value for w in at.warning)
 
 
+def test_runtime_filter_compares_latency_like_with_like(home):
+    seed_store(home / "runs.sqlite", 20)
+    with sqlite3.connect(home / "runs.sqlite") as db:  # runs 3-6 timed on torch.compile
+        db.execute("UPDATE runs SET extra = json_set(extra, '$.runtime', 'compile') WHERE id BETWEEN 3 AND 6")
+    at = page(x="latency_ms")
+    assert not at.exception
+    assert any("not comparable across runtimes" in c.value for c in at.caption)  # mixed: said
+    assert at.multiselect(key="explorer_runtimes").options == ["compile", "eager"]
+    at.multiselect(key="explorer_runtimes").set_value(["compile"]).run()
+    assert not at.exception
+    assert run_ids(figure(at)) == [3, 4, 5, 6] and at.query_params["runtimes"] == "compile"
+    assert not any("not comparable across runtimes" in c.value for c in at.caption)
+    again = page(x="latency_ms", runtimes="eager")  # the link keeps the filter
+    assert len(run_ids(figure(again))) == 16 and 3 not in run_ids(figure(again))
+
+
 def test_a_link_reproduces_the_view(seeded):
     pipe = seeded.runs(method="pipeline")[0]
     at = page(x="params", log="0", methods="pipeline,no-such-method", run=str(pipe["id"]))

@@ -56,6 +56,10 @@ def test_filters(df):
     assert list(filter_frame(df, dates=(dt.date(2024, 5, 3), dt.date(2024, 5, 4)))["id"]) == [3, 4]
     assert list(filter_frame(df, dates=(dt.date(2024, 5, 5),))["id"]) == [5, 6]  # open-ended range
     assert len(filter_frame(df)) == 6
+    assert list(filter_frame(df, runtimes=["eager"])["id"]) == [1, 2, 3, 4, 5, 6]  # stored before runtimes: eager
+    timed = explorer_frame(RUNS[:2] + [run(7, "prune", 900, 0.86, extra={"runtime": "onnxruntime"})])
+    assert list(filter_frame(timed, runtimes=["onnxruntime"])["id"]) == [7]
+    assert list(filter_frame(timed, runtimes=["eager", "onnxruntime"])["id"]) == [1, 2, 7]
 
 
 def _points(fig):

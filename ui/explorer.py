@@ -23,6 +23,7 @@ URL_STATE: dict[str, tuple[str, Any]] = {
     "explorer_models": ("models", []),
     "explorer_methods": ("methods", []),
     "explorer_devices": ("devices", []),
+    "explorer_runtimes": ("runtimes", []),  # where latency was timed (eager, compile, onnxruntime)
     "explorer_dates": ("dates", ()),
     "explorer_run": ("run", None),
     "explorer_cmp": ("cmp", ""),  # the compare view: "12,base" (run 12 against its baseline) or "12,15"

@@ -103,10 +103,11 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
 
 def filter_frame(df: pd.DataFrame, *, models: Sequence[str] = (), methods: Sequence[str] = (),
                  devices: Sequence[str] = (), dates: Sequence[dt.date] = (), tags: Sequence[str] = (),
-                 hidden: bool = True, starred_only: bool = False) -> pd.DataFrame:
+                 runtimes: Sequence[str] = (), hidden: bool = True, starred_only: bool = False) -> pd.DataFrame:
     """Rows matching every filter; an empty filter lets everything through. `dates` is
     (first day,) or (first day, last day), both included, in UTC; `tags`: runs with any of them;
-    hidden=False leaves hidden runs out; starred_only keeps the starred runs (the story view)."""
+    `runtimes`: where latency was timed (`runtime_of`); hidden=False leaves hidden runs out;
+    starred_only keeps the starred runs (the story view)."""
     keep = pd.Series(True, index=df.index)
     if tags:
         wanted = set(tags)
@@ -115,7 +116,7 @@ def filter_frame(df: pd.DataFrame, *, models: Sequence[str] = (), methods: Seque
         keep &= ~df["hidden"].astype(bool)
     if starred_only:
         keep &= df["starred"].astype(bool)
-    for col, allowed in (("model", models), ("method", methods), ("device", devices)):
+    for col, allowed in (("model", models), ("method", methods), ("device", devices), ("runtime", runtimes)):
         if allowed:
             keep &= df[col].isin(list(allowed))
     if dates:
