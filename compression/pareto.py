@@ -24,6 +24,13 @@ COSTS: dict[str, tuple[str, str]] = {
 }
 
 
+def runtime_of(run: Mapping[str, Any]) -> str:
+    """Where a stored run's latency was timed (its extra's `runtime`); runs from before runtimes: eager.
+    Latencies compare only within one runtime (the explorer's and `runs --runtime` filter)."""
+    extra = run.get("extra") if isinstance(run.get("extra"), dict) else {}
+    return str(run.get("runtime") or extra.get("runtime") or "eager")
+
+
 def _number(value: Any) -> float | None:
     """A finite float, or None for missing / NaN / infinite values (such points can't be ranked)."""
     try:

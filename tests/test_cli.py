@@ -105,6 +105,14 @@ def test_runs_tag_star_name_and_filter(tmp_path):
     assert [r["run_id"] for r in _lines(cli_in_process("runs", "--tag", "int8", "--json", home=tmp_path))] == [b]
     (row,) = _lines(cli_in_process("runs", "--remove-tag", str(b), "int8", "--json", home=tmp_path))
     assert row["tags"] == ["review"]
+    import sqlite3
+    with sqlite3.connect(tmp_path / "runs.sqlite") as db:  # run c timed on torch.compile
+        db.execute("UPDATE runs SET extra = json_set(extra, '$.runtime', 'compile') WHERE id = ?", (c,))
+    assert [r["run_id"] for r in _lines(cli_in_process("runs", "--runtime", "compile", "--json", home=tmp_path))] == [c]
+    assert [r["run_id"] for r in _lines(cli_in_process("runs", "--runtime", "eager", "--limit", "1", "--json",
+                                                       home=tmp_path))] == [b]  # newest eager run, c left out first
+    bad = cli_in_process("runs", "--runtime", "tensorrt", home=tmp_path)
+    assert bad.returncode == 2 and "tensorrt" in bad.stderr
 
     changed = _lines(cli_in_process("runs", "--star", str(a), str(c), "--name", str(a), "8-bit, 4x smaller",
                                     "--json", home=tmp_path))

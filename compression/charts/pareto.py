@@ -16,7 +16,7 @@ from compression.charts.format import run_field as latency_value
 from compression.charts.runs import METHOD_COLORS
 from compression.honesty import METRIC_WORDS, SIMULATABLE, simulated_metrics
 from compression.metrics import wilson_interval
-from compression.pareto import COSTS, frontier_mask
+from compression.pareto import COSTS, frontier_mask, runtime_of
 
 AXIS_TITLES = {"size_bytes": "stored size (bytes)", "params": "parameters stored",
                "macs": "MACs per image", "latency_ms": "latency, batch 1 (ms)"}
@@ -67,12 +67,6 @@ def _hover(r: dict) -> str:
         size = fmt_change(r["size_bytes"], base["size_bytes"], "size_bytes", simulated="size_bytes" in sim)
         lines.append(f"vs uncompressed: {size.text}, {fmt_points(r['accuracy'], base.get('accuracy'))}")
     return "<br>".join(lines)
-
-
-def runtime_of(run: dict) -> str:
-    """Where a stored run's latency was timed (its extra's `runtime`); runs from before runtimes: eager."""
-    extra = run.get("extra") if isinstance(run.get("extra"), dict) else {}
-    return str(run.get("runtime") or extra.get("runtime") or "eager")
 
 
 def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:

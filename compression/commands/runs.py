@@ -1,5 +1,5 @@
 """python -m compression runs [--model NAME] [--dataset NAME] [--method M] [--tag TAG] [--starred]
-                              [--group GROUP] [--hidden] [--limit N]
+                              [--group GROUP] [--runtime R] [--hidden] [--limit N]
                               [--frontier [--x COST] [--include-simulated]] [--json]
    python -m compression runs --name ID NAME | --add-tag ID TAG | --remove-tag ID TAG |
                               --star ID... | --unstar ID... | --hide ID... | --unhide ID... |
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from compression import CompressionError
 from compression.cli import int_range
-from compression.pareto import COSTS
+from compression.pareto import COSTS, runtime_of
+from compression.runtimes import RUNTIMES
 from compression.run_labels import check_name, check_tag
 from compression.store import RunStore
 
-_LIST_FILTERS = ("model", "dataset", "method", "tag", "starred", "group", "hidden", "limit", "frontier",
+_LIST_FILTERS = ("model", "dataset", "method", "tag", "starred", "group", "runtime", "hidden", "limit", "frontier",
                  "include_simulated")
 _FLAGS = (("star", dict(starred=True)), ("unstar", dict(starred=False)),
           ("hide", dict(hidden=True)), ("unhide", dict(hidden=False)))
@@ -34,6 +35,8 @@ def register(subs) -> None:
     p.add_argument("--starred", action="store_true", help="only the starred runs")
     p.add_argument("--group", default=None,
                    help="only the runs of one sweep, search or pipeline (its group id, e.g. search:mlp-60k)")
+    p.add_argument("--runtime", choices=RUNTIMES, default=None,
+                   help="only the runs whose latency was timed on this runtime (runs stored before runtimes: eager)")
     p.add_argument("--hidden", action="store_true", help="include hidden runs (left out by default)")
     p.add_argument("--limit", type=int_range(1), default=None)
     p.add_argument("--frontier", action="store_true",
@@ -90,9 +93,12 @@ def run(args):
     if changes:
         yield from apply_changes(args, changes)
         return
-    rows = RunStore().runs(model=args.model, dataset=args.dataset, method=args.method, limit=args.limit,
+    rows = RunStore().runs(model=args.model, dataset=args.dataset, method=args.method,
+                           limit=None if args.runtime else args.limit,  # the limit after the runtime filter
                            tag=args.tag, starred=True if args.starred else None, group=args.group,
                            include_hidden=args.hidden)
+    if args.runtime:
+        rows = [r for r in rows if runtime_of(r) == args.runtime][:args.limit]
     if args.frontier:
         rows = frontier_rows(rows, args.cost, include_simulated=args.include_simulated)
     for row in rows:
