@@ -10,7 +10,7 @@ from compression.charts.format import fmt_bytes, fmt_pct
 from compression.charts.runs import accuracy_vs_size, runs_frame
 from compression.distillation import TRANSFER_SETS, DistillConfig, StudentSpec
 from compression.models import architecture_names, takes_width
-from ui import cache, jobs
+from ui import cache, jobs, runtime_table
 from ui import cluster as ui_cluster
 from ui import results as results_ui
 from ui.distillation import LABELED_CHOICES, Request, gallery_indices, gallery_logits, run_job, soft_labels
@@ -145,6 +145,11 @@ def show_result(job: jobs.Job) -> None:
         knob = "temperature" if len({r["config"]["temperature"] for r in soft}) > 1 else "alpha"
         st.plotly_chart(sweep_curve(rows, knob, teacher_accuracy=teacher_base["accuracy"]), width="stretch",
                         key="distill_sweep_chart")
+    if soft:  # the (most accurate) distilled student against its teacher, on every runtime
+        best = max(soft, key=lambda r: r["accuracy"])
+        st.markdown(f"**{best['config'].get('student')} (T={best['config'].get('temperature')}, alpha="
+                    f"{best['config'].get('alpha')}) against the teacher on every runtime**")
+        runtime_table.section("distill_runtimes_job", best, best["artifact_bytes"], what="teacher")
 
 
 jobs.panel(JOB, show_progress, show_result)

@@ -26,8 +26,14 @@ def test_moving_t_softens_the_shown_soft_labels(home):
     assert any("No students of cnn stored yet" in i.value for i in at.info)
 
 
-def test_a_one_epoch_run_completes_and_stores_both_students(home):
+def test_a_one_epoch_run_completes_and_stores_both_students(home, monkeypatch):
+    import compression.runtimes as runtimes
     from compression.store import RunStore
+    from support import quick_cpu_timing
+
+    def no_compiler(model, x):  # compiling takes minutes here: the plumbing is what is tested
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
     at.select_slider(key="distill_labeled").set_value(1000)
@@ -46,6 +52,19 @@ def test_a_one_epoch_run_completes_and_stores_both_students(home):
     table = at.dataframe[0].value
     assert list(table["trained on"]) == ["hard labels", "distilled"]
     assert len(at.get("plotly_chart")) >= 3  # soft labels, curves, students vs teacher
+    # the distilled student against its teacher on every runtime
+    (button,) = [b for b in at.button if b.label == "Time on every runtime"]
+    with quick_cpu_timing():
+        button.click().run()
+        at.session_state["distill_runtimes_job"].wait(300)
+    at.run()
+    assert not at.exception
+    rows = next(d.value for d in at.dataframe if "result vs baseline" in d.value.columns)
+    onnx = rows[rows["runtime"].str.startswith("ONNX Runtime")]
+    assert list(onnx["batch"]) == [1, 256] and onnx["result"].str.contains("±", regex=False).all()
+    assert onnx["ratio (baseline / result)"].notna().all()  # the teacher (cnn) and the student both ran
+    assert rows[rows["runtime"].str.startswith("torch.compile")]["note"].str.contains("C++ compiler", regex=False).all()
+    assert any("result and the teacher timed interleaved" in c.value for c in at.caption)
 
 
 def test_bad_choice_is_shown_not_raised(home):

@@ -57,10 +57,11 @@ def run_job(job, request: Request, data: Dataset, store: RunStore, device: str, 
             runtime: str = "eager") -> list[dict]:
     """Worker side: train (hard labels, then each distilled setting) on `executor` (ui.cluster's:
     COMPRESSION_CLUSTER's workers, else this process), each student stored once with its artifact
-    file, and return the result dicts; latency timed on `runtime`. Stop ends after the running
-    students, which are kept."""
+    file, and return the result dicts (each with `artifact_bytes`, the student's file: the page
+    times it against the teacher on every runtime); latency timed on `runtime`. Stop ends after the
+    running students, which are kept."""
     outcomes = distill([request.teacher], request.student, data, request.config,
                        temperatures=request.temperatures or None, alphas=request.alphas or None,
                        device=device, progress=job.progress, should_stop=job.should_stop, store=store,
                        executor=executor, runtime=runtime)
-    return [outcome.result.to_dict() for outcome in outcomes]
+    return [{**outcome.result.to_dict(), "artifact_bytes": outcome.artifact} for outcome in outcomes]
