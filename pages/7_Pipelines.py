@@ -9,7 +9,7 @@ from compression import CompressionError
 from compression.charts.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct, plural
 from compression.charts.pipeline import live_chart, path_chart, steps_frame
 from compression.pipeline import KINDS, RECIPES, PipelineConfig, check_composition, parse_steps, step_spec
-from ui import cache, jobs
+from ui import cache, jobs, runtime_table
 from ui import results as results_ui
 from ui import pipeline as ui_pipe
 from ui.sidebar import cli_dataset, load_selection, sidebar
@@ -87,6 +87,7 @@ def show_results(results: list[dict]) -> None:
         st.download_button(f"Download the final model ({fmt_bytes(path.stat().st_size)})", path.read_bytes(),
                            file_name=path.name, key="pipe_download", on_click="ignore",
                            help="Load it with compression.pipeline.load_artifact(bytes): the same predictions.")
+        runtime_table.section("pipe_runtimes_job", final, what="fp32 model")
 
 
 def show_progress(job) -> None:

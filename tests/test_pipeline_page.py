@@ -40,7 +40,13 @@ def test_builder_adds_steps_and_refuses_a_bad_order_before_running(home):
     assert not at.error and not at.button(key="pipe_run").disabled
 
 
-def test_running_a_pipeline_stores_each_step_and_shows_the_path(home):
+def test_running_a_pipeline_stores_each_step_and_shows_the_path(home, monkeypatch):
+    import compression.runtimes as runtimes
+    from support import quick_cpu_timing
+
+    def no_compiler(model, x):  # compiling takes minutes here: the plumbing is what is tested
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
     at = _page()
     at.session_state["pipe_mode"] = "Build your own"
     at.session_state["pipe_steps"] = ["prune:unstructured:0.8", "quantize:cluster-huffman:4"]
@@ -60,6 +66,17 @@ def test_running_a_pipeline_stores_each_step_and_shows_the_path(home):
     chart = at.get("plotly_chart")[0]
     assert "pipeline" in chart.proto.spec  # the path chart, with its points
     assert at.get("download_button")
+    # the final file against the fp32 model on every runtime: sparse weights on dense kernels, simulated
+    (button,) = [b for b in at.button if b.label == "Time on every runtime"]
+    with quick_cpu_timing():
+        button.click().run()
+        at.session_state["pipe_runtimes_job"].wait(300)
+    at.run()
+    assert not at.exception
+    rows = next(d.value for d in at.dataframe if "result vs baseline" in d.value.columns)
+    eager = rows[rows["runtime"] == "PyTorch eager"]
+    assert list(eager["batch"]) == [1, 256] and eager["result"].str.contains("±", regex=False).all()
+    assert eager["result vs baseline"].str.endswith("(simulated)").all()  # its latency gain is not realized
 
 
 def test_stop_keeps_the_finished_steps(home):
