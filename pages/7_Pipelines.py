@@ -87,6 +87,10 @@ def show_results(results: list[dict]) -> None:
         st.download_button(f"Download the final model ({fmt_bytes(path.stat().st_size)})", path.read_bytes(),
                            file_name=path.name, key="pipe_download", on_click="ignore",
                            help="Load it with compression.pipeline.load_artifact(bytes): the same predictions.")
+    if any(r["config"].get("step_spec", "").startswith("quantize") for r in results):
+        st.caption("Time on every runtime is offered for pipelines without a quantize step: a quantized file "
+                   "loads as float weights, which is not what an int8 kernel runs (its latency is on the card).")
+    elif path.is_file():
         runtime_table.section("pipe_runtimes_job", final, what="fp32 model")
 
 

@@ -40,13 +40,7 @@ def test_builder_adds_steps_and_refuses_a_bad_order_before_running(home):
     assert not at.error and not at.button(key="pipe_run").disabled
 
 
-def test_running_a_pipeline_stores_each_step_and_shows_the_path(home, monkeypatch):
-    import compression.runtimes as runtimes
-    from support import quick_cpu_timing
-
-    def no_compiler(model, x):  # compiling takes minutes here: the plumbing is what is tested
-        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
-    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
+def test_running_a_pipeline_stores_each_step_and_shows_the_path(home):
     at = _page()
     at.session_state["pipe_mode"] = "Build your own"
     at.session_state["pipe_steps"] = ["prune:unstructured:0.8", "quantize:cluster-huffman:4"]
@@ -66,7 +60,28 @@ def test_running_a_pipeline_stores_each_step_and_shows_the_path(home, monkeypatc
     chart = at.get("plotly_chart")[0]
     assert "pipeline" in chart.proto.spec  # the path chart, with its points
     assert at.get("download_button")
-    # the final file against the fp32 model on every runtime: sparse weights on dense kernels, simulated
+    assert any("offered for pipelines without a quantize step" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.label == "Time on every runtime"]
+
+
+def test_final_file_against_the_fp32_model_on_every_runtime(home, monkeypatch):
+    """A pipeline without a quantize step: its final file on every runtime; sparse weights run dense
+    kernels, so every row says (simulated)."""
+    import compression.runtimes as runtimes
+    from support import quick_cpu_timing
+
+    def no_compiler(model, x):  # compiling takes minutes here: the plumbing is what is tested
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
+    at = _page()
+    at.session_state["pipe_mode"] = "Build your own"
+    at.session_state["pipe_steps"] = ["prune:unstructured:0.8", "finetune:1"]
+    at.session_state["pipe_subset"] = "1,000"
+    at.run()
+    at.button(key="pipe_run").click().run()
+    at.session_state["pipe_job"].wait(300)
+    at.run()
+    assert not at.exception
     (button,) = [b for b in at.button if b.label == "Time on every runtime"]
     with quick_cpu_timing():
         button.click().run()
