@@ -59,10 +59,10 @@ def test_a_one_epoch_run_completes_and_stores_both_students(home, monkeypatch):
         at.session_state["distill_runtimes_job"].wait(300)
     at.run()
     assert not at.exception
-    rows = next(d.value for d in at.dataframe if "result vs baseline" in d.value.columns)
+    rows = next(d.value for d in at.dataframe if "result vs teacher" in d.value.columns)
     onnx = rows[rows["runtime"].str.startswith("ONNX Runtime")]
     assert list(onnx["batch"]) == [1, 256] and onnx["result"].str.contains("±", regex=False).all()
-    assert onnx["ratio (baseline / result)"].notna().all()  # the teacher (cnn) and the student both ran
+    assert onnx["ratio (teacher / result)"].notna().all()  # the teacher (cnn) and the student both ran
     assert rows[rows["runtime"].str.startswith("torch.compile")]["note"].str.contains("C++ compiler", regex=False).all()
     assert any("result and the teacher timed interleaved" in c.value for c in at.caption)
 

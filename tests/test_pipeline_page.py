@@ -88,10 +88,10 @@ def test_final_file_against_the_fp32_model_on_every_runtime(home, monkeypatch):
         at.session_state["pipe_runtimes_job"].wait(300)
     at.run()
     assert not at.exception
-    rows = next(d.value for d in at.dataframe if "result vs baseline" in d.value.columns)
+    rows = next(d.value for d in at.dataframe if "result vs fp32 model" in d.value.columns)
     eager = rows[rows["runtime"] == "PyTorch eager"]
     assert list(eager["batch"]) == [1, 256] and eager["result"].str.contains("±", regex=False).all()
-    assert eager["result vs baseline"].str.endswith("(simulated)").all()  # its latency gain is not realized
+    assert eager["result vs fp32 model"].str.endswith("(simulated)").all()  # its latency gain is not realized
 
 
 def test_stop_keeps_the_finished_steps(home):

@@ -277,13 +277,13 @@ def test_time_on_every_runtime_under_the_card(home, monkeypatch):
         at.session_state["prune_runtimes_job"].wait(300)
     at.run()
     assert not at.exception
-    table = next(d.value for d in at.dataframe if "result vs baseline" in d.value.columns)
+    table = next(d.value for d in at.dataframe if "result vs unpruned model" in d.value.columns)
     assert list(zip(table["runtime"], table["batch"])) == [
         (name, b) for name in ("PyTorch eager", "torch.compile (TorchInductor)", "ONNX Runtime (CPUExecutionProvider)")
         for b in (1, 256)]
     compiled = table[table["runtime"].str.startswith("torch.compile")]
-    assert (compiled["result vs baseline"] == "could not run").all()
+    assert (compiled["result vs unpruned model"] == "could not run").all()
     assert compiled["note"].str.contains("No working C++ compiler", regex=False).all()
     others = table[~table["runtime"].str.startswith("torch.compile")]
-    assert others["baseline"].str.endswith(" ms").all() and others["result"].str.contains("±", regex=False).all()
+    assert others["unpruned model"].str.endswith(" ms").all() and others["result"].str.contains("±", regex=False).all()
     assert not [b for b in at.button if b.label == "Time on every runtime"]  # kept: shown, not asked again

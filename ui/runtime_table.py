@@ -31,14 +31,15 @@ def table_key(run: Mapping[str, Any], batch_sizes=BATCH_SIZES) -> tuple:
     return (run["model"], run["dataset"], run["device"], run["method"], config, tuple(batch_sizes))
 
 
-def frame(rows: list[dict]) -> pd.DataFrame:
-    """The table as the page shows it: medians ± spreads in ms, the ratio in words, the fallback."""
+def frame(rows: list[dict], what: str = "baseline") -> pd.DataFrame:
+    """The table as the page shows it: medians ± spreads in ms, the ratio in words, the fallback;
+    `what` names the baseline's columns (the unpruned model, the teacher, ...)."""
     return pd.DataFrame([{
         "runtime": DESCRIPTIONS.get(r["runtime"], r["runtime"]), "batch": r["batch"],
-        "baseline": fmt_ms_spread(r["baseline_ms"], r["baseline_spread_ms"]),
+        what: fmt_ms_spread(r["baseline_ms"], r["baseline_spread_ms"]),
         "result": fmt_ms_spread(r["result_ms"], r["result_spread_ms"]),
-        "result vs baseline": r["change"] if r["fallback"] is None else "could not run",
-        "ratio (baseline / result)": round(r["ratio"], 2) if r["ratio"] else None,
+        f"result vs {what}": r["change"] if r["fallback"] is None else "could not run",
+        f"ratio ({what} / result)": round(r["ratio"], 2) if r["ratio"] else None,
         "setup (s)": r.get("setup_s"),
         "note": r["fallback"] or "",
     } for r in rows])
@@ -94,7 +95,7 @@ def section(job_key: str, run: Mapping[str, Any], artifact: bytes | None = None,
 
 
 def show(rows: list[dict], what: str = "baseline") -> None:
-    st.dataframe(frame(rows), hide_index=True, width="stretch")
+    st.dataframe(frame(rows, what), hide_index=True, width="stretch")
     st.caption(f"Milliseconds per batch, median ± the half-width of its 95 % interval, the result and the {what} "
                "timed interleaved on each runtime. Overlapping intervals read \"no measurable change\". "
                "Accuracy is the same on every runtime (the same function); a runtime that could not run a model "
