@@ -52,6 +52,28 @@ def quick_cpu_timing():
         torch.set_num_threads(threads)
 
 
+def without_a_cxx_compiler(monkeypatch):
+    """torch.compile fails as it does on a machine without a C++ compiler (compiling takes minutes
+    here): tests of the all-runtimes plumbing, and of what a runtime that cannot run says."""
+    import compression.runtimes as runtimes
+
+    def no_compiler(model, x):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
+
+
+def every_runtime_table(at, job_key: str, column: str):
+    """Press "Time on every runtime" under a page's result, wait for its job (quick timing) and
+    return the table drawn (the dataframe that has `column`, e.g. "result vs teacher")."""
+    (button,) = [b for b in at.button if b.label == "Time on every runtime"]
+    with quick_cpu_timing():
+        button.click().run()
+        at.session_state[job_key].wait(300)
+    at.run()
+    assert not at.exception
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 def cli_in_process(*args, home=None, env=None):
     """`python -m compression ARGS` run in this process (main(argv) with stdout/stderr captured):
     a subprocess costs ~4 s of imports on this machine, so the tests of what one command prints

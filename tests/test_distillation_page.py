@@ -27,13 +27,9 @@ def test_moving_t_softens_the_shown_soft_labels(home):
 
 
 def test_a_one_epoch_run_completes_and_stores_both_students(home, monkeypatch):
-    import compression.runtimes as runtimes
     from compression.store import RunStore
-    from support import quick_cpu_timing
-
-    def no_compiler(model, x):  # compiling takes minutes here: the plumbing is what is tested
-        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
-    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
+    from support import every_runtime_table, without_a_cxx_compiler
+    without_a_cxx_compiler(monkeypatch)
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
     at.select_slider(key="distill_labeled").set_value(1000)
@@ -53,13 +49,7 @@ def test_a_one_epoch_run_completes_and_stores_both_students(home, monkeypatch):
     assert list(table["trained on"]) == ["hard labels", "distilled"]
     assert len(at.get("plotly_chart")) >= 3  # soft labels, curves, students vs teacher
     # the distilled student against its teacher on every runtime
-    (button,) = [b for b in at.button if b.label == "Time on every runtime"]
-    with quick_cpu_timing():
-        button.click().run()
-        at.session_state["distill_runtimes_job"].wait(300)
-    at.run()
-    assert not at.exception
-    rows = next(d.value for d in at.dataframe if "result vs teacher" in d.value.columns)
+    rows = every_runtime_table(at, "distill_runtimes_job", "result vs teacher")
     onnx = rows[rows["runtime"].str.startswith("ONNX Runtime")]
     assert list(onnx["batch"]) == [1, 256] and onnx["result"].str.contains("±", regex=False).all()
     assert onnx["ratio (teacher / result)"].notna().all()  # the teacher (cnn) and the student both ran

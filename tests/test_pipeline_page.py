@@ -15,6 +15,17 @@ def _page():
     return at
 
 
+def _started(steps: list[str]) -> AppTest:
+    """The page with these steps built (on the first 1,000 test images) and Run pressed."""
+    at = _page()
+    at.session_state["pipe_mode"] = "Build your own"
+    at.session_state["pipe_steps"] = steps
+    at.session_state["pipe_subset"] = "1,000"
+    at.run()
+    at.button(key="pipe_run").click().run()
+    return at
+
+
 def test_recipe_mode_shows_the_steps_and_the_command_line(home):
     at = _page()
     at.run()
@@ -41,12 +52,7 @@ def test_builder_adds_steps_and_refuses_a_bad_order_before_running(home):
 
 
 def test_running_a_pipeline_stores_each_step_and_shows_the_path(home):
-    at = _page()
-    at.session_state["pipe_mode"] = "Build your own"
-    at.session_state["pipe_steps"] = ["prune:unstructured:0.8", "quantize:cluster-huffman:4"]
-    at.session_state["pipe_subset"] = "1,000"
-    at.run()
-    at.button(key="pipe_run").click().run()
+    at = _started(["prune:unstructured:0.8", "quantize:cluster-huffman:4"])
     job = at.session_state["pipe_job"]
     job.wait(300)
     at.run()
@@ -67,28 +73,13 @@ def test_running_a_pipeline_stores_each_step_and_shows_the_path(home):
 def test_final_file_against_the_fp32_model_on_every_runtime(home, monkeypatch):
     """A pipeline without a quantize step: its final file on every runtime; sparse weights run dense
     kernels, so every row says (simulated)."""
-    import compression.runtimes as runtimes
-    from support import quick_cpu_timing
-
-    def no_compiler(model, x):  # compiling takes minutes here: the plumbing is what is tested
-        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
-    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
-    at = _page()
-    at.session_state["pipe_mode"] = "Build your own"
-    at.session_state["pipe_steps"] = ["prune:unstructured:0.8", "finetune:1"]
-    at.session_state["pipe_subset"] = "1,000"
-    at.run()
-    at.button(key="pipe_run").click().run()
+    from support import every_runtime_table, without_a_cxx_compiler
+    without_a_cxx_compiler(monkeypatch)
+    at = _started(["prune:unstructured:0.8", "finetune:1"])
     at.session_state["pipe_job"].wait(300)
     at.run()
     assert not at.exception
-    (button,) = [b for b in at.button if b.label == "Time on every runtime"]
-    with quick_cpu_timing():
-        button.click().run()
-        at.session_state["pipe_runtimes_job"].wait(300)
-    at.run()
-    assert not at.exception
-    rows = next(d.value for d in at.dataframe if "result vs fp32 model" in d.value.columns)
+    rows = every_runtime_table(at, "pipe_runtimes_job", "result vs fp32 model")
     eager = rows[rows["runtime"] == "PyTorch eager"]
     assert list(eager["batch"]) == [1, 256] and eager["result"].str.contains("±", regex=False).all()
     assert eager["result vs fp32 model"].str.endswith("(simulated)").all()  # its latency gain is not realized
@@ -96,12 +87,7 @@ def test_final_file_against_the_fp32_model_on_every_runtime(home, monkeypatch):
 
 def test_stop_keeps_the_finished_steps(home):
     import threading
-    at = _page()
-    at.session_state["pipe_mode"] = "Build your own"
-    at.session_state["pipe_steps"] = ["prune:unstructured:0.5", "finetune:3", "quantize:uniform:8"]
-    at.session_state["pipe_subset"] = "1,000"
-    at.run()
-    at.button(key="pipe_run").click().run()
+    at = _started(["prune:unstructured:0.5", "finetune:3", "quantize:uniform:8"])
     job = at.session_state["pipe_job"]
     stopper = threading.Thread(target=lambda: (_wait_for(lambda: any(e.get("stage") == 2 for e in job.events)),
                                                job.request_stop()))

@@ -261,23 +261,13 @@ def test_a_runtime_that_cannot_run_falls_back_with_its_message_on_the_card(home,
 def test_time_on_every_runtime_under_the_card(home, monkeypatch):
     """The button runs the all-runtimes table as a job; torch.compile without a compiler (faked:
     compiling takes minutes here) says why in its rows instead of numbers; the table is kept."""
-    import compression.runtimes as runtimes
-    from support import quick_cpu_timing
-
-    def no_compiler(model, x):
-        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
-    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
+    from support import every_runtime_table, without_a_cxx_compiler
+    without_a_cxx_compiler(monkeypatch)
     at = _page()
     at.session_state["prune_method"] = "structured"
     at.session_state["prune_ratio"] = 0.35
     _full(at.run())
-    (button,) = [b for b in at.button if b.label == "Time on every runtime"]
-    with quick_cpu_timing():
-        button.click().run()
-        at.session_state["prune_runtimes_job"].wait(300)
-    at.run()
-    assert not at.exception
-    table = next(d.value for d in at.dataframe if "result vs unpruned model" in d.value.columns)
+    table = every_runtime_table(at, "prune_runtimes_job", "result vs unpruned model")
     assert list(zip(table["runtime"], table["batch"])) == [
         (name, b) for name in ("PyTorch eager", "torch.compile (TorchInductor)", "ONNX Runtime (CPUExecutionProvider)")
         for b in (1, 256)]

@@ -133,10 +133,8 @@ def test_one_model_alone_gives_each_batch_its_median_spread_and_images_per_secon
 
 def test_one_model_on_a_runtime_that_cannot_run_it_is_timed_in_eager_with_the_reason(monkeypatch):
     from compression.runtime_table import time_model
-
-    def no_compiler(model, x):
-        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
-    monkeypatch.setattr(runtimes, "_compiled", no_compiler)
+    from support import without_a_cxx_compiler
+    without_a_cxx_compiler(monkeypatch)
     base, _ = models()
     t = time_model(base, SHAPE, runtime="compile", batch_sizes=(1,), timer=lambda fns, **kw: {
         "model": Timing(1.0, 0.1, 0.9, 1.1, 21)})

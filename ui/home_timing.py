@@ -84,7 +84,7 @@ def show(cols, below, name: str, dataset_name: str, device: str, runtime: str, r
     t = timing(name, dataset_name, device, runtime)
     if t is None:
         cols[0].metric("Latency (batch 1)", "timing…", help=f"Being timed on {runtime_label}, {device}.")
-        cols[1].metric("Images / s", "timing…", help=f"Batch 256, being timed on {runtime_label}, {device}.")
+        cols[1].metric("Images / s", "timing…", help=f"Batch {BATCHES[-1]}, being timed on {runtime_label}, {device}.")
         return
     one, big = t["rows"]
     where = f"{runtime_label}, {device}"
@@ -92,11 +92,12 @@ def show(cols, below, name: str, dataset_name: str, device: str, runtime: str, r
                    help=f"Median over interleaved rounds on {where}; 95 % interval of the median "
                         f"{one['lo_ms']:.3f}–{one['hi_ms']:.3f} ms.")
     cols[1].metric("Images / s", f"{big['images_per_s']:,.0f}",
-                   help=f"Batch 256 on {where}: {256 / big['hi_ms'] * 1000:,.0f}–{256 / big['lo_ms'] * 1000:,.0f} "
+                   help=f"Batch {big['batch']} on {where}: {big['batch'] / big['hi_ms'] * 1000:,.0f}–"
+                        f"{big['batch'] / big['lo_ms'] * 1000:,.0f} "
                         "images/s (the 95 % interval of the median batch time).")
     text, button = below.columns([8, 1], vertical_alignment="center")
     line = (f"Latency {fmt_ms_spread(one['median_ms'], one['spread_ms'])} at batch 1, "
-            f"{fmt_ms_spread(big['median_ms'], big['spread_ms'])} per batch of 256; timed at {t['timed_at']} on "
+            f"{fmt_ms_spread(big['median_ms'], big['spread_ms'])} per batch of {big['batch']}; timed at {t['timed_at']} on "
             f"{where} (± is the half-width of the 95 % interval of the median).")
     if t.get("other_cores") is not None:
         line += f" Other programs kept {t['other_cores']:.1f} of {os.cpu_count()} cores busy meanwhile."
