@@ -63,6 +63,13 @@ class Resolved:
     def name(self) -> str:
         return self.ref.label
 
+    @property
+    def contract(self):
+        """The model's input contract (compression.contract.InputContract): normalization, input
+        size, channels and classes. Today every reference is read with its dataset's own."""
+        from compression.contract import InputContract
+        return InputContract.of_dataset(self.dataset)
+
 
 # ---------------------------------------------------------------------------------------------
 # parsing
