@@ -1,4 +1,5 @@
-"""Budget search: config validation, the grid, the choice (most accurate within the measured
+"""Budget search (the search engine with the grid sampler): config validation, the grid, a point
+predicted over the budget listed and never run, the choice (most accurate within the measured
 budget), every point stored, the CLI and the page."""
 
 import json
@@ -41,22 +42,28 @@ def test_the_grid_follows_the_allowed_methods():
 def test_search_returns_the_most_accurate_point_within_the_measured_budget(fmnist, home, small_grid):
     from compression.store import RunStore
     outcome = search("mlp", fmnist.name, BudgetConfig(limit=BUDGET, methods=("quantize",)), limit=500)
+    # 8-bit is predicted over the budget from its own file's bytes (269,919): listed, never run
+    assert [s["spec"] for s in outcome.skipped] == ["quantize:uniform:8"]
+    assert outcome.skipped[0]["predicted_cost"] > BUDGET and outcome.skipped[0]["why"].startswith("not evaluated: ")
     sizes = {p["spec"]: p["size_bytes"] for p in outcome.points}
-    assert list(sizes) == list(SMALL_GRID)
-    assert sizes["quantize:uniform:8"] > BUDGET > sizes["quantize:uniform:4"] > sizes["quantize:uniform:2"]
-    assert [p["fits"] for p in outcome.points] == [False, True, True]
-    # 4-bit loses ~0.3 points, 2-bit ~4 (post-training): the 4-bit point is the most accurate that fits
+    # best-predicted first: 4-bit loses ~0.3 points, 2-bit ~4 (post-training)
+    assert list(sizes) == ["quantize:uniform:4", "quantize:uniform:2"]
+    assert BUDGET > sizes["quantize:uniform:4"] > sizes["quantize:uniform:2"]
+    assert [p["fits"] for p in outcome.points] == [True, True]
     assert outcome.best["spec"] == "quantize:uniform:4"
     assert {r["id"] for r in RunStore().runs()} == {p["run_id"] for p in outcome.points}  # each point stored
     line = summary(outcome)
-    assert line["chosen"] == "quantize:uniform:4" and line["within_budget"] == 2 and line["tried"] == 3
+    assert line["chosen"] == "quantize:uniform:4" and line["within_budget"] == 2 and line["tried"] == 2
+    assert [s["spec"] for s in line["skipped"]] == ["quantize:uniform:8"]
     assert line["simulated_metrics"] == ["latency_ms"]  # 4-bit: the packed bytes are real, no 4-bit kernel
 
 
-def test_no_point_within_budget_says_so(fmnist, small_grid):
+def test_no_point_within_budget_says_so_and_runs_nothing(fmnist, small_grid):
     outcome = search("mlp", fmnist.name, BudgetConfig(limit=1000, methods=("quantize",)), limit=200, store=False)
-    assert outcome.best is None
-    assert "no configuration tried fits size_bytes <= 1000" in summary(outcome)["reason"]
+    assert outcome.best is None and not outcome.points
+    reason = summary(outcome)["reason"]
+    assert "nothing in the search space is predicted to fit size_bytes <= 1000" in reason
+    assert "quantize:uniform:2" in reason  # the cheapest configuration, with its predicted bytes
 
 
 def _cli(capsys, *args):
@@ -74,9 +81,10 @@ def test_cli_prints_each_point_then_the_choice(home, capsys, small_grid):
                           "--limit", "300", "--json")
     assert code == 0, err
     *points, last = [json.loads(line) for line in out.splitlines()]
-    assert [p["within_budget"] for p in points] == [False, True, True]
+    assert [p["within_budget"] for p in points] == [True, True]
     assert all(p["run_id"] and p["method"] == "pipeline" for p in points)
     assert last["chosen"] == "quantize:uniform:4" and last["size_bytes"] <= BUDGET and last["unit"] == "bytes"
+    assert [s["spec"] for s in last["skipped"]] == ["quantize:uniform:8"] and last["tried"] == 2
 
 
 @pytest.mark.parametrize("args, named", [

@@ -1,8 +1,10 @@
 """python -m compression budget --model NAME (--max-bytes N | --max-macs N | --max-latency-ms X)
     [--methods prune,quantize] [--finetune-epochs E] [--subset N] --json
 
-Searches a grid of pruning / quantization / prune-then-quantize configurations, one stored run
-each (printed as it finishes, with `within_budget`), then prints the summary line: the most
+The search engine (compression.search) with the grid sampler: the budget solver's pruning /
+quantization / prune-then-quantize configurations predicted to fit (compression.budget), best-predicted
+first, one stored run each (printed as it finishes, with `within_budget`); the grid's points
+predicted over the budget are not run (listed under "skipped" in the summary line). Then the most
 accurate configuration whose measured cost fits the budget."""
 
 from __future__ import annotations

@@ -4,9 +4,12 @@
 
 A multi-objective Optuna study (accuracy up, the cost down, the budget as a constraint) over
 pruning, quantization and prune -> quantize configurations, or Deep Compression pipelines (prune ->
-fine-tune -> cluster (+ Huffman) -> centroid fine-tuning); the budget grid runs first. One JSON
-object per trial as it finishes (each a stored run), then the study's front and the choice. The
-study is kept in $COMPRESSION_HOME/search.sqlite: run again with the same --study to continue it."""
+fine-tune -> cluster (+ Huffman) -> centroid fine-tuning). Bytes, parameters and MACs are predicted
+before a trial runs: one over a --max-bytes / --max-macs budget is not evaluated (listed under
+"skipped"), and --trials counts evaluated trials. The budget solver's candidates predicted to fit
+run first, best-predicted first, then the sampler's. One JSON object per trial as it finishes (each
+a stored run), then the study's front and the choice. The study is kept in
+$COMPRESSION_HOME/search.sqlite: run again with the same --study to continue it."""
 
 from __future__ import annotations
 
@@ -34,13 +37,14 @@ def register(subs) -> None:
     p.add_argument("--methods", type=list_of(_method), default=("prune", "quantize"),
                    help="allowed: prune, quantize (both: also prune -> quantize), deep-compression (prune -> "
                         "fine-tune -> cluster -> centroid fine-tuning, its knobs searched)")
-    p.add_argument("--trials", type=int_range(1, 10_000), default=24, help="complete trials the study should have")
+    p.add_argument("--trials", type=int_range(1, 10_000), default=24, help="evaluated trials the study should have "
+                   "(configurations predicted over the budget are listed, not run)")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe")
     p.add_argument("--study", default=None, help="study name: a new one, or one to continue")
     p.add_argument("--seed", type=int_range(0), default=0)
     p.add_argument("--finetune-epochs", type=int_range(0, 10), default=0, help="fine-tuning after pruning")
     p.add_argument("--subset", type=int_range(1), default=None, help="fine-tune on the first N training images")
-    p.add_argument("--no-grid", action="store_true", help="do not enqueue the budget grid as the first trials")
+    p.add_argument("--no-grid", action="store_true", help="do not start with the budget solver's candidates")
     add_common(p)
     p.set_defaults(run=run)
 
