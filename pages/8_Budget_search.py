@@ -16,8 +16,9 @@ st.set_page_config(page_title="Search · Compression Explorer", layout="wide")
 sel = sidebar()
 st.title("Search")
 st.caption("Find the front of accuracy against one cost: each trial is a pruning, quantization or prune -> quantize "
-           "configuration proposed by Optuna (the budget grid first), measured and stored as a run. A hard budget "
-           "ranks the trials over it last. A study is kept on disk: give its name again to continue it.")
+           "configuration, measured and stored as a run. Stored bytes and MACs are predicted before a trial runs: "
+           "one over a hard budget is not evaluated (greyed). The budget solver's candidates run first, best-predicted "
+           "first, then Optuna's. A study is kept on disk: give its name again to continue it.")
 data, base = load_selection(sel)
 clu = ui_cluster.cluster()
 ui_cluster.show(clu)
@@ -44,7 +45,8 @@ if name in known:
 
 c2, c3, c4, c5 = st.columns([2, 2, 3, 2])
 use_budget = c2.checkbox("Hard budget", value=True, key="search_use_budget",
-                         help="Trials over it are measured and kept, but ranked after every one that fits.")
+                         help="Bytes or MACs over it: predicted before the trial runs, not evaluated. Latency over it: "
+                              "measured, ranked after every trial that fits.")
 default = base[objective] / SCALE[objective] / (8 if objective == "size_bytes" else 2)
 amount = c3.number_input(UNITS[objective], min_value=0.001, value=float(f"{default:.3g}"), disabled=not use_budget,
                          key=f"search_budget_{objective}_{sel.model}",
@@ -53,7 +55,8 @@ methods = c4.multiselect("Methods allowed", list(SEARCH_METHODS), default=["prun
                          help="Both: also pruning followed by quantization. deep-compression: prune -> fine-tune -> "
                               "cluster (+ Huffman) -> centroid fine-tuning, with its own knobs.")
 trials = c5.number_input("Trials to run", 1, 500, 12, key="search_trials",
-                         help="Added to the study's complete trials.")
+                         help="Evaluated trials added to the study's (configurations predicted over the budget "
+                              "are listed, not counted).")
 c6, c7, c8, c9, c10 = st.columns([2, 2, 2, 2, 2])
 sampler = c6.radio("Sampler", ["tpe", "nsga2"], key="search_sampler", horizontal=True,
                    format_func=lambda s: {"tpe": "TPE", "nsga2": "NSGA-II"}[s])
@@ -63,8 +66,10 @@ subset = c8.select_slider("Fine-tuning images", ["1,000", "5,000", "all"], value
                           disabled=not epochs)
 limit = c9.select_slider("Test images per trial", ["500", "2,000", "all"], value="all", key="search_limit",
                          help="Fewer: quicker trials, noisier accuracy.")
-grid_first = c10.checkbox("Budget grid first", value=True, key="search_grid", disabled=name in known,
-                          help="A new study tries the budget grid's configurations before the sampler's own.")
+grid_first = c10.checkbox("Solver's candidates first", value=True, key="search_grid", disabled=name in known,
+                          help="A new study first evaluates the budget solver's configurations predicted to fit, "
+                               "best-predicted first (without a budget: one per halving of the cost), then the "
+                               "sampler's own.")
 try:
     if not name:
         raise CompressionError("give the study a name")

@@ -74,3 +74,17 @@ def test_optuna_views_say_why_not():
     assert fig is None and "grid" in why
     fig, why = param_importances(_study(3, params=False))
     assert fig is None and why
+
+
+def test_configurations_not_evaluated_are_greyed_crosses_at_their_predicted_cost():
+    from compression.charts.search import skipped_frame
+    skipped = [{"trial": 7, "spec": "quantize:uniform:8", "label": "quantize:uniform:8", "predicted_cost": 269919,
+                "over": 19919.0, "why": "not evaluated: 19,919 bytes over"}]
+    fig = trials_chart(ROWS, "size_bytes", budget=250_000, skipped=skipped)
+    (cross,) = [t for t in fig.data if t.name == "not evaluated (predicted over budget)"]
+    assert list(cross.x) == [269919] and cross.yaxis == "y2" and cross.marker.color == "#bbbbbb"
+    assert "not evaluated: 19,919 bytes over" in cross.hovertext[0]
+    assert fig.layout.yaxis.title.text == "test accuracy (%)"  # the trials keep their own axis
+    table = skipped_frame(skipped, "size_bytes")
+    assert table["why"].tolist() == ["not evaluated: 19,919 bytes over"] and table["trial"].tolist() == [7]
+    assert skipped_frame([], "size_bytes").empty

@@ -8,7 +8,7 @@ builders: test_search_charts.py."""
 from streamlit.testing.v1 import AppTest
 
 from compression.paths import REPO_ROOT as ROOT
-from compression.search import study_rows
+from compression.search import skipped_rows, study_rows
 from compression.store import RunStore
 from ui.navigation import title, url_path
 
@@ -32,6 +32,13 @@ def _search(at):
     return at.run()
 
 
+def _figure(chart):
+    import json
+
+    import plotly.graph_objects as go
+    return go.Figure(json.loads(chart.proto.spec))
+
+
 def _texts(at) -> str:
     return " ".join(e.value for kind in ("success", "warning", "caption", "markdown", "error") for e in at.get(kind)
                     if isinstance(getattr(e, "value", None), str))
@@ -48,8 +55,13 @@ def test_a_tiny_search_runs_to_the_end_and_shows_the_front_and_the_choice(home):
     job = at.session_state["search_job"]
     assert job.status == "done" and len(job.result.outcome.trials) == 3
     rows = study_rows(name)
-    assert len(rows) == 3 and all(r["grid"] for r in rows)  # the budget grid runs first
+    assert len(rows) == 3 and all(r["grid"] for r in rows)  # the budget solver's candidates run first
     texts = _texts(at)
+    # the grid's points predicted over the budget (an eighth of the model): greyed, never run
+    skipped = skipped_rows(name)
+    assert skipped and "predicted over the budget, not evaluated (greyed)" in texts
+    names = {t.name for c in at.get("plotly_chart") for t in _figure(c).data}
+    assert "not evaluated (predicted over budget)" in names
     assert "Best that fits the budget:" in texts or "Best near miss" in texts
     assert "python -m compression search --model mlp" in at.code[0].value and f"--study {name}" in at.code[0].value
     assert "--trials 3" in at.code[0].value and "--limit 500" in at.code[0].value
@@ -68,7 +80,7 @@ def test_a_tiny_search_runs_to_the_end_and_shows_the_front_and_the_choice(home):
     assert not at.exception, at.exception
     rows = study_rows(name)
     assert [r["trial"] for r in rows] == [0, 1, 2, 3] and len({r["spec"] for r in rows}) == 4
-    assert "--trials 4" in at.code[0].value and "4 complete trials (1 in this run)" in _texts(at)
+    assert "--trials 4" in at.code[0].value and "4 evaluated trials (1 in this run)" in _texts(at)
 
 
 def test_without_the_grid_the_sampler_draws_and_optuna_views_are_drawn(home):

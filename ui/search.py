@@ -11,9 +11,11 @@ from pathlib import Path
 import streamlit as st
 
 from compression.charts.format import fmt_bytes, fmt_change, fmt_count, fmt_ms, fmt_pct, fmt_points, plural
-from compression.charts.search import param_importances, parallel_coordinates, trials_chart, trials_frame
+from compression.charts.search import (param_importances, parallel_coordinates, skipped_frame, trials_chart,
+                                       trials_frame)
 from compression.honesty import simulated_metrics
-from compression.search import SearchConfig, SearchOutcome, best, iter_search, storage_url, study_rows
+from compression.search import (SearchConfig, SearchOutcome, best, iter_search, skipped_rows, storage_url,
+                                study_rows)
 from ui import cache, jobs
 
 JOB = "search_job"
@@ -37,12 +39,21 @@ def studies() -> dict[str, dict]:
 
 
 def complete_rows(name: str) -> list[dict]:
-    """The complete trials of a stored study ([] when there is no such study)."""
+    """The evaluated trials of a stored study ([] when there is no such study)."""
+    return _rows(study_rows, name)
+
+
+def not_evaluated(name: str) -> list[dict]:
+    """The study's configurations predicted over its budget, never run ([] when there is no such study)."""
+    return _rows(skipped_rows, name)
+
+
+def _rows(read, name: str) -> list[dict]:
     import optuna
     if not _storage_file().exists():
         return []
     try:
-        return study_rows(name)
+        return read(name)
     except KeyError:  # optuna: no study of that name
         return []
     except optuna.exceptions.OptunaError:
@@ -86,10 +97,15 @@ class Live:
     base: dict                     # the uncompressed model's metrics
     prior: list[dict] = field(default_factory=list)
     limit: int | None = None
+    prior_skipped: list[dict] = field(default_factory=list)
 
     @property
     def rows(self) -> list[dict]:
         return self.prior + self.outcome.trials
+
+    @property
+    def skipped(self) -> list[dict]:
+        return self.prior_skipped + self.outcome.skipped
 
 
 def start(model: str, dataset: str, device: str, cfg: SearchConfig, study: str, *, base: dict,
@@ -97,10 +113,10 @@ def start(model: str, dataset: str, device: str, cfg: SearchConfig, study: str, 
     """Run the search in the background: each trial is stored as a run when it finishes; Stop
     lets the running trials finish and keeps everything that finished."""
     cache.dataset(dataset)  # loaded once in the app process
-    prior = complete_rows(study)
+    prior, prior_skipped = complete_rows(study), not_evaluated(study)
 
     def work(job) -> Live:
-        live = Live(SearchOutcome(cfg, study), model, dataset, base, prior, limit)
+        live = Live(SearchOutcome(cfg, study), model, dataset, base, prior, limit, prior_skipped)
         job.result = live
         job.progress({"step": len(prior), "steps": cfg.trials})
         for _ in iter_search(model, dataset, cfg, study=study, device=device, limit=limit, executor=executor,
@@ -122,12 +138,16 @@ def show_live(job, width: int) -> None:
     if live is None:
         return
     cfg = live.outcome.config
-    rows = live.rows
+    rows, skipped = live.rows, live.skipped
     done, running, queued = counts(len(rows), cfg.trials, width, job.finished)
-    st.caption(f"Trials: **{done} done** · {running} running · {queued} queued (of {cfg.trials} in the study)")
-    if rows:
+    solver = live.outcome.solver
+    st.caption(f"Trials: **{done} evaluated** · {running} running · {queued} queued (of {cfg.trials} in the study)"
+               + (f" · {len(skipped)} not evaluated (predicted over the budget)" if skipped else "")
+               + (f" · the budget solver proposed {solver['candidates']} configurations predicted to fit "
+                  f"in {solver['seconds']:.1f} s" if solver.get("candidates") is not None and cfg.budget else ""))
+    if rows or skipped:
         st.plotly_chart(trials_chart(rows, cfg.objective, cfg.budget, log_x=cfg.objective != "latency_ms",
-                                     title="Trials so far, and the current front"),
+                                     title="Trials so far, and the current front", skipped=skipped),
                         key="search_chart_live", width="stretch")
 
 
@@ -156,9 +176,12 @@ def show_final(job) -> None:
     simulated = {r["trial"]: (r.get("simulated", False), simulated_metrics(r)) for r in live.outcome.trials}
     rows = [{**r, "simulated": simulated.get(r["trial"], (False, []))[0],
              "simulated_metrics": simulated.get(r["trial"], (False, []))[1]} for r in rows]
+    skipped = not_evaluated(name) or live.outcome.skipped
     chosen, fits = best(rows, cfg.budget)
     for spec, error in live.outcome.refused:
         st.caption(f"Refused: {spec} — {error}")
+    if live.outcome.reason:
+        st.info(live.outcome.reason)
     if chosen is None:
         st.warning("No trial finished: nothing to choose from yet. Run the search again to continue the study.")
         return
@@ -168,16 +191,23 @@ def show_final(job) -> None:
     else:
         st.warning(f"No trial fits {FMT[cfg.objective](cfg.budget)}. Best near miss (the cheapest trial): "
                    + _describe(chosen, cfg.objective, live.base))
-    st.caption(f"Study **{name}**: {len(rows)} complete trials ({len(live.outcome.trials)} in this run); "
-               "each is a stored run, on the Pareto explorer too.")
+    st.caption(f"Study **{name}**: {len(rows)} evaluated trials ({len(live.outcome.trials)} in this run); "
+               "each is a stored run, on the Pareto explorer too."
+               + (f" {plural(len(skipped), 'configuration')} predicted over the budget, not evaluated (greyed)."
+                  if skipped else ""))
     st.plotly_chart(trials_chart(rows, cfg.objective, cfg.budget, best_trial=chosen["trial"],
-                                 log_x=cfg.objective != "latency_ms", title="Every trial of the study, and its front"),
+                                 log_x=cfg.objective != "latency_ms", title="Every trial of the study, and its front",
+                                 skipped=skipped),
                     key="search_chart_final", width="stretch")
     st.subheader("The front")
     st.dataframe(trials_frame(rows, cfg.objective, cfg.budget, front_only=True), hide_index=True, width="stretch",
                  key="search_front_table")
     with st.expander(f"All {plural(len(rows), 'trial')}"):
         st.dataframe(trials_frame(rows, cfg.objective, cfg.budget), hide_index=True, width="stretch")
+    if skipped:
+        with st.expander(f"Not evaluated: {plural(len(skipped), 'configuration')} predicted over the budget"):
+            st.dataframe(skipped_frame(skipped, cfg.objective).style.set_properties(color="#999999"),
+                         hide_index=True, width="stretch", key="search_skipped_table")
     (pc, pc_why), (imp, imp_why) = _optuna_views(storage_url(), name, len(rows))
     left, right = st.columns(2)
     with left:

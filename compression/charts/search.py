@@ -31,10 +31,13 @@ def _frame(rows: Sequence[dict], budget: float | None, objective: str) -> pd.Dat
 
 
 def trials_chart(rows: Sequence[dict], objective: str, budget: float | None = None, *,
-                 best_trial: int | None = None, log_x: bool = True, title: str = "Trials") -> go.Figure:
+                 best_trial: int | None = None, log_x: bool = True, title: str = "Trials",
+                 skipped: Sequence[dict] = ()) -> go.Figure:
     """Every trial on the accuracy-cost plane: within budget in color, over it greyed; the front of
     all trials as a step line (the best accuracy at each cost); the budget as a vertical line; the
-    chosen trial ringed."""
+    chosen trial ringed. `skipped` (compression.search.skipped_rows): configurations predicted over
+    the budget and not evaluated, greyed crosses at their predicted cost in a strip above the plane
+    (they have no accuracy)."""
     if objective not in AXIS:
         raise ValueError(f"unknown objective {objective!r}")
     df = _frame(rows, budget, objective)
@@ -56,13 +59,22 @@ def trials_chart(rows: Sequence[dict], objective: str, budget: float | None = No
             fig.add_trace(go.Scatter(x=b["cost"], y=b["acc"], mode="markers", name="chosen",
                                      marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(color=BEST, width=3)),
                                      hovertext=b["label"], hoverinfo="text"))
+    if skipped:
+        fig.add_trace(go.Scatter(
+            x=[r["predicted_cost"] for r in skipped], y=[0.5] * len(skipped), yaxis="y2", mode="markers",
+            name="not evaluated (predicted over budget)", hoverinfo="text+x",
+            hovertext=[f"trial {r['trial']}: {r['label']} — {r['why']}" for r in skipped],
+            marker=dict(size=9, color=OVER, symbol="x-thin-open", line=dict(width=2, color=OVER))))
+        fig.update_layout(yaxis=dict(domain=[0.0, 0.86]),
+                          yaxis2=dict(domain=[0.91, 1.0], anchor="x", range=[0, 1], showticklabels=False,
+                                      showgrid=False, zeroline=False, title=dict(text="not run", font=dict(size=10))))
     if budget is not None:
         fig.add_vline(x=budget, line=dict(color=BEST, dash="dot"), annotation_text="budget")
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), title=title,
                       xaxis=dict(title=AXIS[objective] + (", log scale" if log_x else ""),
                                  type="log" if log_x else "linear", tickformat="~s",
                                  dtick="D2" if log_x else None),
-                      yaxis=dict(title="test accuracy (%)"))
+                      yaxis_title="test accuracy (%)")
     return fig
 
 
@@ -79,6 +91,17 @@ def trials_frame(rows: Sequence[dict], objective: str, budget: float | None = No
                         AXIS[objective]: df["cost"].round(4 if objective == "latency_ms" else 0),
                         "on the front": df["front"], "within budget": df["fits"], "run id": df["run_id"]})
     return out.sort_values([AXIS[objective], "accuracy (%)"], ascending=[True, False])[cols].reset_index(drop=True)
+
+
+def skipped_frame(skipped: Sequence[dict], objective: str) -> pd.DataFrame:
+    """The configurations not evaluated (predicted over the budget), cheapest first."""
+    cols = ["trial", "configuration", f"predicted {AXIS[objective]}", "why"]
+    if not skipped:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame({"trial": [r["trial"] for r in skipped], "configuration": [r["label"] for r in skipped],
+                       f"predicted {AXIS[objective]}": [r["predicted_cost"] for r in skipped],
+                       "why": [r["why"] for r in skipped]})
+    return df.sort_values(cols[2]).reset_index(drop=True)[cols]
 
 
 def parallel_coordinates(study: Any) -> tuple[go.Figure | None, str | None]:
