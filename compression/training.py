@@ -56,6 +56,18 @@ def new_span() -> int:
     return next(_spans)
 
 
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device | str = "cpu"):
+    """Inside the block every draw from torch's global generators (dropout masks, a new layer's
+    initial weights) comes from `seed`; the caller's generators are as they were after it."""
+    device = torch.device(device)
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10           # passes over the training images
@@ -150,44 +162,45 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, *, device: torch.d
     start = time.perf_counter()
     evaluate = evaluate or (lambda m: accuracy_on(m, dataset, cfg.eval_split, device))
     span, last_tick = new_span(), 0.0
-    for epoch in range(cfg.epochs):
-        model.train()
-        order = torch.randperm(len(data), generator=gen)
-        loss_sum, seen = 0.0, 0
-        for step in range(steps_per_epoch):
-            if should_stop is not None and should_stop():
-                result.stopped = True
+    with seeded(cfg.seed, device):  # dropout draws from the run's seed too, not from whatever ran before
+        for epoch in range(cfg.epochs):
+            model.train()
+            order = torch.randperm(len(data), generator=gen)
+            loss_sum, seen = 0.0, 0
+            for step in range(steps_per_epoch):
+                if should_stop is not None and should_stop():
+                    result.stopped = True
+                    break
+                idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                raw = data.images[idx]
+                if cfg.augment:
+                    raw = augment_batch(raw, gen)
+                x = dataset.normalize(raw, device)
+                y = data.labels[idx].to(device)
+                loss = loss_fn(model, x, y, idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                if after_step is not None:
+                    after_step(model)
+                loss_sum += float(loss.detach()) * len(idx)
+                seen += len(idx)
+                if time.perf_counter() - last_tick > 0.5:
+                    last_tick = time.perf_counter()
+                    tick(span, f"training epoch {epoch + 1} of {cfg.epochs}", epoch * steps_per_epoch + step + 1, total)
+            if result.stopped and seen == 0:
                 break
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            raw = data.images[idx]
-            if cfg.augment:
-                raw = augment_batch(raw, gen)
-            x = dataset.normalize(raw, device)
-            y = data.labels[idx].to(device)
-            loss = loss_fn(model, x, y, idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            if after_step is not None:
-                after_step(model)
-            loss_sum += float(loss.detach()) * len(idx)
-            seen += len(idx)
-            if time.perf_counter() - last_tick > 0.5:
-                last_tick = time.perf_counter()
-                tick(span, f"training epoch {epoch + 1} of {cfg.epochs}", epoch * steps_per_epoch + step + 1, total)
-        if result.stopped and seen == 0:
-            break
-        tick(span, f"evaluating epoch {epoch + 1} of {cfg.epochs}", (epoch + 1) * steps_per_epoch, total)
-        entry = {"epoch": epoch + 1, "epochs": cfg.epochs, "loss": loss_sum / max(1, seen),
-                 "val_accuracy": evaluate(model), "partial": result.stopped,
-                 "seconds": time.perf_counter() - start}
-        result.history.append(entry)
-        if progress is not None:
-            progress(entry)
-        if result.stopped:
-            break
+            tick(span, f"evaluating epoch {epoch + 1} of {cfg.epochs}", (epoch + 1) * steps_per_epoch, total)
+            entry = {"epoch": epoch + 1, "epochs": cfg.epochs, "loss": loss_sum / max(1, seen),
+                     "val_accuracy": evaluate(model), "partial": result.stopped,
+                     "seconds": time.perf_counter() - start}
+            result.history.append(entry)
+            if progress is not None:
+                progress(entry)
+            if result.stopped:
+                break
     model.eval()
     result.seconds = time.perf_counter() - start
     return result

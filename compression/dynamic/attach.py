@@ -147,8 +147,11 @@ def cut_stages(model: nn.Module, blocks: Sequence[str]) -> list[nn.Module]:
 
 
 @torch.no_grad()
-def attach_exits(model: nn.Module, blocks: Sequence[str], input_shape: Sequence[int], num_classes: int) -> AttachedExits:
-    """The model (copied) with an exit head after each block; heads untrained (see train_heads)."""
+def attach_exits(model: nn.Module, blocks: Sequence[str], input_shape: Sequence[int], num_classes: int, *,
+                 seed: int = 0) -> AttachedExits:
+    """The model (copied) with an exit head after each block; heads untrained (see train_heads),
+    their initial weights drawn from `seed`."""
+    from compression.training import seeded
     stages = cut_stages(model, blocks)
     x = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
     heads = []
@@ -157,7 +160,8 @@ def attach_exits(model: nn.Module, blocks: Sequence[str], input_shape: Sequence[
         if not isinstance(x, torch.Tensor):
             raise CompressionError("a stage's output is not one tensor; choose another block")
         features = x.shape[1] if x.dim() in (2, 4) else x.shape[-1]
-        heads.append(PooledHead(int(features), num_classes).to(x.device))
+        with seeded(seed + len(heads), x.device):
+            heads.append(PooledHead(int(features), num_classes).to(x.device))
     out = stages[-1](x)
     if out.shape[-1] != num_classes:
         raise CompressionError(f"the model's output has {out.shape[-1]} classes, the dataset {num_classes}")

@@ -52,9 +52,10 @@ def detach_activation_quant(model: nn.Module) -> None:
 
 @torch.inference_mode()
 def calibrate(model: nn.Module, dataset: Dataset, layers: list[str], bits: int, *, images: int = 512,
-              device: torch.device | str = "cpu", sample: int = 200_000) -> dict[str, dict[str, Any]]:
-    """Per-layer input ranges from `images` validation images: min/max at 8 bits; below 8 bits the
-    clip range with the least squared rounding error on a sample of the inputs."""
+              device: torch.device | str = "cpu", sample: int = 200_000, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Per-layer input ranges from the first `images` validation images: min/max at 8 bits; below 8
+    bits the clip range with the least squared rounding error on a sample of the inputs (drawn from
+    `seed`, the run's)."""
     modules = dict(model.named_modules())
     seen: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
     handles = [modules[n].register_forward_pre_hook(
@@ -78,7 +79,7 @@ def calibrate(model: nn.Module, dataset: Dataset, layers: list[str], bits: int, 
             f"width); quantize the weights only (activation bits: none), or convert one width to a static "
             f"network first")
     layers = [n for n in layers if seen[n]]
-    gen = np.random.default_rng(0)
+    gen = np.random.default_rng(seed)
     ranges = {}
     for name in layers:
         values = torch.cat(seen[name]).numpy()

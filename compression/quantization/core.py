@@ -138,7 +138,7 @@ def quantize(model: nn.Module, config: QuantConfig, *, dataset: Dataset | None =
     if config.activation_bits:
         quantized_names = [r["name"] for r in report if r["quantized"]]
         activations = calibrate(model, dataset, quantized_names, config.activation_bits,
-                                images=config.calibration_size, device=device)
+                                images=config.calibration_size, device=device, seed=config.seed)
         attach_activation_quant(model, activations)
     artifact = write_artifact(state, encoded, activations=activations, architecture=architecture)
     return QuantizedModel(model=model, artifact=artifact, config=config, encoded=encoded, layers=report,
