@@ -196,25 +196,26 @@ def _table(df, *, table_id: str, css: str, full_config: bool = False) -> str:
     from compression.charts.export import iso_utc
     from compression.charts.pareto import fmt_cost
 
-    from compression.charts.format import fmt_change
+    from compression.charts.format import run_changes
     from compression.honesty import METRIC_WORDS, simulated_metrics
 
     head = ["run", "model", "method", "config", "accuracy (95% CI)", "stored size", "size vs uncompressed",
-            "params (nonzero)", "MACs / image", "latency", "device", "simulated", "parent run", "name", "tags",
+            "params (nonzero)", "MACs / image", "latency", "latency vs uncompressed", "device", "simulated", "parent run", "name", "tags",
             "created (UTC)"]
     rows = []
     for r in df.to_dict("records"):
         base = r["baseline"] if isinstance(r["baseline"], dict) else {}
         sim = simulated_metrics(r)
-        smaller = (fmt_change(r["size_bytes"], base["size_bytes"], "size_bytes", simulated="size_bytes" in sim).text
-                   if base.get("size_bytes") and r["size_bytes"] else "–")
+        changes = run_changes(r)  # the words the story table, the CSV and `runs --json` use
+        smaller = changes["size_bytes"].text if changes.get("size_bytes") else "–"
+        faster = changes["latency_ms"].text if changes.get("latency_ms") else "–"
         config = json.dumps(r["config"], sort_keys=True) if full_config else r["label"]
         parent = r["parent_id"]
         cells = [(str(r["id"]), ""), (r["model"], "text"), (r["method"], "text"), (config, "config"),
                  (f"{r['accuracy'] * 100:.2f} % [{r['ci_low'] * 100:.2f}–{r['ci_high'] * 100:.2f}] n={r['accuracy_n']:,}", ""),
                  (fmt_cost("size_bytes", r["size_bytes"]), ""), (smaller, ""),
                  (f"{r['params']:,} ({r['nonzero_params']:,})", ""), (fmt_cost("macs", r["macs"]), ""),
-                 (fmt_cost("latency_ms", r["latency_ms"]), ""), (r["device"], "text"),
+                 (fmt_cost("latency_ms", r["latency_ms"]), ""), (faster, ""), (r["device"], "text"),
                  (", ".join(METRIC_WORDS[k] for k in sim) if sim else "no", "text"),
                  ("" if parent is None or parent != parent else str(int(parent)), ""),
                  (r.get("name") or "", "name"), (", ".join(r.get("tags") or []), "text"),

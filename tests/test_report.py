@@ -192,7 +192,7 @@ def test_runs_frontier_is_per_axis(home, capsys):
     assert old not in {r["run_id"] for rows in front.values() for r in rows}
     doc = parse(report_html(store.runs(), costs=["size_bytes"]))
     rows = {int(r[0]): r for r in doc.tables["runs-fashion-mnist"][1:]}
-    assert rows[sparse][6] == "8.00x smaller" and rows[sparse][11] == "latency"
+    assert rows[sparse][6] == "8.00x smaller" and rows[sparse][12] == "latency"
     assert rows[old][6] == "10.0x smaller (simulated)"
 
 

@@ -24,10 +24,13 @@ AXIS_TITLES = {"size_bytes": "stored size (bytes)", "params": "parameters stored
 SYMBOLS = ["circle", "square", "diamond", "triangle-up", "pentagon", "hexagon", "triangle-down",
            "cross", "x", "hourglass", "bowtie", "triangle-left", "triangle-right", "octagon"]
 OTHER_COLORS = ["#8c564b", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5"]
+# the latency pair each run was timed with (compression.methods LATENCY_KEYS, kept in the run's extra):
+# every ratio the frame's users show is computed from it (compression.charts.format.latency_change)
+LATENCY_COLUMNS = ("baseline_latency_ms", "latency_spread_ms", "baseline_latency_spread_ms", "latency_busy")
 _COLUMNS = ["id", "created", "model", "dataset", "method", "config", "label", "device", "accuracy",
             "accuracy_n", "ci_low", "ci_high", "params", "nonzero_params", "size_bytes", "macs",
             "latency_ms", "simulated", "simulated_metrics", "parent_id", "artifact_path", "baseline", "code_version",
-            "hover", "name", "tags", "starred", "hidden", "group_id", "runtime"]
+            "hover", "name", "tags", "starred", "hidden", "group_id", "runtime", *LATENCY_COLUMNS]
 
 
 def fmt_cost(cost: str, value: float) -> str:
@@ -91,6 +94,9 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
     df["created"] = pd.to_datetime(df["created_at"], unit="s")  # UTC
     df["simulated"] = df["simulated"].astype(bool)
     df["simulated_metrics"] = [simulated_metrics(r) for r in df.to_dict("records")]  # old rows: from `simulated`
+    extras = [e if isinstance(e, dict) else {} for e in df.get("extra", [None] * len(df))]
+    for col in LATENCY_COLUMNS:
+        df[col] = pd.Series([e.get(col) for e in extras], index=df.index, dtype=object)
     df["hover"] = [_hover(r) for r in df.to_dict("records")]
     return df[_COLUMNS]
 
@@ -145,19 +151,30 @@ _BASE_KEY = ("accuracy", "accuracy_n", "size_bytes", "params", "macs")
 
 def baseline_points(df: pd.DataFrame) -> pd.DataFrame:
     """One row per distinct uncompressed model measurement: the `baseline` dicts of the runs
-    (model, device, metrics), leaving out those already stored as a method == "baseline" run."""
+    (model, device, metrics), leaving out those already stored as a method == "baseline" run. Its
+    latency is the median of the baselines timed beside those runs (`baseline_latency_ms`; the
+    stored pair every ratio uses), NaN when none was: a shared baseline timing is not drawn."""
+    import statistics
+
     def key(model, device, m):
         return (model, device) + tuple(m.get(k) for k in _BASE_KEY)
 
     stored = {key(mo, de, {"accuracy": a, "accuracy_n": n, "size_bytes": s, "params": p, "macs": c})
               for mo, de, a, n, s, p, c in df.loc[df["method"] == "baseline", ["model", "device", *_BASE_KEY]]
               .itertuples(index=False)}
-    seen, rows = set(stored), []
-    for run_id, model, device, b in df[["id", "model", "device", "baseline"]].itertuples(index=False):
-        if isinstance(b, dict) and b.get("accuracy") is not None and key(model, device, b) not in seen:
-            seen.add(key(model, device, b))
-            rows.append({"model": model, "device": device, "from_run": int(run_id), **b})
-    return pd.DataFrame(rows)
+    timed = df["baseline_latency_ms"] if "baseline_latency_ms" in df else pd.Series([None] * len(df), index=df.index)
+    rows: dict[tuple, dict] = {}
+    beside: dict[tuple, list[float]] = {}
+    for run_id, model, device, b, ms in zip(df["id"], df["model"], df["device"], df["baseline"], timed):
+        if not isinstance(b, dict) or b.get("accuracy") is None or key(model, device, b) in stored:
+            continue
+        k = key(model, device, b)
+        rows.setdefault(k, {"model": model, "device": device, "from_run": int(run_id), **b})
+        if ms is not None and ms == ms:
+            beside.setdefault(k, []).append(float(ms))
+    for k, row in rows.items():
+        row["latency_ms"] = statistics.median(beside[k]) if k in beside else float("nan")
+    return pd.DataFrame(list(rows.values()))
 
 
 # Above this many runs the CI bars merge into a smear and double what the browser draws (1,000 runs:
@@ -257,6 +274,8 @@ def _baselines(df: pd.DataFrame, cost: str) -> list[dict]:
             error_y=_ci_bars(stored, "#111"), customdata=_ids(stored), hovertext=stored["hover"].tolist(), hoverinfo="text"))
     recorded = baseline_points(df)
     if not recorded.empty and cost in recorded:
+        recorded = recorded[recorded[cost].notna()]  # latency: only baselines timed beside a run
+    if not recorded.empty and cost in recorded:
         cols = ["model", "device", "from_run", "accuracy", "accuracy_n", cost]
         text = [f"<b>uncompressed {html.escape(m)}</b> on {html.escape(d)} (recorded with run {r})<br>"
                 f"accuracy {a * 100:.2f} % (n={n:,})<br>{COSTS[cost][0]} {fmt_cost(cost, c)}"
@@ -303,6 +322,7 @@ def table_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
                                      for b, a in zip(base, df["accuracy"])],
         "params": df["params"], "nonzero params": df["nonzero_params"],
         "MACs / image": df["macs"], "latency (ms)": df["latency_ms"],
+        "latency vs baseline": [latency_change(r).text for r in df.to_dict("records")],
         "device": df["device"], "runtime": df["runtime"] if "runtime" in df else "eager", "simulated": df["simulated"],
         "on frontier": [int(i) in on for i in df["id"]],
         "parent run": df["parent_id"],

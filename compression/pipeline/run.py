@@ -16,7 +16,7 @@ import torch.nn as nn
 from compression import CompressionError
 from compression.data import Dataset
 from compression.honesty import merge_simulated
-from compression.methods import LATENCY_KEYS, Context, check_applicable, measure_compressed
+from compression.methods import LATENCY_KEYS, Context, check_applicable, measure_compressed, with_timed_baseline
 from compression.metrics import Metrics, Result
 from compression.pipeline.spec import Step, check_composition, method_of, spec_of, step_kind, step_spec
 from compression.training import ProgressFn, StopFn
@@ -140,7 +140,8 @@ def _outcome(i, step, out, metrics: Metrics, artifact: bytes, finish_extra: dict
               "step_kind": step_kind(step), **{f"step_{k}": v for k, v in _fields(step).items()},
               "seed": cfg.seed, "subset": cfg.subset}
     result = Result(model=resolved.name, dataset=resolved.dataset.name, method="pipeline", config=config,
-                    device=device.type, metrics=metrics, baseline=baseline, extra=extra, predictions=out.predictions)
+                    device=device.type, metrics=metrics, baseline=with_timed_baseline(baseline, finish_extra),
+                    extra=extra, predictions=out.predictions)
     return StepOutcome(index=i, step=step, result=result, model=out.model, artifact=artifact, history=out.history)
 
 
