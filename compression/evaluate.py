@@ -35,13 +35,17 @@ def evaluate(model: str, *, dataset: str | None = None, weights: str | Path | No
     from compression.refs import baseline, resolve
     device = torch.device(device)
     resolved = resolve(model, dataset, device=device, weights=weights, pretrained=pretrained)
+    from compression.predictions import Predictions
+    from compression.training import predict
     metrics: Metrics = baseline(resolved, device, limit=limit)
     config = {"weights": str(weights) if weights else None, "limit": limit}
     if resolved.ref.kind == "torchvision":
         config["pretrained"] = pretrained
     metrics, extra = _on_runtime(resolved, metrics, device)
+    # kept with the run like every family's, so a baseline run compares with any run on its images
+    predictions = Predictions.from_logits(predict(resolved.model, resolved.dataset, "test", device=device, limit=limit))
     return Result(model=resolved.name, dataset=resolved.dataset.name, method="baseline", config=config,
-                  device=device.type, metrics=metrics, baseline=metrics, extra=extra)
+                  device=device.type, metrics=metrics, baseline=metrics, extra=extra, predictions=predictions)
 
 
 def _on_runtime(resolved, metrics: Metrics, device: torch.device) -> tuple[Metrics, dict]:
