@@ -42,6 +42,7 @@ def evaluate(model: str, *, dataset: str | None = None, weights: str | Path | No
     if resolved.ref.kind == "torchvision":
         config["pretrained"] = pretrained
     metrics, extra = _on_runtime(resolved, metrics, device)
+    extra["classes"] = resolved.dataset.num_classes  # chance level = 1 / classes (compression.honesty)
     # kept with the run like every family's, so a baseline run compares with any run on its images
     predictions = Predictions.from_logits(predict(resolved.model, resolved.dataset, "test", device=device, limit=limit))
     return Result(model=resolved.name, dataset=resolved.dataset.name, method="baseline", config=config,

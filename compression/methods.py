@@ -318,6 +318,7 @@ def finish_run(applied: Applied, *, baseline: Any = None, logits: torch.Tensor |
         base = dataclasses.replace(base, size_bytes=metrics.size_bytes)  # the same file, run another way
     base = with_timed_baseline(base, finish_extra)
     extra = {**out.extra, **finish_extra, "spec": spec_of(m.name, config), "stopped": out.stopped,
+             "classes": resolved.dataset.num_classes,  # chance level = 1 / classes (compression.honesty)
              "compression_ratio": round(base.size_bytes / metrics.size_bytes, 3),
              "history": [{k: v for k, v in h.items() if isinstance(v, (int, float, str, bool)) or v is None}
                          for h in out.history]}

@@ -11,6 +11,7 @@ from typing import Sequence
 import pandas as pd
 
 from compression.charts.format import run_changes
+from compression.honesty import sanity_flag
 from compression.charts.story import sig
 
 
@@ -51,7 +52,7 @@ def csv_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
             "config (JSON)": json.dumps(r["config"], sort_keys=True, default=str),
             "accuracy (%)": round(r["accuracy"] * 100, 2),
             "95% CI low (%)": round(r["ci_low"] * 100, 2), "95% CI high (%)": round(r["ci_high"] * 100, 2),
-            "test images": int(r["accuracy_n"]),
+            "test images": int(r["accuracy_n"]), "warning": sanity_flag(r),
             "accuracy change (points)": round((r["accuracy"] - base["accuracy"]) * 100, 2)
             if base.get("accuracy") is not None else None,
             "stored size (bytes)": int(r["size_bytes"]), "x smaller than baseline": times("size_bytes"),

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from compression.charts.format import fmt_bytes, fmt_change, fmt_count, fmt_ms, fmt_points, latency_change, plural
 from compression.charts.format import run_field as latency_value
 from compression.charts.runs import METHOD_COLORS
-from compression.honesty import METRIC_WORDS, SIMULATABLE, simulated_metrics
+from compression.honesty import METRIC_WORDS, SIMULATABLE, sanity_flag, simulated_metrics
 from compression.metrics import wilson_interval
 from compression.pareto import COSTS, frontier_mask, runtime_of
 
@@ -30,7 +30,7 @@ LATENCY_COLUMNS = ("baseline_latency_ms", "latency_spread_ms", "baseline_latency
 _COLUMNS = ["id", "created", "model", "dataset", "method", "config", "label", "device", "accuracy",
             "accuracy_n", "ci_low", "ci_high", "params", "nonzero_params", "size_bytes", "macs",
             "latency_ms", "simulated", "simulated_metrics", "parent_id", "artifact_path", "baseline", "code_version",
-            "hover", "name", "tags", "starred", "hidden", "group_id", "runtime", *LATENCY_COLUMNS]
+            "hover", "name", "tags", "starred", "hidden", "group_id", "runtime", *LATENCY_COLUMNS, "classes"]
 
 
 def fmt_cost(cost: str, value: float) -> str:
@@ -65,6 +65,9 @@ def _hover(r: dict) -> str:
              f"params {r['params']:,} ({r['nonzero_params']:,} nonzero)",
              f"MACs {fmt_count(r['macs'])} · latency {fmt_ms(r['latency_ms'])} on {html.escape(r['device'])}, "
              f"{html.escape(r['runtime'])}"]
+    flag = sanity_flag(r)
+    if flag:
+        lines.append(f"<b>⚠ {html.escape(flag)}</b>")
     base = r.get("baseline")
     if base and base.get("size_bytes") and r["size_bytes"]:
         size = fmt_change(r["size_bytes"], base["size_bytes"], "size_bytes", simulated="size_bytes" in sim)
@@ -95,7 +98,7 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
     df["simulated"] = df["simulated"].astype(bool)
     df["simulated_metrics"] = [simulated_metrics(r) for r in df.to_dict("records")]  # old rows: from `simulated`
     extras = [e if isinstance(e, dict) else {} for e in df.get("extra", [None] * len(df))]
-    for col in LATENCY_COLUMNS:
+    for col in (*LATENCY_COLUMNS, "classes"):  # "classes": chance level (compression.honesty.run_classes)
         df[col] = pd.Series([e.get(col) for e in extras], index=df.index, dtype=object)
     df["hover"] = [_hover(r) for r in df.to_dict("records")]
     return df[_COLUMNS]
@@ -320,6 +323,7 @@ def table_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
                              for b, s, m in zip(base, df["size_bytes"], _lists(df))],  # said the one way
         "accuracy change (points)": [(a - b["accuracy"]) * 100 if b.get("accuracy") is not None else None
                                      for b, a in zip(base, df["accuracy"])],
+        "warning": [sanity_flag(r) for r in df.to_dict("records")],
         "params": df["params"], "nonzero params": df["nonzero_params"],
         "MACs / image": df["macs"], "latency (ms)": df["latency_ms"],
         "latency vs baseline": [latency_change(r).text for r in df.to_dict("records")],

@@ -45,16 +45,19 @@ def ratios(row: dict) -> dict:
 
 def story_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per run of `df` (the story view passes the starred ones), largest first: how the
-    story goes from the model as trained to its smallest version."""
+    story goes from the model as trained to its smallest version; `warning` says a run at chance
+    level or far below its baseline (compression.honesty.sanity_flag)."""
+    from compression.honesty import sanity_flag
     rows = []
     for r in df.sort_values(["size_bytes", "id"], ascending=[False, True]).to_dict("records"):
         rows.append({"run": int(r["id"]), "name": run_title(r), "model": r["model"], "method": r["method"],
                      "accuracy (%)": round(r["accuracy"] * 100, 2), "test images": int(r["accuracy_n"]),
                      "stored size (bytes)": int(r["size_bytes"]), **ratios(r),
+                     "warning": sanity_flag(r),
                      "simulated": bool(r["simulated"]), "tags": ", ".join(r.get("tags") or [])})
     return pd.DataFrame(rows, columns=["run", "name", "model", "method", "accuracy (%)", "test images",
                                        "stored size (bytes)", *RATIO_COLUMNS.values(), "accuracy change",
-                                       "simulated", "tags"])
+                                       "warning", "simulated", "tags"])
 
 
 def _positions(x, log_x: bool) -> list[str]:

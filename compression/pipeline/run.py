@@ -126,6 +126,7 @@ def _outcome(i, step, out, metrics: Metrics, artifact: bytes, finish_extra: dict
     extra = {
         "pipeline": cfg.spec, "step": i, "steps": len(cfg.steps), "step_spec": step_spec(step),
         "final": i == len(cfg.steps), "artifact_format": out.kind, "sparsity": round(sparsity(out.model), 6),
+        "classes": resolved.dataset.num_classes,
         "compression_ratio": round(baseline.size_bytes / metrics.size_bytes, 3),
         "gain": finish_extra.get("gain", out.extra.get("gain", "")),
         "simulated_metrics": finish_extra["simulated_metrics"],
