@@ -167,7 +167,7 @@ class RunStore:
 
     def predictions(self, run_id: int):
         """The run's per-image Predictions, or None when none were stored (runs from before they
-        were kept, or methods that measure from a table, such as early exit)."""
+        were kept: compression.compare.missing_predictions_reason says which)."""
         from compression.predictions import Predictions
         with self._connect() as db:
             row = db.execute("SELECT data FROM predictions WHERE run_id = ?", (run_id,)).fetchone()
