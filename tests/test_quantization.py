@@ -308,3 +308,38 @@ def test_auto_measures_the_inductor_kernel_only_for_the_compile_runtime():
     from compression.quantization.kernels import CANDIDATES, auto_candidates
     assert "inductor-int8" not in CANDIDATES and auto_candidates("eager") == auto_candidates("onnxruntime") == CANDIDATES
     assert auto_candidates("compile") == (*CANDIDATES, "inductor-int8")
+
+
+@pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime not installed")
+def test_the_kernel_search_rules_out_slow_candidates_before_the_full_timing(models, fmnist, monkeypatch):
+    """A candidate whose quick estimate is 4x the fastest faithful one's is neither checked nor timed
+    further: its estimate and why it was ruled out are in the report; every stage names its candidate."""
+    from compression.quantization import kernels
+    calls = []
+
+    def fake_timing(fns, rounds=7, calls_=2, warmup=2, **kw):
+        calls.append((sorted(fns), rounds))
+        return {k: {"ort-static": 1.0, "torch-dynamic": 4.0}.get(k, 3.0) for k in fns}
+    monkeypatch.setattr(kernels, "interleaved_ms", fake_timing)
+    stages = []
+    qm = quantize(models["mlp"], QuantConfig(bits=8))
+    report = select_kernel(qm.model, fmnist, QuantConfig(bits=8), candidates=("torch-dynamic", "ort-static"),
+                           limit=N, progress=stages.append)
+    assert report["chosen"] == "ort-static"
+    out = report["candidates"]["torch-dynamic"]
+    assert out["quick_ms"] == 4.0 and "agreement" not in out and "batch_ms" not in out
+    assert out["ruled_out"].startswith("4.0x slower than ort-static in a quick estimate")
+    (quick, _), (full, rounds) = calls
+    assert "torch-dynamic" in quick and "torch-dynamic" not in full and 3 <= rounds <= 7
+    phases = [s["phase"] for s in stages]
+    assert "int8 kernel search: building torch-dynamic" in phases
+    assert "int8 kernel search: checking agreement of ort-static" in phases
+    assert not any("agreement of torch-dynamic" in p for p in phases)
+    assert [s["step"] for s in stages] == list(range(1, len(stages) + 1)) and stages[-1]["step"] <= stages[-1]["steps"]
+
+
+def test_a_large_model_is_timed_at_a_smaller_batch():
+    from compression.quantization.kernels import timing_batch
+    assert timing_batch(4e6) == 256          # a zoo CNN: ~4 M MACs per image
+    assert timing_batch(0.56e9) == 4         # ResNet-18 on 32 x 32 images
+    assert timing_batch(1e12) == 1

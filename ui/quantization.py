@@ -154,6 +154,8 @@ def _kernel_note(r: dict[str, Any]) -> str:
     """How the int8 kernel that timed the latency was chosen (measured now, or read from disk)."""
     k = r["kernel"]
     timings = ", ".join(f"{n} {c['batch_ms']:.2f} ms" for n, c in k["candidates"].items() if "batch_ms" in c)
+    out = [f"{n} ({c['ruled_out'].split(' in a quick')[0]})" for n, c in k["candidates"].items() if "ruled_out" in c]
+    timings += f"; ruled out by a quick estimate: {', '.join(out)}" if out else ""
     when = (f"chosen by measurement on {k.get('measured_at', 'an earlier run')} and kept on disk for these weights, "
             "config, dataset and machine (the candidates were not re-timed now; the latency below was)"
             if k.get("cached") else "chosen by measurement")
@@ -206,11 +208,13 @@ def result_card(view: dict[str, Any], base: dict[str, Any]) -> None:
         if linear_only:
             kinds = [row["kind"] for row in r["layers"] if row["quantized"]]
             convs, linears = sum(x.startswith("Conv") for x in kinds), sum(x == "Linear" for x in kinds)
-            every = k["candidates"].get("ort-static", {}).get("batch_ms")
+            whole = k["candidates"].get("ort-static", {})
+            every, how = (whole["batch_ms"], "") if "batch_ms" in whole else (whole.get("quick_ms"), " in a quick estimate")
+            mine = k["candidates"]["ort-static-linear"]
             st.caption(f"The stored file holds {len(kinds)} quantized layers. This kernel runs the {linears} "
                        f"Linear layer(s) in int8 and the {convs} convolution(s) in float32 with those same 8-bit "
-                       "weights" + (f": with every layer in int8 (ort-static) the same batch took {every:.2f} ms "
-                                    f"against {k['candidates']['ort-static-linear']['batch_ms']:.2f} ms."
+                       "weights" + (f": with every layer in int8 (ort-static) the same batch took {every:.2f} ms{how} "
+                                    f"against {mine['quick_ms' if how else 'batch_ms']:.2f} ms."
                                     if every else "."))
     st.dataframe(layer_table(r["layers"]), hide_index=True, width="stretch")
     if partial:

@@ -75,6 +75,7 @@ def run(args):
     stored once with its artifact file unless --no-store."""
     from compression.quantization.experiments import sweep_jobs
     from compression.sweep import default_executor, run_jobs
+    from compression.training import tick_sink
 
     device = parse_device(args.device) if args.device else get_device()
     configs = [config_from_args(args, b) for b in (args.sweep_bits or [args.bits])]  # bad values fail first
@@ -93,7 +94,11 @@ def run(args):
 
     jobs = sweep_jobs(args.model, configs, dataset=args.dataset, device=device, limit=args.limit)
     what = configs[0].label() if len(configs) == 1 else f"{len(configs)} bit widths"
-    with heavy_job(f"quantize {args.model} {what}", device):
+    def stage(t):  # the int8 kernel search, naming each candidate, when the jobs run in this process
+        if t["phase"].startswith("int8 kernel search"):
+            sys.stderr.write(f"{args.model}: [{t['done']}/{t['total']}] {t['phase']}\n")
+
+    with heavy_job(f"quantize {args.model} {what}", device), tick_sink(stage):
         for point in run_jobs(jobs, executor=default_executor(), store=not args.no_store, job_progress=progress,
                               prepare=save):
             if not point.ok:

@@ -1,7 +1,7 @@
 """The int8 kernel choice, kept on disk across restarts.
 
 `select_kernel` builds ~5 candidates (ONNX export, calibration, quantization) and times them side by
-side: ~11 s for `cnn` on 2 cores, every time the Quantization page shows an 8-bit result. The
+side (bounded to ~10 s on a zoo model), every time the Quantization page shows an 8-bit result. The
 choice depends only on the quantized weights, the config, the dataset and the machine, so it is
 kept in `$COMPRESSION_HOME/cache/int8_kernels.json` (beside the baselines of
 compression.metrics.baseline_metrics) under a key of:
@@ -114,20 +114,23 @@ def known(model: nn.Module, dataset: Dataset, config: QuantConfig, *, candidates
 
 
 def cached_select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, candidates: Any = None,
-                         limit: int | None = None, rounds: int = 7, runner: dict | None = None) -> dict[str, Any]:
+                         limit: int | None = None, rounds: int = 7, runner: dict | None = None,
+                         progress: Any = None) -> dict[str, Any]:
     """compression.quantization.kernels.select_kernel, its choice read from disk when this model,
-    config, dataset and machine were measured before (see the module's docstring)."""
+    config, dataset and machine were measured before (see the module's docstring). `progress`: the
+    search's stages, naming the candidate (a hit: one, building the kernel chosen before)."""
     from compression.quantization import kernels
     key = kernel_key(model, dataset, config, candidates=candidates, limit=limit, rounds=rounds)
     known = lookup(key)
     if known is not None and known.get("chosen") in kernels.DESCRIPTIONS:
+        kernels.SearchSteps(1, progress)("building the kernel chosen before:", known["chosen"])
         with tempfile.TemporaryDirectory(prefix="ce-int8-") as tmp:
             kernel = kernels.build_kernel(known["chosen"], model, dataset, config, tmp)
         if runner is not None:  # the session / module in memory outlives the files
             runner["kernel"] = kernels.runner_of(kernel)
         return {**known, "cached": True, "latency_ms": kernels.batch1_latency_ms(kernel, dataset.input_shape)}
     report = kernels.select_kernel(model, dataset, config, candidates=candidates, limit=limit, rounds=rounds,
-                                   runner=runner)
+                                   runner=runner, progress=progress)
     report["measured_at"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if report.get("chosen"):
         try:

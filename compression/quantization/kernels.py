@@ -18,10 +18,12 @@ Candidates (each built from the quantized model's decoded weights, which lie on 
                  the same options (inductor_kernel.py); skipped with the reason without torchao, an
                  x86 CPU or a C++ compiler
 
-`select_kernel` builds the candidates, keeps those whose predictions agree with the quantized
-model on >= 99 % of 1,000 validation images, times them side by side at batch 256 (rounds
-interleaved with the float references, ONNX Runtime's spin-waiting off so no runtime steals the
-other's cores) and picks the fastest. The report gives the chosen kernel's speed-up against the
+`select_kernel` builds the candidates, times each once (a quick estimate) and rules out those
+more than 1.5x slower than the fastest faithful one (whose predictions agree with the quantized
+model on >= 99 % of up to 1,000 validation images), times the rest side by side at batch 256 (or
+less for a large model; rounds interleaved with the float references, ONNX Runtime's spin-waiting
+off so no runtime steals the other's cores) in the rounds SEARCH_SECONDS leaves, and picks the
+fastest; each stage is reported, naming the candidate. The report gives the chosen kernel's speed-up against the
 float32 of its own runtime (`runtime_reference`: ort-fp32, torch-fp32 or inductor-fp32) besides
 PyTorch and ONNX Runtime float32. Only the CPU has these kernels here; elsewhere no kernel
 runs and the result says latency is simulated. `with_int8_kernel` reads the choice from disk when
@@ -31,7 +33,6 @@ the same weights, config, dataset and machine were measured before (kernel_cache
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from compression.quantization.activations import detach_activation_quant
 from compression.quantization.config import QuantConfig
 from compression.runtimes import export_onnx as _export_onnx
 from compression.runtimes import ort_session
+from compression.quantization.kernel_timing import (TIMING_BATCH, SearchSteps, batch1_latency_ms,  # noqa: F401
+                                                    images_for, interleaved_ms, timing_batch)
 from compression.runtimes import quiet as _quiet
 
 CANDIDATES = ("ort-dynamic", "ort-static", "ort-static-linear", "torch-dynamic")  # backend auto
@@ -88,7 +91,10 @@ def runner_of(kernel: "Kernel") -> tuple:
 
 MIN_AGREEMENT = 0.99
 AGREEMENT_IMAGES = 1000
-TIMING_BATCH = 256
+SEARCH_SECONDS = 10.0      # the search's target on a zoo model: the full timing gets what is left
+QUICK_RULE_OUT = 1.5       # slower than the fastest faithful candidate by this, in the quick estimate: out
+AGREEMENT_MACS = 2e10      # MACs the agreement check of one candidate may cost (>= 200 images)
+ACCURACY_MACS = 5e10       # MACs the chosen kernel's own test accuracy may cost (>= 1,000 images)
 
 
 def onnxruntime_available() -> bool:
@@ -213,44 +219,18 @@ def kernel_logits(kernel: Kernel, dataset: Dataset, split: str = "test", limit: 
     return np.concatenate([kernel.run(x) for x, _ in dataset.batches(split, 1000, limit=limit)])
 
 
-def interleaved_ms(fns: dict[str, Callable[[], Any]], rounds: int = 7, calls: int = 2, warmup: int = 2) -> dict[str, float]:
-    """Median ms per call of each function, timed in interleaved rounds (load drifts hit all alike)."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for key, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            times[key].append((time.perf_counter() - start) / calls)
-    return {k: statistics.median(v) * 1000 for k, v in times.items()}
-
-
-def batch1_latency_ms(kernel: Kernel, input_shape: tuple[int, ...], warmup: int = 10, repeats: int = 50) -> float:
-    x = torch.randn(1, *input_shape)
-    for _ in range(warmup):
-        kernel.run(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        kernel.run(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
-
-
 def _failure(exc: Exception) -> dict[str, str]:
     return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
 
 def with_int8_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, device: torch.device | str,
                      metrics, *, limit: int | None = None, runner: dict | None = None,
-                     runtime: str | None = None) -> tuple[Any, dict[str, Any] | None, str]:
+                     runtime: str | None = None,
+                     progress: Callable[[dict], None] | None = None) -> tuple[Any, dict[str, Any] | None, str]:
     """(metrics, kernel report, why not): where a real int8 kernel can run `config` here, select one
     and put its measured batch-1 latency into `metrics` (simulated: False); otherwise `metrics`
-    unchanged, with the reason. `runtime`: the run's (the compile runtime adds inductor-int8 to auto).
-    Used by the Quantization page's runs and by pipelines."""
+    unchanged, with the reason. `runtime`: the run's (the compile runtime adds inductor-int8 to auto);
+    `progress`: the search's stages (select_kernel). Used by the Quantization page's runs and by pipelines."""
     import dataclasses
     eligible, reason = kernel_eligibility(config, device)
     if not eligible:
@@ -258,23 +238,34 @@ def with_int8_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, de
     from compression.quantization.kernel_cache import cached_select_kernel
     candidates = auto_candidates(runtime) if config.backend == "auto" else None
     report = cached_select_kernel(model, dataset, config, limit=limit, runner=runner,  # on disk across restarts
-                                  candidates=candidates if candidates != CANDIDATES else None)
+                                  candidates=candidates if candidates != CANDIDATES else None, progress=progress)
     if not report["chosen"]:
         return metrics, report, report.get("reason", "no int8 kernel ran")
     return dataclasses.replace(metrics, latency_ms=report["latency_ms"], simulated=False), report, ""
 
 
 def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, candidates=None,
-                  limit: int | None = None, rounds: int = 7, runner: dict | None = None) -> dict[str, Any]:
+                  limit: int | None = None, rounds: int = 7, runner: dict | None = None,
+                  progress: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Measure the int8 candidates for `model` (the quantized model, float weights on the int8
     grid) and pick the fastest faithful one. Returns a JSON-able report; 'chosen' is None when no
     candidate is faithful or they all fail. `runner`, a dict, receives the chosen kernel as
     (runtime, run, description) under "kernel" (compression.runtimes.time_result times it beside
-    its baseline on that runtime)."""
+    its baseline on that runtime). `progress` gets each stage, naming the candidate.
+
+    Bounded (SEARCH_SECONDS on a zoo model): every kernel built is timed once (a quick estimate); a
+    candidate more than QUICK_RULE_OUT times slower than the fastest faithful one is ruled out
+    there, with its estimate in the report; the rest are checked for agreement and timed side by
+    side in as many rounds (3 to `rounds`) as the time left allows. Large models are timed at a
+    smaller batch and checked on fewer images (TIMING_MACS, AGREEMENT_MACS, ACCURACY_MACS)."""
+    from compression.metrics import count_macs
+    start = time.perf_counter()
     names = list(candidates or (CANDIDATES if config.backend == "auto" else (config.backend,)))
     if not has_conv(model):  # without convolutions it would be ort-static again
         names = [n for n in names if n != "ort-static-linear"] or ["ort-static"]
-    report: dict[str, Any] = {"candidates": {}, "chosen": None, "batch": TIMING_BATCH}
+    macs = float(count_macs(model, dataset.input_shape))
+    batch = timing_batch(macs)
+    report: dict[str, Any] = {"candidates": {}, "chosen": None, "batch": batch}
     if "inductor-int8" in names:
         from compression.quantization.inductor_kernel import unavailable
         why = unavailable()
@@ -282,48 +273,99 @@ def select_kernel(model: nn.Module, dataset: Dataset, config: QuantConfig, *, ca
             report["candidates"]["inductor-int8"] = {"error": f"skipped: {why}"}
             names.remove("inductor-int8")
     references = ["torch-fp32", "ort-fp32", *(["inductor-fp32"] if "inductor-int8" in names else [])]
+    step = SearchSteps(len(references) + 2 * len(names) + 3, progress)
+    agree_n = images_for(macs, AGREEMENT_MACS, 200, AGREEMENT_IMAGES)
     with torch.inference_mode():
         reference = np.concatenate([model(x).cpu().numpy() for x, _ in
-                                    dataset.batches("val", 1000, limit=AGREEMENT_IMAGES)]).argmax(1)
+                                    dataset.batches("val", 1000, limit=agree_n)]).argmax(1)
     with tempfile.TemporaryDirectory(prefix="ce-int8-") as tmp:
         kernels: dict[str, Kernel] = {}
         for name in [*references, *names]:
+            step("building", name)
             try:
                 kernels[name] = build_kernel(name, model, dataset, config, tmp)
             except Exception as exc:  # a backend that cannot take this model is reported, not fatal
                 report["candidates"][name] = _failure(exc)
-        for name in names:
-            if name in kernels:
-                try:
-                    agree = float((kernel_logits(kernels[name], dataset, "val", AGREEMENT_IMAGES).argmax(1)
-                                   == reference).mean())
-                except Exception as exc:  # built, but cannot run this model (e.g. a layer it swapped is sliced)
-                    report["candidates"][name] = _failure(exc)
-                    del kernels[name]
-                    continue
-                report["candidates"][name] = {"agreement": agree, "size_bytes": kernels[name].size_bytes,
-                                              "description": kernels[name].description}
-        x = torch.randn(TIMING_BATCH, *dataset.input_shape)
-        timed = interleaved_ms({k: (lambda k=k: kernels[k].run(x)) for k in kernels}, rounds=rounds)
-        for name, ms in timed.items():
-            report["candidates"].setdefault(name, {"description": DESCRIPTIONS[name]})["batch_ms"] = ms
-        faithful = [n for n in names if report["candidates"].get(n, {}).get("agreement", 0) >= MIN_AGREEMENT]
+        x = torch.randn(batch, *dataset.input_shape)
+        step("quick estimate of every kernel")
+        for name in list(kernels):  # the warm-up call: a kernel that cannot run this model is reported
+            try:
+                kernels[name].run(x)
+            except Exception as exc:  # built, but cannot run it (e.g. a layer it swapped is sliced)
+                report["candidates"][name] = _failure(exc)
+                del kernels[name]
+        quick = interleaved_ms({k: (lambda k=k: kernels[k].run(x)) for k in kernels}, rounds=1, calls=1, warmup=0)
+        faithful = _faithful(names, kernels, quick, dataset, reference, agree_n, report, step)
         if not faithful:
             report["reason"] = f"no int8 candidate agreed with the quantized model on {MIN_AGREEMENT:.0%} of images"
             return report
+        step.total = step.done + 2  # the agreement checks ruled out are not coming: the timing, the accuracy
+        left = SEARCH_SECONDS - (time.perf_counter() - start)
+        timed_names, rounds_now = _full_timing(faithful, kernels, quick, rounds, left)
+        step(f"timing {', '.join(timed_names)} side by side ({rounds_now} rounds)")
+        timed = interleaved_ms({k: (lambda k=k: kernels[k].run(x)) for k in timed_names}, rounds=rounds_now)
+        for name, ms in timed.items():
+            report["candidates"].setdefault(name, {"description": DESCRIPTIONS[name]})["batch_ms"] = ms
+        if "torch-fp32" in kernels and "torch-fp32" not in timed:  # no time left for it: its quick estimate
+            timed["torch-fp32"] = quick["torch-fp32"]
+            report["candidates"]["torch-fp32"] = {"description": DESCRIPTIONS["torch-fp32"],
+                                                  "quick_ms": quick["torch-fp32"]}
         chosen = min(faithful, key=lambda n: timed[n])
         kernel = kernels[chosen]
         if runner is not None:  # an ONNX Runtime session or torch module in memory: outlives the files
             runner["kernel"] = runner_of(kernel)
-        logits = kernel_logits(kernel, dataset, "test", limit)
-        labels = dataset.test.head(limit).labels.numpy()
+        step("its own test accuracy:", chosen)
+        n_test = min(limit or len(dataset.test), images_for(macs, ACCURACY_MACS, 1000, len(dataset.test)))
+        logits = kernel_logits(kernel, dataset, "test", n_test)
+        labels = dataset.test.head(n_test).labels.numpy()
         report.update(
-            chosen=chosen, description=kernel.description, size_bytes=kernel.size_bytes,
+            chosen=chosen, description=kernel.description, size_bytes=kernel.size_bytes, rounds=rounds_now,
             accuracy=float((logits.argmax(1) == labels).mean()), accuracy_n=int(len(labels)),
             latency_ms=batch1_latency_ms(kernel, dataset.input_shape),
-            speedup_vs_torch_fp32=timed["torch-fp32"] / timed[chosen],
+            speedup_vs_torch_fp32=timed["torch-fp32"] / timed[chosen] if "torch-fp32" in timed else None,
             speedup_vs_ort_fp32=timed["ort-fp32"] / timed[chosen] if "ort-fp32" in timed else None)
         same = RUNTIME_REFERENCE[chosen.split("-")[0]]
         report.update(runtime_reference=same,
-                      speedup_vs_runtime_fp32=timed[same] / timed[chosen] if same in timed else None)
+                      speedup_vs_runtime_fp32=timed[same] / timed[chosen] if same in timed else None,
+                      search_seconds=round(time.perf_counter() - start, 2))
     return report
+
+
+def _full_timing(faithful: list[str], kernels: dict, quick: dict[str, float], rounds: int,
+                 left: float) -> tuple[list[str], int]:
+    """(what is timed side by side, in how many rounds): the faithful candidates and their own
+    runtime's float32 reference, PyTorch float32 too when 3 rounds of it fit in the `left` seconds;
+    as many rounds (3 to `rounds`) as fit."""
+    own = [*faithful, *{RUNTIME_REFERENCE[n.split("-")[0]] for n in faithful}]
+    names = [n for n in dict.fromkeys([*own, "torch-fp32"]) if n in kernels]
+    if "torch-fp32" not in own and 3 * 2 * sum(quick[n] for n in names) / 1000 > left:
+        names.remove("torch-fp32")
+    per_round = 2 * sum(quick[n] for n in names) / 1000  # 2 calls a round
+    return names, max(min(3, rounds), min(rounds, int(left / max(per_round, 1e-6))))
+
+
+def _faithful(names: list[str], kernels: dict[str, Kernel], quick: dict[str, float], dataset: Dataset,
+              reference: np.ndarray, images: int, report: dict, step: Callable) -> list[str]:
+    """The candidates worth the full timing: fastest first by the quick estimate, each checked for
+    agreement until one is faithful; then the others within QUICK_RULE_OUT of it (checked too).
+    Slower ones are ruled out unchecked, their estimate in the report."""
+    faithful: list[str] = []
+    for name in sorted((n for n in names if n in kernels), key=lambda n: quick[n]):
+        entry = report["candidates"].setdefault(name, {"description": kernels[name].description,
+                                                       "size_bytes": kernels[name].size_bytes})
+        entry["quick_ms"] = quick[name]
+        if faithful and quick[name] > QUICK_RULE_OUT * quick[faithful[0]]:
+            entry["ruled_out"] = (f"{quick[name] / quick[faithful[0]]:.1f}x slower than {faithful[0]} in a quick "
+                                  "estimate: not timed further")
+            continue
+        step("checking agreement of", name)
+        try:
+            predicted = kernel_logits(kernels[name], dataset, "val", images).argmax(1)
+        except Exception as exc:  # built, but cannot run this model (e.g. a layer it swapped is sliced)
+            report["candidates"][name] = _failure(exc)
+            continue
+        entry["agreement"] = float((predicted == reference).mean())
+        entry["agreement_n"] = int(len(reference))
+        if entry["agreement"] >= MIN_AGREEMENT:
+            faithful.append(name)
+    return faithful
