@@ -343,3 +343,34 @@ def test_a_large_model_is_timed_at_a_smaller_batch():
     assert timing_batch(4e6) == 256          # a zoo CNN: ~4 M MACs per image
     assert timing_batch(0.56e9) == 4         # ResNet-18 on 32 x 32 images
     assert timing_batch(1e12) == 1
+
+
+@pytest.mark.parametrize("spec", ["uniform:7:activation_bits=4", "cluster-huffman:4", "uniform:8:layer_bits="
+                                  '[["7",32]]'])
+def test_a_quantized_model_reports_the_macs_counted_on_it(spec):
+    """The quantized copy runs the reference's layers (activation rounding adds no multiply-accumulate),
+    so the count taken once on the reference is the one the FLOP counter gives on the copy."""
+    from compression.methods import compress
+    from compression.metrics import count_macs
+    run = compress("lenet5", None, "quantize", spec, device="cpu", limit=200, options={"kernel": False})
+    assert run.result.metrics.macs == count_macs(run.model, (1, 28, 28)) > 0
+
+
+@pytest.mark.parametrize("bits", [3, 7, 8])
+def test_dense_codes_are_kept_exactly_when_positions_could_not_pay_for_themselves(bits):
+    """The sparse form is tried only where it can be smaller (a kept code costs >= bits + 1 bits):
+    the choice is the one the full comparison makes, for every share of zero codes."""
+    from compression.packing import pack_bits, sparse_gaps
+    from compression.quantization.artifact import _sparse_codes, best_index_bits
+    rng = np.random.default_rng(bits)
+    qmin = -(1 << (bits - 1)) + 1
+    for zeros in (0.0, 0.05, 1 / (bits + 1) - 0.01, 1 / (bits + 1) + 0.01, 0.3, 0.7, 0.95):
+        q = rng.integers(1, 1 << (bits - 1), 20_000) * rng.choice([-1, 1], 20_000)
+        q[rng.random(20_000) < zeros] = 0
+        dense = len(pack_bits(q - qmin, bits))
+        mask = q != 0
+        ib = best_index_bits(mask)
+        full = len(pack_bits(q[mask] - qmin, bits)) + len(pack_bits(sparse_gaps(mask, ib), ib))
+        sparse = _sparse_codes(q, bits, qmin)
+        kept = sparse is not None and len(sparse[0]["q"]) + len(sparse[0]["gaps"]) < dense
+        assert kept == (full < dense), (bits, zeros)

@@ -59,6 +59,9 @@ def _sparse_codes(q: np.ndarray, bits: int, qmin: int) -> tuple[dict[str, bytes]
     mask = q != 0
     if mask.all() or not mask.any():
         return None
+    nonzero = int(mask.sum())
+    if nonzero * (bits + 1) >= q.size * bits:  # each kept code takes >= 1 gap entry of >= 1 bit: never
+        return None                            # smaller than the dense codes (the common case: few zeros)
     ib = best_index_bits(mask)
     gaps = sparse_gaps(mask, ib)
     return ({"q": pack_bits(q[mask] - qmin, bits), "gaps": pack_bits(gaps, ib)},
@@ -144,9 +147,11 @@ def decode_blobs(encoding: str, shape: tuple[int, ...], bits: int, blobs: dict[s
 
 def write_artifact(state: dict[str, torch.Tensor], encoded: dict[str, Encoded], *,
                    activations: dict[str, dict[str, Any]] | None = None,
-                   architecture: dict[str, Any] | None = None) -> bytes:
+                   architecture: dict[str, Any] | None = None,
+                   packed: dict[str, tuple[Encoded, tuple]] | None = None) -> bytes:
     """Pack a model: entries of `encoded` (keyed like the state_dict) as encoded, every other
-    state_dict entry as raw bytes of its dtype. Returns the artifact's bytes."""
+    state_dict entry as raw bytes of its dtype. Returns the artifact's bytes. `packed`: name ->
+    (an Encoded, its encode_blobs output) already computed, used where that Encoded is the one packed."""
     records, payload, offset = [], [], 0
     for name, tensor in state.items():
         t = tensor.detach().cpu().contiguous()
@@ -154,7 +159,8 @@ def write_artifact(state: dict[str, torch.Tensor], encoded: dict[str, Encoded], 
             enc = encoded[name]
             if tuple(enc.shape) != tuple(t.shape):
                 raise CompressionError(f"{name}: encoded shape {enc.shape} differs from the tensor's {tuple(t.shape)}")
-            blobs, meta = encode_blobs(enc)
+            done = (packed or {}).get(name)
+            blobs, meta = done[1] if done is not None and done[0] is enc else encode_blobs(enc)
             record = {"name": name, "shape": list(t.shape), "encoding": enc.encoding, "bits": enc.bits, "meta": meta}
         else:
             blobs = {"values": t.numpy().tobytes()}

@@ -99,7 +99,7 @@ def quantize(model: nn.Module, config: QuantConfig, *, dataset: Dataset | None =
         model = model.cpu().eval()
         detach_activation_quant(model)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    encoded, report, originals = {}, [], []
+    encoded, report, originals, packed = {}, [], [], {}
     for name, module in layers:
         bits = config.bits_for(name)
         key = f"{name}.weight" if name else "weight"
@@ -113,7 +113,8 @@ def quantize(model: nn.Module, config: QuantConfig, *, dataset: Dataset | None =
             encoded[key] = enc
             decoded = enc.decode()
             state[key] = torch.from_numpy(decoded)
-            blobs, _ = encode_blobs(enc)
+            packed[key] = (enc, encode_blobs(enc))  # packed once: the artifact below reuses it
+            blobs = packed[key][1][0]
             row.update(encoding=enc.encoding, stored_bytes=sum(len(b) for b in blobs.values()),
                        sqnr_db=round(sqnr_db(w, decoded), 2), levels=int(len(enc.levels())))
         else:
@@ -140,7 +141,7 @@ def quantize(model: nn.Module, config: QuantConfig, *, dataset: Dataset | None =
         activations = calibrate(model, dataset, quantized_names, config.activation_bits,
                                 images=config.calibration_size, device=device, seed=config.seed)
         attach_activation_quant(model, activations)
-    artifact = write_artifact(state, encoded, activations=activations, architecture=architecture)
+    artifact = write_artifact(state, encoded, activations=activations, architecture=architecture, packed=packed)
     return QuantizedModel(model=model, artifact=artifact, config=config, encoded=encoded, layers=report,
                           activations=activations, history=history, stopped=stopped)
 
