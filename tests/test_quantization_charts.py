@@ -18,16 +18,22 @@ def test_chart_builders_have_data():
     hist = {"layer": "0", "weights": np.random.default_rng(0).normal(size=500), "levels": np.linspace(-1, 1, 8),
             "encoding": "codebook", "channel": None}
     fig = weight_histogram(hist)
-    assert len(fig.layout.shapes) == 8 and "8 cluster centers" in fig.layout.title.text
+    bars, lines = fig.data
+    assert sum(bars.y) == 500 and len(bars.x) == 120  # binned here: every weight counted once
+    assert len([x for x in lines.x if x is not None]) == 2 * 8 and "8 cluster centers" in fig.layout.title.text
 
 
 def test_the_histogram_draws_every_shown_level_as_a_full_height_line():
     """255 levels of 8-bit weights: every 3rd one (255 // 64) at its value, from the bottom to the top
-    of the plot, as fig.add_vline drew them (now in one layout update)."""
+    of the plot, as one trace of vertical segments (no layout shapes for the browser to redraw)."""
     levels = np.linspace(-1, 1, 255)
-    fig = weight_histogram({"layer": "fc1", "weights": np.zeros(10), "levels": levels, "encoding": "affine",
-                            "channel": 3})
+    weights = np.random.default_rng(1).normal(size=1000)
+    fig = weight_histogram({"layer": "fc1", "weights": weights, "levels": levels, "encoding": "affine", "channel": 3})
+    bars, lines = fig.data
     shown = levels[::3]
-    assert [s.x0 for s in fig.layout.shapes] == [float(v) for v in shown] == [s.x1 for s in fig.layout.shapes]
-    assert {(s.type, s.xref, s.yref, s.y0, s.y1) for s in fig.layout.shapes} == {("line", "x", "y domain", 0, 1)}
+    xs, ys = list(lines.x), list(lines.y)
+    assert xs[0::3] == xs[1::3] == [float(v) for v in shown] and set(xs[2::3]) == {None}
+    top = fig.layout.yaxis.range[1]
+    assert set(ys[0::3]) == {0.0} and set(ys[1::3]) == {top} and top >= max(bars.y)
+    assert not fig.layout.shapes
     assert "255 quantization levels (channel 3, the widest)" in fig.layout.title.text
