@@ -8,7 +8,8 @@ and the grid's own points that fit are the candidates, best-predicted first (the
 configuration's accuracy on validation images: a ranking, never reported as a result). The
 grid's points predicted over the budget are listed, never evaluated. Without a budget, a ladder of
 budgets (the model's cost halved, then halved again, ...) gives one candidate per rung: a spread
-of seeds along the front. Latency cannot be predicted: the grid, in its order.
+of seeds along the front (the grid sampler without a budget: the grid itself). Latency cannot be
+predicted: the grid, in its order.
 
 `iter_search` / `search` / `summary` keep the `budget` command's contract (its rows and summary
 keys) and run compression.search's engine with sampler "grid": the solver's candidates that fit,
@@ -211,7 +212,9 @@ def solve(costs: Any, cfg: Any, *, predictions: int = MAX_PREDICTIONS) -> Soluti
                          for s in grid_specs_ + dc_specs], seconds=round(time.perf_counter() - start, 2))
     solver = _Solver(costs, cfg, objective, predictions)
     families = _families(methods)
-    if cfg.budget is not None:
+    if cfg.budget is None and cfg.sampler == "grid":  # the grid itself, every point in its order
+        fits = [c for c in (solver.point(grid_params(s), grid=True) for s in grid_specs_ + dc_specs) if c is not None]
+    elif cfg.budget is not None:
         fits = solver.within(cfg.budget, families, grid_specs_ + dc_specs)
     else:
         base = costs.base().cost(objective)
