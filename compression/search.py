@@ -236,8 +236,10 @@ def iter_search(model: str, dataset: str | None, cfg: SearchConfig, *, study: st
         return cfg.trials if cfg.sampler != "grid" else min(cfg.trials, complete() + queued())
 
     while complete() < target() and not stop() and outcome.reason is None:
-        batch = []
-        while len(batch) < min(width, target() - complete()) and not stop():
+        batch, want = [], min(width, target() - complete())
+        while len(batch) < want and not stop():
+            if cfg.sampler == "grid" and not queued():
+                break
             trial = st.ask()
             spec = suggest(trial, cfg)  # an enqueued point: its fixed knobs, recorded for the sampler
             predicted = costs.predict(spec)
@@ -251,8 +253,8 @@ def iter_search(model: str, dataset: str | None, cfg: SearchConfig, *, study: st
             skip(st, trial, over)
             outcome.skipped.append(skip_row(trial.number, spec, predicted, over, cfg))
             if len(outcome.skipped) >= MAX_SKIPPED:
-                outcome.reason = (f"{MAX_SKIPPED} configurations in a row were predicted over {cfg.objective} <= "
-                                  f"{cfg.budget:g}; the budget leaves the sampler little room")
+                outcome.reason = (f"{MAX_SKIPPED} configurations proposed in this session were predicted over "
+                                  f"{cfg.objective} <= {cfg.budget:g}; the budget leaves the sampler little room")
                 break
         if not batch:
             break
