@@ -26,7 +26,7 @@ from compression import CompressionError
 # 4: owner and uid (a run written twice by a retry or a spool replay is kept once) on runs,
 #    share links, settings (the share links' server secret)
 SCHEMA_VERSION = 4
-_LOCK_KEY = 0x636F6D70  # "comp": the advisory lock every server takes to migrate
+LOCK_KEY = 0x636F6D70  # "comp": the advisory lock every server takes to migrate
 
 ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite: INTEGER PRIMARY KEY is the rowid
 metadata = MetaData()
@@ -217,7 +217,7 @@ def migrate(engine: Engine, where: str) -> tuple[int, int]:
         conn = conn.execution_options(immediate=True)
         with conn.begin():
             if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
             before = read_version(conn)
             if before > SCHEMA_VERSION:
                 raise CompressionError(f"{where}: run store schema {before} is newer than this code "
