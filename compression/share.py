@@ -89,8 +89,9 @@ def create(store, view: str, run_ids, *, hours: float = 72, title: str | None = 
     if view not in VIEWS:
         raise CompressionError(f"share view {view!r}: expected one of {', '.join(VIEWS)}")
     ids = [int(i) for i in run_ids]
-    if not ids or (view == "compare" and len(ids) != 2):
-        raise CompressionError(f"a {view} link needs {'two runs' if view == 'compare' else 'at least one run'}, got {ids}")
+    if not ids or (view == "compare" and len(ids) > 2):
+        raise CompressionError(f"a {view} link needs " + ("one run (against its baseline) or two" if view == "compare"
+                                                          else "at least one run") + f", got {ids}")
     if not 0 < hours <= MAX_HOURS:
         raise CompressionError(f"share link lifetime {hours!r} hours: expected more than 0 and at most {MAX_HOURS}")
     missing = [i for i in ids if store.get(i) is None]

@@ -70,7 +70,7 @@ def test_expired_and_revoked_links_say_so_in_one_line(store, monkeypatch):
 def test_who_may_make_links_and_what_a_link_needs(store):
     with pytest.raises(AccessDenied, match="making a share link needs the editor role; you are v@example.com"):
         share.create(store, "story", [1], user=VIEWER)
-    for args, named in ((("story", [99]), "no run 99"), (("compare", [1]), r"two runs"), (("table", [1]), "'table'"),
+    for args, named in ((("story", [99]), "no run 99"), (("compare", [1, 2, 3]), r"one run \(against its baseline\) or two"), (("table", [1]), "'table'"),
                         (("story", []), "at least one run")):
         with pytest.raises(CompressionError, match=named):
             share.create(store, *args, user=ANA)
