@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -105,9 +106,27 @@ class RunStore:
         return CompressionError(f"{self.where}: run store error ({detail})")
 
     @contextlib.contextmanager
+    def batch(self) -> Iterator["RunStore"]:
+        """Many adds in one transaction, committed together (seeding a benchmark's thousands of
+        runs): this thread's operations on this instance share it until the block ends."""
+        with self._errors():
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(immediate=True)
+                with conn.begin():
+                    self._batch = (threading.get_ident(), conn)
+                    try:
+                        yield self
+                    finally:
+                        self._batch = None
+
+    @contextlib.contextmanager
     def _tx(self, *, immediate: bool = False):
         """One transaction: committed on success, rolled back on error. `immediate`: SQLite takes
         the write lock at the start (read then write without losing a concurrent change)."""
+        batch = getattr(self, "_batch", None)
+        if batch is not None and batch[0] == threading.get_ident():
+            yield batch[1]
+            return
         with self._errors():
             with self.engine.connect() as conn:
                 if immediate:
