@@ -201,3 +201,29 @@ def test_a_sweep_survives_a_postgresql_restart_in_the_middle(own_postgres, monke
     stored = RunStore(url).runs()
     assert sorted(r["extra"]["i"] for r in stored) == list(range(6))  # each once
     assert sorted(p.result.result.extra["run_id"] for p in points) == sorted(r["id"] for r in stored)
+
+
+def test_the_command_line_names_its_user_and_migrates(home, capsys, monkeypatch):
+    """--user (any command) is the owner of what it stores; runs --owner lists one person's runs;
+    store migrate says what it did."""
+    from compression.cli import main
+    monkeypatch.delenv("COMPRESSION_STORE", raising=False)
+    path = home / "old.sqlite"
+    assert main(["store", "migrate", "--store", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"store": str(path), "schema_before": 0, "schema": SCHEMA_VERSION,
+                                                   "runs": 0, "changed": True}
+    assert main(["store", "migrate", "--store", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["changed"] is False  # once
+    store = RunStore()
+    from compression.access import set_cli_user
+    try:
+        for who in ("ana", "bo"):
+            set_cli_user(who)
+            store.add(_result(len(who)))
+    finally:
+        set_cli_user(None)
+    assert main(["runs", "--owner", "bo", "--json"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["owner"] == "bo"
+    assert main(["runs", "--json", "--user", "two words"]) == 2
+    assert "--user 'two words'" in capsys.readouterr().err

@@ -34,12 +34,16 @@ def migrate(args):
     from sqlalchemy.exc import SQLAlchemyError
 
     from compression.store import RunStore, shown, store_url
-    from compression.store.schema import engine_for, migrate as run_migration
+    from compression.store.schema import engine_for, migrate as run_migration, sqlite_file
     url = store_url(args.store)
+    file = sqlite_file(url)
+    where = str(file) if file is not None else shown(url)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     try:
-        before, after = run_migration(engine_for(url), shown(url))
+        before, after = run_migration(engine_for(url), where)
     except SQLAlchemyError as exc:
-        raise CompressionError(f"store migrate: {shown(url)}: {str(getattr(exc, 'orig', exc)).splitlines()[0]}") from None
+        raise CompressionError(f"store migrate: {where}: {str(getattr(exc, 'orig', exc)).splitlines()[0]}") from None
     store = RunStore(url)
     if store.dialect == "postgresql":  # the search studies' tables too (Optuna's), under the same lock
         from compression.store.optuna import study_storage_url
