@@ -153,6 +153,8 @@ def _out(row: dict) -> dict:
     row["run_id"] = row.pop("id")
     row["simulated_metrics"] = simulated_metrics(row)  # old runs: derived from `simulated`
     row["runtime"] = (row.get("extra") or {}).get("runtime", "eager")  # where latency was timed (old runs: eager)
+    from compression.charts.format import changes_json
+    row["changes"] = changes_json(row)  # against its baseline, in the words the story, CSV and report use
     return row
 
 

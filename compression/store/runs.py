@@ -196,7 +196,7 @@ class RunStore:
 
     def predictions(self, run_id: int):
         """The run's per-image Predictions, or None when none were stored (runs from before they
-        were kept, or methods that measure from a table, such as early exit)."""
+        were kept: compression.compare.missing_predictions_reason says which)."""
         from compression.predictions import Predictions
         with self._tx() as conn:
             data = conn.execute(select(predictions.c.data).where(predictions.c.run_id == int(run_id))).scalar()
