@@ -57,8 +57,8 @@ def test_a_newer_postgresql_store_is_refused(postgres):
     import psycopg
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (SCHEMA_VERSION + 1,))
-    from compression.store import runs as runs_module
-    runs_module._migrated.clear()  # as a server started after the change would
+    from compression.store import connection
+    connection._migrated.clear()  # as a server started after the change would
     with pytest.raises(CompressionError, match="newer than this code"):
         RunStore(url)
 

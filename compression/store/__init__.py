@@ -2,10 +2,11 @@
 folder), or PostgreSQL (`COMPRESSION_STORE=postgresql://USER@HOST/DATABASE`, several app servers
 and CLIs sharing one history), through SQLAlchemy 2 and psycopg 3.
 
-    schema   the tables, engines, schema versions and the migration lock
-    runs     RunStore: add, read, name, tag, star, hide, delete runs (owners and roles checked)
-    spool    runs kept locally while PostgreSQL is down, written by the next start
-    copy     `store copy`: a history moved from one store to another, every run checksummed
+    schema      the tables, engines, schema versions and the migration lock
+    connection  transactions, one-line errors, the schema brought up to date at open
+    runs        RunStore: add, read, name, tag, star, hide, delete runs (owners and roles checked)
+    spool       runs kept locally while PostgreSQL is down, written by the next start
+    copy        `store copy`: a history moved from one store to another, every run checksummed
 """
 
 from compression.store.runs import RunStore, StoreUnavailable, StoreUnreachable, retry_seconds
