@@ -56,7 +56,8 @@ def sign_in(page, url: str, email: str, path: str = "") -> None:
 
 def open_run(page, url: str, run_id: int) -> None:
     page.goto(f"{url}/Pareto_explorer?run={run_id}")
-    page.get_by_text(f"Run {run_id}").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Sign out").wait_for(timeout=60_000)  # the new page's sidebar is drawn
+    page.get_by_text(re.compile(rf"Run {run_id}\b.*owner")).first.wait_for(timeout=60_000)  # and the run's details
     wait_until_idle(page)
 
 
