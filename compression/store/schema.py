@@ -181,13 +181,31 @@ def _make_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _connect(dbapi, _record):
         dbapi.isolation_level = None  # transactions begin where we say (below), as BEGIN or BEGIN IMMEDIATE
-        dbapi.execute("PRAGMA journal_mode=WAL")
+        _wal(dbapi)
         dbapi.execute("PRAGMA synchronous=NORMAL")
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN")
     return engine
+
+
+def _wal(dbapi, tries: int = 60) -> None:
+    """Switch a new SQLite file to WAL. Switching needs the file to itself, and SQLite answers "database
+    is locked" at once (its busy timeout does not cover it) while another process creates or migrates
+    the store: wait for that one (servers starting together), up to about 30 s."""
+    import sqlite3
+    import time
+    for attempt in range(tries):
+        try:
+            if str(dbapi.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            dbapi.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.5)
 
 
 # ---------------------------------------------------------------------------------------------
