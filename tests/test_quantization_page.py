@@ -251,3 +251,28 @@ def test_the_sidebar_runtime_times_the_quantized_model_and_is_kept(home):
     from compression.store import RunStore
     (run,) = RunStore().runs()
     assert run["extra"]["runtime"] == "onnxruntime" and run["extra"]["baseline_latency_ms"] > 0
+
+
+def test_the_kernel_search_is_shown_naming_each_candidate(home, monkeypatch):
+    """While an 8-bit result's full stage searches the int8 kernel, each of the search's stages (naming
+    its candidate) is kept under the result's key for the page's bar; once the result is in, nothing is."""
+    import pytest
+    from compression.quantization import kernels
+    from ui import quantization as q
+    if not kernels.onnxruntime_available():
+        pytest.skip("onnxruntime not installed")
+    monkeypatch.setattr(kernels, "CANDIDATES", ("ort-static", "torch-dynamic"))
+    seen = []
+
+    class Spy(dict):
+        def __setitem__(self, k, v):
+            seen.append((k, v["phase"], v["done"], v["total"]))
+            super().__setitem__(k, v)
+    monkeypatch.setattr(q, "_SEARCHING", Spy())
+    key, work = q.quant_work("lenet5", "fashion-mnist", "cpu", q.default_config())
+    stages = list(work(lambda: False))
+    assert stages[0].value["key"] == key and stages[-1].final
+    phases = [p for k, p, _, _ in seen if k == key]
+    assert "int8 kernel search: building ort-static" in phases and "int8 kernel search: building torch-dynamic" in phases
+    assert all(0 < done <= total for _, _, done, total in seen)
+    assert key not in q._SEARCHING  # the result is in: no bar

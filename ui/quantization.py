@@ -53,22 +53,48 @@ def subset_view(part, model: str, dataset: str, device: str) -> dict[str, Any]:
     return {"stage": "subset", "result": r}
 
 
+_SEARCHING: dict[tuple, dict] = {}  # key -> the newest tick of its int8 kernel search (written by its worker)
+
+
 def quant_work(model: str, dataset: str, device: str, config: dict[str, Any],
                runtime: str = "eager") -> tuple[tuple, Any]:
-    """(key, work) of one post-training run in stages: what live_quantize asks for (ui.warm too)."""
+    """(key, work) of one post-training run in stages: what live_quantize asks for (ui.warm too).
+    While its full stage searches the int8 kernel, each stage of that search (naming the candidate)
+    is kept for the page's progress bar (kernel_search_bar)."""
+    from compression.training import tick_sink
     data, base, cfg = cache.dataset(dataset), cache.model(model, device, dataset), config_from(config)
+    key = (model, dataset, device, json.dumps(config, sort_keys=True, default=str))
+    key = key if runtime == "eager" else (*key, runtime)  # eager: the key the warm start fills
 
     def view(stage: Stage) -> dict[str, Any]:
         if stage.final:
             result, qm = stage.value
             return _preview(result, qm.artifact)
-        return subset_view(stage.value, model, dataset, device)
+        return {**subset_view(stage.value, model, dataset, device), "key": key}
+
+    def note(tick: dict) -> None:
+        if tick["phase"].startswith("int8 kernel search"):
+            _SEARCHING[key] = tick
 
     def work(cancelled):
-        return live.on_device(staged_quantize(model, cfg, dataset=data, device=device, model=base, cancelled=cancelled,
-                                              runtime=runtime), f"quantize {model} {cfg.label()}", device, view)
-    key = (model, dataset, device, json.dumps(config, sort_keys=True, default=str))
-    return (key if runtime == "eager" else (*key, runtime)), work  # eager: the key the warm start fills
+        try:
+            with tick_sink(note):  # this generator runs in the live runner's thread: its ticks come here
+                yield from live.on_device(staged_quantize(model, cfg, dataset=data, device=device, model=base,
+                                                          cancelled=cancelled, runtime=runtime),
+                                          f"quantize {model} {cfg.label()}", device, view)
+        finally:
+            _SEARCHING.pop(key, None)
+    return key, work
+
+
+@st.fragment(run_every=0.5)
+def kernel_search_bar(key: tuple) -> None:
+    """The int8 kernel search of the result being measured, as a bar naming its candidate (nothing
+    before the search starts, or without one)."""
+    tick = _SEARCHING.get(key)
+    if tick and tick.get("total"):
+        st.progress(min(1.0, tick["done"] / tick["total"]),
+                    text=f"{tick['phase']} ({tick['done']} of {tick['total']})")
 
 
 def default_config() -> dict[str, Any]:
@@ -192,6 +218,8 @@ def result_card(view: dict[str, Any], base: dict[str, Any]) -> None:
     simulated = "latency_ms" in simulated_metrics(r)
     if partial:
         cols[3].metric("Latency (batch 1)", "measuring…", help="Timed with the full result (at 8 bits: the int8 kernel).")
+        if view.get("key") is not None:
+            kernel_search_bar(view["key"])
     else:
         kernel = "" if simulated else (" · int8 Linear, float conv" if linear_only else " · int8 kernel")
         results.cost_metric(cols[3], "Latency (batch 1)", fmt_ms(r["latency_ms"]), r, b, "latency_ms",
