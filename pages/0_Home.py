@@ -5,7 +5,7 @@ import random
 
 import streamlit as st
 
-from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_count, fmt_pct
+from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_count, fmt_pct, fmt_short_count, plural
 from compression.charts.runs import accuracy_vs_size, runs_frame
 from ui import cache, home_timing
 from ui.byo import upload_panel
@@ -24,7 +24,8 @@ data, base = load_selection(sel)
 st.subheader(f"Baseline: {sel.model} on {sel.dataset}")
 cols = st.columns(6)
 cols[0].metric("Test accuracy", fmt_pct(base["accuracy"]), help=fmt_accuracy_ci(base["accuracy"], base["accuracy_n"]))
-cols[1].metric("Parameters", f"{base['params']:,}", help=f"{base['nonzero_params']:,} nonzero")
+cols[1].metric("Parameters", fmt_short_count(base["params"]),  # a tile cuts long values: compact from a million
+               help=f"{base['params']:,} parameters, {base['nonzero_params']:,} nonzero")
 cols[2].metric("Size on disk", fmt_bytes(base["size_bytes"]), help="Bytes of the fp32 state_dict as saved by torch.save.")
 cols[3].metric("MACs / image", fmt_count(base["macs"]), help="Multiply-accumulates for one image, counted by torch's FLOP counter.")
 timed, timed_line = cols[4:], st.container()  # latency and images/s: timed now, filled in last (ui.home_timing)
@@ -52,7 +53,7 @@ if runs == []:
             "every result is saved and plotted here, accuracy against stored size.")
 elif runs:
     st.plotly_chart(accuracy_vs_size(runs_frame(runs), baseline=base), width="stretch")
-    st.caption(f"{len(runs)} stored run{'s' if len(runs) != 1 else ''}. Hollow markers: the stored size is simulated (runs saved before each run recorded which "
+    st.caption(f"{plural(len(runs), 'stored run')}. Hollow markers: the stored size is simulated (runs saved before each run recorded which "
                "of its gains are simulated); a run's details on the Pareto explorer say which gains are real.")
 
 home_timing.show(timed, timed_line, sel.model, sel.dataset, sel.device, sel.runtime, RUNTIME_LABELS[sel.runtime])

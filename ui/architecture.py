@@ -110,14 +110,15 @@ def start_recovery(name: str, dataset_name: str, device: str, cfg: ArchitectureC
 def subset_card(res: dict[str, Any], base: dict[str, Any]) -> None:
     """The first stage: accuracy on the first test images against the original on the same images,
     the counts; the file's size and latency follow with the whole test set."""
-    from compression.charts.format import fmt_accuracy_ci, fmt_count, fmt_pct
+    from compression.charts.format import fmt_accuracy_ci, fmt_count, fmt_pct, fmt_short_count
     from ui import results
     cols = st.columns(5)
     results.accuracy_metric(cols[0], "Accuracy before training", fmt_pct(res["accuracy"]), res,
                             {"accuracy": res["baseline_accuracy"]},
                             help=f"{fmt_accuracy_ci(res['accuracy'], res['accuracy_n'])}; the original on the same "
                                  f"images: {fmt_pct(res['baseline_accuracy'])}. All {res['of']:,} test images follow.")
-    results.cost_metric(cols[1], "Parameters", f"{res['params']:,}", res, base, "params")
+    results.cost_metric(cols[1], "Parameters", fmt_short_count(res["params"]), res, base, "params",
+                        help=f"{res['params']:,} parameters")  # the tile cuts long values: compact from a million
     results.cost_metric(cols[2], "MACs / image", fmt_count(res["macs"]), res, base, "macs")
     cols[3].metric("Size on disk", "measuring…")
     cols[4].metric("Latency (batch 1)", "measuring…")
