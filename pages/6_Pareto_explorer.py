@@ -18,8 +18,8 @@ from compression.report import report_html
 from ui import cache
 from ui.compare import compare_section
 from compression.run_labels import run_choice, run_title
-from ui.explorer import (filters, keep_valid, load_frame, open_on_story, restore_url_state, run_details,
-                         save_url_state, story_default, table_columns)
+from ui.explorer import (filters, keep_valid, load_frame, open_on_story, restore_url_state, run_choice_id,
+                         run_details, save_url_state, story_default, table_columns)
 from ui.run_manage import flash
 from ui.sidebar import show_error, sidebar
 
@@ -69,6 +69,7 @@ if shown.empty:
     st.stop()
 
 front = frontier_ids(shown, cost, include_simulated=with_sim)
+run_choice_id("explorer_run")  # a renamed run stays chosen
 keep_valid("explorer_run", [int(i) for i in shown["id"]])
 selected = st.session_state.get("explorer_run")
 path = [int(r["id"]) for r in pipeline_path(selected, store.get)] if selected is not None else []

@@ -58,10 +58,11 @@ def test_two_runs_compared_from_the_url(store_home):
     assert chart(at, "explorer_cmp_confusion")["data"][0]["type"] == "heatmap"
     (images,) = at.get("image")  # each side called by what it did (no names given)
     assert len(images.value) >= 1 and images.captions[0].startswith("#")
-    assert "unstructured 0.9: " in images.captions[0] and "4-bit per-channel: " in images.captions[0]
+    assert " · A: " in images.captions[0] and " · B: " in images.captions[0]
+    assert any(f"**A**: “unstructured 0.9” (run {a}, prune of mlp)" in t.value and "**B**: “4-bit per-channel”" in t.value
+               for t in at.markdown)
     layers = next(d.value for d in at.dataframe if "layer" in d.value)
     assert list(layers["layer"]) == ["1", "3", "5"] and "4-bit per-channel: bits" in layers
-    assert any(f"(run {a}, prune of mlp) against" in c.value for c in at.caption)
     assert chart(at, "explorer_parallel")["data"][0]["type"] == "parcoords"
     assert at.query_params["cmp"] == f"{a},{b}"
 
@@ -81,8 +82,8 @@ def test_a_run_against_its_baseline_picked_on_the_page_goes_into_the_url(store_h
     assert not at.exception and not at.error
     assert at.query_params["cmp"] == f"{a},base"
     m = metrics(at)
-    assert m["Accuracy, unstructured 0.9"].startswith("65") or float(m["Accuracy, unstructured 0.9"].split()[0]) < 80
-    assert "Accuracy, uncompressed mlp" in m
+    assert m["Accuracy of B"].startswith("65") or float(m["Accuracy of B"].split()[0]) < 80
+    assert any("**A**: uncompressed mlp  \n**B**: “unstructured 0.9”" in t.value for t in at.markdown)
     assert len(chart(at, "explorer_cmp_per_class")["data"][2]["x"]) == 10
     assert at.get("image")  # 90% pruned without fine-tuning: many right -> wrong
     again = page(cmp=f"{a},base")  # the link reproduces the view
@@ -98,10 +99,12 @@ def test_the_compare_view_uses_the_names_the_engineer_gave(store_home):
     try:
         at = page(cmp=f"{a},{b}")
         assert not at.exception
-        m = metrics(at)
-        assert "Accuracy, Pruned 90 %" in m and "Accuracy, 4-bit mlp" in m
-        assert any(f"“Pruned 90 %” (run {a}, prune of mlp) against “4-bit mlp” (run {b}, quantize of mlp)" in c.value
-                   for c in at.caption)
+        assert any(f"**A**: “Pruned 90 %” (run {a}, prune of mlp)  \n**B**: “4-bit mlp” (run {b}, quantize of mlp)"
+                   in t.value for t in at.markdown)
+        assert {m.proto.help for m in at.metric if m.label.startswith("Accuracy of")} == {"Pruned 90 %", "4-bit mlp"}
+        fig = chart(at, "explorer_cmp_per_class")  # and the charts
+        assert [t["name"] for t in fig["data"][:2]] == ["Pruned 90 %", "4-bit mlp"]
+        assert "4-bit mlp minus Pruned 90 %" in chart(at, "explorer_cmp_confusion")["layout"]["title"]["text"]
         picker = at.selectbox(key="explorer_cmp_a")  # the pickers too: name, then what it did
         assert any(o.startswith(f"run {a} · “Pruned 90 %” · unstructured 0.9 · mlp · ") for o in picker.options)
     finally:

@@ -14,6 +14,7 @@ from compression.charts.format import fmt_pct
 from compression.compare import pair_names
 from compression.run_labels import run_choice
 from ui import cache
+from ui.explorer import run_choice_id
 from ui.sidebar import show_error
 
 PAIR, RUN_A, RUN_B = "explorer_cmp", "explorer_cmp_a", "explorer_cmp_b"
@@ -65,6 +66,8 @@ def compare_section(store, df: pd.DataFrame, selected: int | None) -> None:
               for r in df[["id", "name", "method", "config", "model", "accuracy"]].to_dict("records")}
     if RUN_A not in st.session_state:  # first render: the pair from the URL
         st.session_state[RUN_A], st.session_state[RUN_B] = _parse(st.session_state.get(PAIR, ""))
+    for key in (RUN_A, RUN_B):  # a renamed run stays chosen (its label changed)
+        run_choice_id(key)
     if st.session_state[RUN_A] not in ids:
         st.session_state[RUN_A] = None
     if st.session_state.get(RUN_B) not in [BASE, *ids]:
@@ -109,15 +112,16 @@ def _who(cmp: dict, side: str) -> str:
 def _view(out: dict) -> None:
     cmp, data = out["cmp"], cache.dataset(out["cmp"]["dataset"])
     name_a, name_b = cmp["name_a"], cmp["name_b"]  # the names the user gave, else what the runs did
+    # the names in full once; the tiles and image captions, too narrow for them, say A and B
+    st.markdown(f"**A**: {_who(cmp, 'a')}  \n**B**: {_who(cmp, 'b')}")
+    st.caption(f"On the first {cmp['n']:,} {cmp['dataset']} test images; differences are B minus A.")
     m = st.columns(5)
     m[0].metric("Agreement", fmt_pct(cmp["agreement"]), help="Images on which both predict the same class.")
-    m[1].metric(f"Accuracy, {name_a}", fmt_pct(cmp["accuracy_a"]))
-    m[2].metric(f"Accuracy, {name_b}", fmt_pct(cmp["accuracy_b"]),
+    m[1].metric("Accuracy of A", fmt_pct(cmp["accuracy_a"]), help=name_a)
+    m[2].metric("Accuracy of B", fmt_pct(cmp["accuracy_b"]), help=name_b,
                 delta=f"{(cmp['accuracy_b'] - cmp['accuracy_a']) * 100:+.2f} points")
     m[3].metric("Right → wrong", f"{cmp['right_to_wrong']:,}", help=f"Right for {name_a}, wrong for {name_b}.")
     m[4].metric("Wrong → right", f"{cmp['wrong_to_right']:,}", help=f"Wrong for {name_a}, right for {name_b}.")
-    st.caption(f"{_who(cmp, 'a')} against {_who(cmp, 'b')} on the first {cmp['n']:,} {cmp['dataset']} test "
-               f"images; differences are {name_b} minus {name_a}.")
     c = st.columns(2)
     c[0].plotly_chart(per_class_chart(cmp, name_a, name_b), key="explorer_cmp_per_class", width="stretch")
     c[1].plotly_chart(confusion_diff_chart(cmp, data.classes, name_a, name_b), key="explorer_cmp_confusion",
@@ -133,9 +137,9 @@ def _view(out: dict) -> None:
                      true_class=true)
     if rows:
         shown = rows[:MAX_THUMBNAILS]
-        st.image([thumbnail(data.test.images[r["index"]].numpy()) for r in shown], width=84,
-                 caption=[f"#{r['index']} {r['true']} · {name_a}: {r['a']} · {name_b}: {r['b']}" for r in shown])
-        st.caption("Under each image: its index in the test set, its true class, then each run's prediction.")
+        st.caption("Under each image: its index in the test set, its true class, then what A and B predicted.")
+        st.image([thumbnail(data.test.images[r["index"]].numpy()) for r in shown], width=84,  # A, B: names are long
+                 caption=[f"#{r['index']} {r['true']} · A: {r['a']} · B: {r['b']}" for r in shown])
         if len(rows) > len(shown):
             st.caption(f"The first {len(shown)} of {len(rows):,} flipped images.")
     else:

@@ -115,6 +115,17 @@ def save_url_state(dataset: str, *, story: bool = False) -> None:
         st.query_params.from_dict(wanted)
 
 
+def run_choice_id(key: str) -> None:
+    """A run picker's choice as its run id again after the run was renamed: a selectbox's browser
+    side sends back the label it showed ("run 12 · “old name” · ..."), which is no longer an option
+    once the label has changed, and would drop the choice."""
+    import re
+    value = st.session_state.get(key)
+    match = re.match(r"run (\d+) · ", value) if isinstance(value, str) else None
+    if match:
+        st.session_state[key] = int(match.group(1))
+
+
 def keep_valid(key: str, options: list) -> None:
     """Drop choices no longer offered (a link from another store, a filtered-out run)."""
     value = st.session_state.get(key)

@@ -25,6 +25,26 @@ A_COLOR, B_COLOR = "#7f7f7f", "#1f77b4"
 WORSE, BETTER = "#d62728", "#2ca02c"
 
 
+def _wrapped(text: str, width: int) -> str:
+    """Text on lines of at most `width` characters (<br>, HTML-escaped): a name is never cut off."""
+    import html
+    import textwrap
+    return "<br>".join(html.escape(line) for line in textwrap.wrap(text, width, break_long_words=False,
+                                                                    break_on_hyphens=False)) or html.escape(text)
+
+
+def _title(text: str, detail: str) -> dict:
+    """A chart title with the runs' names on lines of their own (wrapped, never cut off by the
+    chart's width: names can be 80 characters), at the top of a margin tall enough for its lines."""
+    return dict(text=f"{text}<br><span style='font-size:12px;color:#555'>{_wrapped(detail, 60)}</span>",
+                y=1, yref="container", yanchor="top", pad=dict(t=12))
+
+
+def _top(title: dict) -> int:
+    """The top margin a _title needs: 34 px for its first line, 17 for each line after."""
+    return 44 + 17 * title["text"].count("<br>")
+
+
 def per_class_chart(cmp: dict, name_a: str = "A", name_b: str = "B", height: int = 520) -> go.Figure:
     """Top: accuracy of a and of b per class; bottom: b - a in points, red where b is worse.
     Classes sorted by the difference (worst first); classes without images are left out."""
@@ -32,7 +52,7 @@ def per_class_chart(cmp: dict, name_a: str = "A", name_b: str = "B", height: int
     names = [c["class"] for c in rows]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.55, 0.45])
     for key, name, color in (("a", name_a, A_COLOR), ("b", name_b, B_COLOR)):
-        fig.add_trace(go.Bar(x=names, y=[c[key] * 100 for c in rows], name=name, marker_color=color,
+        fig.add_trace(go.Bar(x=names, y=[c[key] * 100 for c in rows], name=_wrapped(name, 40), marker_color=color,
                              customdata=[c["n"] for c in rows],
                              hovertemplate="%{x}: %{y:.1f} % of %{customdata} images<extra>" + name + "</extra>"),
                       row=1, col=1)
@@ -42,10 +62,13 @@ def per_class_chart(cmp: dict, name_a: str = "A", name_b: str = "B", height: int
                          text=[f"{d:+.1f}" for d in diff], textposition="outside",
                          hovertemplate="%{x}: %{y:+.2f} points<extra>difference</extra>"), row=2, col=1)
     fig.update_yaxes(title_text="accuracy (%)", range=[0, 105], row=1, col=1)
-    fig.update_yaxes(title_text=f"{name_b} − {name_a} (points)", zeroline=True, zerolinecolor="#444", row=2, col=1)
-    fig.update_layout(barmode="group", height=height, margin=dict(l=60, r=20, t=40, b=90),
-                      title=f"Per-class accuracy, sorted by the difference ({cmp['n']:,} test images)",
-                      legend=dict(orientation="h", y=-0.12, x=1, xanchor="right"))
+    fig.update_yaxes(title_text="difference (points)", zeroline=True, zerolinecolor="#444", row=2, col=1)
+    fig.update_xaxes(automargin=True, row=2, col=1)  # slanted class names are given the room they need
+    title = _title(f"Per-class accuracy, sorted by the difference ({cmp['n']:,} test images)",
+                   f"difference: {name_b} minus {name_a}")
+    fig.update_layout(barmode="group", height=height, margin=dict(l=60, r=20, t=_top(title), b=120), title=title,
+                      # at the foot of the figure, below the slanted class names (never over them)
+                      legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", x=1, xanchor="right"))
     return fig
 
 
@@ -59,9 +82,9 @@ def confusion_diff_chart(cmp: dict, classes: Sequence[str], name_a: str = "A", n
         z=z, x=list(classes), y=list(classes), zmin=-lim, zmax=lim, zmid=0, text=text, texttemplate="%{text}",
         colorscale=[[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]], colorbar=dict(title="images"),
         hovertemplate="true %{y}, predicted %{x}: %{z:+d} images<extra></extra>"))
-    fig.update_layout(title=f"Where errors moved: confusion of {name_b} minus {name_a}", height=height,
-                      xaxis=dict(title="predicted class", side="bottom"),
-                      yaxis=dict(title="true class", autorange="reversed"), margin=dict(l=60, r=20, t=40, b=40))
+    title = _title("Where errors moved", f"confusion of {name_b} minus {name_a}")
+    fig.update_layout(title=title, height=height, xaxis=dict(title="predicted class", side="bottom"),
+                      yaxis=dict(title="true class", autorange="reversed"), margin=dict(l=60, r=20, t=_top(title), b=40))
     return fig
 
 

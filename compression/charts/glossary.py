@@ -14,8 +14,8 @@ GLOSSARY: dict[str, str] = {
         "Multiply-accumulates for one image, counted on the model as it runs: the compute a model needs, "
         "the same on every machine (latency is that compute timed on this machine)."),
     "interval (95 % CI)": (
-        "The range the accuracy would fall in 95 times out of 100 on other test images of the same kind "
-        "(Wilson interval, from the number of test images used): about ±0.6 points with 10,000 images, "
+        "The range that holds the model's true accuracy, on all images of this kind, with 95 % confidence, "
+        "given how many test images were used (Wilson interval): about ±0.6 points with 10,000 images, "
         "±1.3 with 2,000. Two runs whose intervals overlap may not really differ."),
     "simulated": (
         "A gain the stored or executed model does not realize yet: zeros kept in a dense file, or weights "
