@@ -91,6 +91,14 @@ class Job:
             since = self._span_start.get(t["span"], now)
             return t["phase"], fraction, _left(now - since, fraction, "in this phase")
         fraction = self.fraction
+        last = self.events[-1] if self.events else {}
+        if "seconds_left" in last:  # the work's own estimate (a pipeline: from its steps done); None: unknown
+            told = last["seconds_left"]
+            left = None if told is None else _Left(max(0.0, float(told) - (now - self._event_at)))
+            phase = t["phase"] if fresh else _phase(last)
+            if left is not None and left == 0.0 and fraction < 1.0:
+                left = None  # past its own estimate: say so rather than "about 0 s left"
+            return phase, fraction, left
         if fresh:  # a phase without a count (measuring): the job's share and rate
             return t["phase"], fraction, _left(now - (self.started_at or now), fraction)
         phase = _phase(self.events[-1]) if self.events else ("waiting for the first step" if self.status == "running"
