@@ -15,9 +15,9 @@ from compression.charts.story import STORY_ORDER, story_chart, story_table
 from compression.honesty import METRIC_WORDS
 from compression.pareto import COSTS, pipeline_path
 from compression.report import report_html
+from compression.run_labels import run_choice, run_title
 from ui import cache
 from ui.compare import compare_section
-from compression.run_labels import run_choice, run_title
 from ui.explorer import (filters, keep_valid, load_frame, open_on_story, restore_url_state, run_choice_id,
                          run_details, save_url_state, story_default, table_columns)
 from ui.run_manage import flash
@@ -118,7 +118,7 @@ else:
 
 # ---- one run in detail --------------------------------------------------------------------------------
 st.subheader("Run details")
-# the name, else what the run did (a rename keeps the choice: the selectbox's identity is its key)
+# the name, else what the run did (a rename keeps the choice: run_choice_id above)
 labels = {int(r["id"]): run_choice(r) for r in shown[["id", "name", "method", "config", "model", "accuracy"]]
           .to_dict("records")}
 picked = st.selectbox("Run", sorted(labels, reverse=True), key="explorer_run", format_func=labels.get,
