@@ -230,8 +230,13 @@ def simulated_list(out: Compressed, metrics) -> list[str]:
 
 
 def artifact_dir() -> Path:
+    """Where run artifacts are written: $COMPRESSION_ARTIFACTS (a folder every app server of a team
+    mounts, beside a shared PostgreSQL store), else artifacts/ in the data folder."""
+    import os
+
     from compression.paths import home_dir
-    return home_dir() / "artifacts"
+    shared = os.environ.get("COMPRESSION_ARTIFACTS", "").strip()
+    return Path(shared).expanduser() if shared else home_dir() / "artifacts"
 
 
 def apply_method(method: Method, model: nn.Module, config: Any, ctx: Context) -> Compressed:

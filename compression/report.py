@@ -164,7 +164,7 @@ def _starred_section(df, slug: str) -> list[str]:
         return []
     fig = story_chart(starred, "size_bytes", log_x=True, frontier=frontier_ids(starred, "size_bytes"), height=440)
     head = ["run", "name", "model", "method", "accuracy", "stored size", *RATIO_COLUMNS.values(),
-            "accuracy change", "warning", "simulated", "tags"]
+            "accuracy change", "warning", "simulated", "tags", "owner"]
     rows = []
     by_id = starred.set_index("id")
     for t in story_table(starred).to_dict("records"):
@@ -174,7 +174,7 @@ def _starred_section(df, slug: str) -> list[str]:
                  (f"{t['accuracy (%)']:.2f} % (n={t['test images']:,})", ""), (fmt_cost("size_bytes", r["size_bytes"]), ""),
                  *[(q[k], "") for k in RATIO_COLUMNS.values()], (q["accuracy change"], ""),
                  (t["warning"], "warn" if t["warning"] else ""),
-                 ("yes" if r["simulated"] else "no", "text"), (t["tags"], "text")]
+                 ("yes" if r["simulated"] else "no", "text"), (t["tags"], "text"), (t["owner"], "text")]
         rows.append(_row(cells))
     return [f"<h3>Starred runs ({len(starred)}): what a reviewer follows</h3>",
             "<p>The runs kept on purpose, with their names; ratios against each run's uncompressed baseline.</p>",
@@ -203,7 +203,7 @@ def _table(df, *, table_id: str, css: str, full_config: bool = False) -> str:
 
     head = ["run", "model", "method", "config", "accuracy (95% CI)", "warning", "stored size", "size vs uncompressed",
             "params (nonzero)", "MACs / image", "latency", "latency vs uncompressed", "device", "simulated", "parent run", "name", "tags",
-            "created (UTC)"]
+            "owner", "created (UTC)"]
     rows = []
     for r in df.to_dict("records"):
         base = r["baseline"] if isinstance(r["baseline"], dict) else {}
@@ -223,7 +223,7 @@ def _table(df, *, table_id: str, css: str, full_config: bool = False) -> str:
                  (", ".join(METRIC_WORDS[k] for k in sim) if sim else "no", "text"),
                  ("" if parent is None or parent != parent else str(int(parent)), ""),
                  (r.get("name") or "", "name"), (", ".join(r.get("tags") or []), "text"),
-                 (iso_utc(r["created"].timestamp()), "text")]
+                 (r.get("owner") or "local", "text"), (iso_utc(r["created"].timestamp()), "text")]
         rows.append(_row(cells))
     return _html_table(head, rows, table_id, css)
 

@@ -18,9 +18,10 @@ from compression.report import report_html
 from compression.run_labels import run_choice, run_title
 from ui import cache
 from ui.compare import compare_section
-from ui.explorer import (filters, keep_valid, load_frame, open_on_story, restore_url_state, run_choice_id,
-                         run_details, save_url_state, story_default, table_columns)
+from ui.explorer import (compared_pair, filters, keep_valid, load_frame, open_on_story, restore_url_state,
+                         run_choice_id, run_details, save_url_state, story_default, table_columns)
 from ui.run_manage import flash
+from ui.share_view import share_box
 from ui.sidebar import show_error, sidebar
 
 st.set_page_config(page_title="Pareto explorer", layout="wide")
@@ -133,8 +134,9 @@ if picked is not None:
     except Exception as exc:
         show_error(exc)
 
-# ---- two runs compared image by image; every shown run's knobs -------------------------------------
+# ---- two runs compared image by image; every shown run's knobs; a review link -------------------------
 compare_section(store, visible, picked)
+share_box(store, [int(i) for i in shown[shown["starred"]]["id"]], compared_pair(), f"Review: {sel.dataset}")
 st.subheader("Knobs and metrics of the shown runs")
 st.plotly_chart(parallel_chart(shown), key="explorer_parallel", width="stretch")
 

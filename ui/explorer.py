@@ -33,10 +33,12 @@ URL_STATE: dict[str, tuple[str, Any]] = {
     "explorer_tags": ("tags", []),  # runs with any of these tags (tags have no commas)
     "explorer_story": ("story", False),  # the story view: the starred runs, with their names; without
     #                                      "story" in the URL, on when runs are starred (story_default)
+    "explorer_owners": ("owners", []),  # who made the runs (e-mails have no commas)
 }
 FILTER_KEYS = {"explorer_models": "model", "explorer_methods": "method", "explorer_devices": "device",
-               "explorer_runtimes": "runtime", "explorer_dates": "dates", "explorer_tags": "tags",
-               "explorer_hidden": "hidden runs shown", "explorer_sim": "simulated gains on the frontier"}
+               "explorer_runtimes": "runtime", "explorer_owners": "made by", "explorer_dates": "dates",
+               "explorer_tags": "tags", "explorer_hidden": "hidden runs shown",
+               "explorer_sim": "simulated gains on the frontier"}
 
 
 def _decode(text: str, default: Any) -> Any:
@@ -173,10 +175,11 @@ def table_columns() -> dict:
 
 def filters(df: pd.DataFrame) -> dict[str, Any]:
     """The filters, folded away in an expander whose title says which are on (the chart and the story
-    come first): model, method, device, runtime, dates, tags, hidden runs, simulated gains. Returns
-    filter_frame's keyword arguments plus `with_sim` (simulated gains on the frontier)."""
+    come first): model, method, device, runtime, who made the runs, dates, tags, hidden runs,
+    simulated gains. Returns filter_frame's keyword arguments plus `with_sim` (simulated gains on
+    the frontier)."""
     for key, col in (("explorer_models", "model"), ("explorer_methods", "method"), ("explorer_devices", "device"),
-                     ("explorer_runtimes", "runtime")):
+                     ("explorer_runtimes", "runtime"), ("explorer_owners", "owner")):
         keep_valid(key, sorted(df[col].unique()))
     all_tags = sorted({t for tags in df["tags"] for t in tags})
     keep_valid("explorer_tags", all_tags)
@@ -184,7 +187,7 @@ def filters(df: pd.DataFrame) -> dict[str, Any]:
     # keyed: its identity is the key, so it stays open while its title follows the filters
     with st.expander("Filters" + (f" (on: {', '.join(on)})" if on else ": all runs"), expanded=False,
                      key="explorer_filters", icon=":material/filter_list:"):
-        f = st.columns([1, 1, 1, 1, 1.5])
+        f = st.columns([1, 1, 1, 1, 1, 1.5])
         out = dict(
             models=f[0].multiselect("Model", sorted(df["model"].unique()), key="explorer_models", placeholder="all models"),
             methods=f[1].multiselect("Method", sorted(df["method"].unique()), key="explorer_methods",
@@ -194,7 +197,10 @@ def filters(df: pd.DataFrame) -> dict[str, Any]:
             runtimes=f[3].multiselect("Latency runtime", sorted(df["runtime"].unique()), key="explorer_runtimes",
                                       placeholder="all runtimes", help="Where each run's latency was timed (its "
                                       "baseline on the same runtime). Latencies are comparable only within one runtime."),
-            dates=f[4].date_input("Created between (UTC)", value=(), key="explorer_dates", format="YYYY-MM-DD",
+            owners=f[4].multiselect("Made by", sorted(df["owner"].unique()), key="explorer_owners", placeholder="anyone",
+                                    help="Who made each run: the signed-in user, or local (the app without sign-in, "
+                                         "the CLI's --user or OS user name)."),
+            dates=f[5].date_input("Created between (UTC)", value=(), key="explorer_dates", format="YYYY-MM-DD",
                                   help="Pick a first and a last day; leave empty for any date."))
         g = st.columns([3, 2, 3])
         out["tags"] = g[0].multiselect("Tags", all_tags, key="explorer_tags",
@@ -207,6 +213,13 @@ def filters(df: pd.DataFrame) -> dict[str, Any]:
                  "unstructured prune counts on stored size (its sparse file is real) but not on latency (it runs "
                  "dense kernels). Switch on to let simulated numbers in too.\n\n" + explain("simulated"))
     return out
+
+
+def compared_pair() -> tuple[int, int | None] | None:
+    """The compare view's pair on screen: (run, other run or None for its baseline), or None."""
+    from ui.compare import PAIR, _parse
+    a, b = _parse(st.session_state.get(PAIR, ""))
+    return None if a is None else (a, None if isinstance(b, str) else b)
 
 
 def resolve_artifact(path: str | None) -> Path | None:
@@ -222,7 +235,8 @@ def run_details(run: dict, lookup: Callable[[int], dict | None], store=None) -> 
     named = f" “{run['name']}”" if run.get("name") else ""
     st.markdown(f"**Run {run['id']}**{named}: `{run['method']}` on **{run['model']}** ({run['dataset']}), "
                 f"measured on `{run['device']}` at {created}, code `{run['code_version']}`"
-                + (f", made by `{run['group_id']}`" if run.get("group_id") else "") + ".")
+                + (f", made by `{run['group_id']}`" if run.get("group_id") else "")
+                + f", owner **{run.get('owner') or 'local'}**.")
     if store is not None:
         from ui.run_manage import manage_run
         manage_run(run, store)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from compression import CompressionError
+from compression import CompressionError, access
 from compression.device import device_queue
 from compression.training import tick_sink
 
@@ -154,9 +154,9 @@ def status_line(job: Job) -> tuple[float, str]:
                      f"{fmt_duration(elapsed)} elapsed · {tail}"
 
 
-def _work(job: Job, fn: Callable[[Job], Any]) -> None:
+def _work(job: Job, fn: Callable[[Job], Any], user: access.User) -> None:
     try:
-        with device_queue(job.device).run(job.label), tick_sink(job.tick):
+        with access.acting_as(user), device_queue(job.device).run(job.label), tick_sink(job.tick):
             job.status, job.started_at = "running", time.time()
             job.result = fn(job)
         job.status = "stopped" if job.should_stop() else "done"
@@ -173,12 +173,15 @@ def start(key: str, label: str, fn: Callable[[Job], Any], *, device: str) -> Job
     """Start `fn(job)` in a worker thread and keep the job in st.session_state[key].
 
     A job already running under `key` is asked to stop first (its partial result is kept by fn).
+    The acting user must be allowed to run jobs (compression.access: refused with one line); the
+    worker acts as them (the owner of what it stores).
     """
+    user = access.require("run jobs")
     old = st.session_state.get(key)
     if isinstance(old, Job) and not old.finished:
         old.request_stop()
     job = Job(label=label, device=device)
-    job._thread = threading.Thread(target=_work, args=(job, fn), name=f"job-{job.id}", daemon=True)
+    job._thread = threading.Thread(target=_work, args=(job, fn, user), name=f"job-{job.id}", daemon=True)
     st.session_state[key] = job
     job._thread.start()
     return job

@@ -31,7 +31,7 @@ LATENCY_COLUMNS = ("baseline_latency_ms", "latency_spread_ms", "baseline_latency
 _COLUMNS = ["id", "created", "model", "dataset", "method", "config", "label", "device", "accuracy",
             "accuracy_n", "ci_low", "ci_high", "params", "nonzero_params", "size_bytes", "macs",
             "latency_ms", "simulated", "simulated_metrics", "parent_id", "artifact_path", "baseline", "code_version",
-            "hover", "name", "tags", "starred", "hidden", "group_id", "runtime", *LATENCY_COLUMNS, "classes"]
+            "hover", "name", "tags", "starred", "hidden", "group_id", "runtime", *LATENCY_COLUMNS, "classes", "owner"]
 
 
 def fmt_cost(cost: str, value: float) -> str:
@@ -90,6 +90,7 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
     for col in ("name", "group_id"):  # text or None (pandas reads a missing value as NaN)
         df[col] = pd.Series([v if isinstance(v, str) and v else None for v in df[col]], index=df.index, dtype=object)
     df["tags"] = [list(t) if isinstance(t, (list, tuple)) else [] for t in df.get("tags", [None] * len(df))]
+    df["owner"] = [o if isinstance(o, str) and o else "local" for o in df.get("owner", [None] * len(df))]
     for col in ("starred", "hidden"):  # rows from before schema 3 (or made by hand) have neither
         df[col] = df[col].fillna(False).astype(bool) if col in df else False
     ci = [wilson_interval(a, n) for a, n in zip(df["accuracy"], df["accuracy_n"])]
@@ -109,10 +110,11 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
 
 def filter_frame(df: pd.DataFrame, *, models: Sequence[str] = (), methods: Sequence[str] = (),
                  devices: Sequence[str] = (), dates: Sequence[dt.date] = (), tags: Sequence[str] = (),
-                 runtimes: Sequence[str] = (), hidden: bool = True, starred_only: bool = False) -> pd.DataFrame:
+                 runtimes: Sequence[str] = (), hidden: bool = True, starred_only: bool = False,
+                 owners: Sequence[str] = ()) -> pd.DataFrame:
     """Rows matching every filter; an empty filter lets everything through. `dates` is
     (first day,) or (first day, last day), both included, in UTC; `tags`: runs with any of them;
-    `runtimes`: where latency was timed (`runtime_of`); hidden=False leaves hidden runs out;
+    `runtimes`: where latency was timed (`runtime_of`); `owners`: who made them; hidden=False leaves hidden runs out;
     starred_only keeps the starred runs (the story view)."""
     keep = pd.Series(True, index=df.index)
     if tags:
@@ -122,7 +124,8 @@ def filter_frame(df: pd.DataFrame, *, models: Sequence[str] = (), methods: Seque
         keep &= ~df["hidden"].astype(bool)
     if starred_only:
         keep &= df["starred"].astype(bool)
-    for col, allowed in (("model", models), ("method", methods), ("device", devices), ("runtime", runtimes)):
+    for col, allowed in (("model", models), ("method", methods), ("device", devices), ("runtime", runtimes),
+                         ("owner", owners)):
         if allowed:
             keep &= df[col].isin(list(allowed))
     if dates:
@@ -334,6 +337,7 @@ def table_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
         "device": df["device"], "runtime": df["runtime"] if "runtime" in df else "eager", "simulated": df["simulated"],
         "on frontier": [int(i) in on for i in df["id"]],
         "parent run": df["parent_id"],
+        "owner": df["owner"] if "owner" in df else "local",
     })
     return out.reset_index(drop=True)
 

@@ -60,10 +60,11 @@ def story_table(df: pd.DataFrame) -> pd.DataFrame:
                      "accuracy (%)": round(r["accuracy"] * 100, 2), "test images": int(r["accuracy_n"]),
                      "stored size (bytes)": int(r["size_bytes"]), **ratios(r),
                      "warning": sanity_flag(r),
-                     "simulated": bool(r["simulated"]), "tags": ", ".join(r.get("tags") or [])})
+                     "simulated": bool(r["simulated"]), "tags": ", ".join(r.get("tags") or []),
+                     "owner": r.get("owner") or "local"})
     return pd.DataFrame(rows, columns=["run", "name", "model", "method", "accuracy (%)", "test images",
                                        "stored size (bytes)", *RATIO_COLUMNS.values(), "accuracy change",
-                                       "warning", "simulated", "tags"])
+                                       "warning", "simulated", "tags", "owner"])
 
 
 WRAP = 24  # characters per line of a name written on a chart
