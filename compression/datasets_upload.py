@@ -126,14 +126,12 @@ def _safe_parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
 
 def _kind(info: zipfile.ZipInfo) -> str:
     """'dir', 'file', or what else the entry is (a link, a device...)."""
-    mode = info.external_attr >> 16
+    kind = stat.S_IFMT(info.external_attr >> 16)
     if info.is_dir():
         return "dir"
-    if mode == 0 or stat.S_ISREG(mode):  # zips made on Windows carry no Unix mode
+    if kind in (0, stat.S_IFREG):  # zips made on Windows (and Python's writestr) carry no file type
         return "file"
-    if stat.S_ISLNK(mode):
-        return "link"
-    return "special file"
+    return "link" if kind == stat.S_IFLNK else "folder" if kind == stat.S_IFDIR else "special file"
 
 
 def _extract(zf: zipfile.ZipFile, dest: Path, limits: UploadLimits) -> None:
@@ -145,6 +143,8 @@ def _extract(zf: zipfile.ZipFile, dest: Path, limits: UploadLimits) -> None:
     for info in infos:  # every check that needs no extraction first: nothing is written for a bad zip
         parts = _safe_parts(info)
         kind = _kind(info)
+        if kind == "folder":
+            raise CompressionError(f"zip entry {info.filename!r} is a folder without a trailing '/'; refused")
         if kind not in ("dir", "file"):
             raise CompressionError(f"zip entry {info.filename!r} is a {kind}; only files and folders are accepted")
         if info.flag_bits & 0x1:

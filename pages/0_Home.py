@@ -34,7 +34,7 @@ timed, timed_line = cols[4:], st.container()  # latency and images/s: timed now,
 st.caption(f"Accuracy {fmt_accuracy_ci(base['accuracy'], base['accuracy_n'])}. Data read from `{data.source}`.")
 
 st.subheader("Predictions on test images")
-indices = tuple(random.Random(f"{sel.dataset}-gallery").sample(range(len(data.test)), 8))
+indices = tuple(random.Random(f"{sel.dataset}-gallery").sample(range(len(data.test)), min(8, len(data.test))))
 preds = cache.gallery_predictions(sel.model, sel.dataset, sel.device, indices)
 for col, i, (pred, conf) in zip(st.columns(len(indices)), indices, preds):
     truth = int(data.test.labels[i])
