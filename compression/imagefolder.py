@@ -174,8 +174,8 @@ def _decode_one(path: Path, size: int) -> tuple[torch.Tensor | None, str]:
     try:
         return decode_image(path, size), ""
     except Exception as exc:  # Pillow raises many types for a bad file (OSError, SyntaxError, ...)
-        reason = str(exc).split("\n")[0][:160] or type(exc).__name__
-        return None, reason
+        reason = str(exc).split("\n")[0].replace(f" '{path}'", "").replace(str(path), path.name)
+        return None, reason[:160] or type(exc).__name__
 
 
 def _workers() -> int:

@@ -43,8 +43,8 @@ def dataset_upload_panel() -> None:
             st.session_state["keep_sidebar_dataset"] = chosen
             st.session_state["home_zip_added"] = chosen
             st.rerun()
-        added = st.session_state.pop("home_zip_added", None)
-        if added:
+        added = st.session_state.get("home_zip_added")
+        if added and st.session_state.get("keep_sidebar_dataset") == added:  # until another dataset is chosen
             st.success(f"Added the dataset **{added}**: it is selected in the sidebar.")
 
 
