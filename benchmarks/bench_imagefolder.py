@@ -6,8 +6,8 @@ Each row is a fresh process (its peak RSS is its own; the first load finds no de
 - decode: the first load (every JPEG decoded at 224 px by the thread pool, the cache written);
 - load from cache: the same folder again (no image file read);
 - home baseline: what the home page measures (accuracy on every test image, MACs, batch-1
-  latency), with the default memory budget (the splits in memory) and with 64 MiB (on disk, read a
-  batch at a time);
+  latency), with the default memory budget (the splits in memory) and with 1 MiB (on disk, read a
+  batch at a time), beside the peak of the imports alone;
 - slider first numbers: the Pruning slider's first stage (unstructured 0.5: accuracy on the preview
   sample with its interval, counts, the file's bytes), from the move to the numbers, its image
   count (from the measured throughput: compression.preview_subset), then a second move (0.3: the
@@ -67,6 +67,11 @@ def _child(kind: str, folder: str, home: str) -> None:
     import torch
     from compression.data import load_dataset
     out: dict = {}
+    if kind == "imports":  # what the process holds before any image: the floor under every peak below
+        import torchvision  # noqa: F401
+        import compression.refs  # noqa: F401
+        print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        return
     name = f"imagefolder:{folder}?size={SIDE}"
     start = time.perf_counter()
     data = load_dataset(name)
@@ -135,7 +140,9 @@ def run() -> list[dict]:
             rows.append({"what": "load again (decoded cache)", "seconds": again["load_s"],
                          "peak RSS MiB": again["peak_rss_mib"]})
         if "home" in chosen:
-            for budget, label in ((None, "splits in memory"), ("64M", "budget 64 MiB: on disk, per batch")):
+            floor = _run_child("imports", folder, home)["peak_rss_mib"]
+            rows.append({"what": "python with torch, torchvision and compression imported (no image)", "peak RSS MiB": floor})
+            for budget, label in ((None, "splits in memory"), ("1M", "budget 1 MiB: every split on disk, per batch")):
                 r = _run_child("home", folder, home, budget)
                 rows.append({"what": f"home baseline {MODEL} ({label})", "seconds": r["home_s"],
                              "test images": r["accuracy_n"], "on disk": r["on_disk"],
