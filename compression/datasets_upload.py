@@ -19,9 +19,11 @@ and holds train/ and test/; on any refusal it is removed. A single top-level fol
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import time
 import stat
 import uuid
 import zipfile
@@ -33,6 +35,7 @@ from compression import CompressionError
 from compression.imagefolder import datasets_dir, scan_folder, uploaded_names
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+RECORD = ".upload.json"  # who uploaded it, when, from which file (a hidden file: not part of the data)
 COPY_CHUNK = 1 << 20
 
 
@@ -68,11 +71,17 @@ def name_from_file(filename: str) -> str:
 
 def add_zip(source: str | Path | BinaryIO, name: str, *, limits: UploadLimits = UploadLimits(),
             replace: bool = False) -> Path:
-    """Extract a zip of an image folder as the dataset `name`; returns its folder."""
+    """Extract a zip of an image folder as the dataset `name`; returns its folder. Needs the role
+    that may upload (compression.access: editor, with sign-in); replacing one needs the right to
+    manage it."""
+    from compression import access
+    user = access.require("upload", what="uploading a dataset")
     check_name(name)
     target = datasets_dir() / name
     if target.exists() and not replace:
         raise CompressionError(f"a dataset named {name!r} exists already; choose another name or remove it")
+    if target.exists():
+        access.require("manage", owner=_owner(target), what=f"replacing dataset {name!r}")
     size = _size_of(source)
     if size > limits.max_zip_bytes:
         raise CompressionError(f"the zip file is {size:,} bytes; the limit is {limits.max_zip_bytes:,}")
@@ -86,6 +95,9 @@ def add_zip(source: str | Path | BinaryIO, name: str, *, limits: UploadLimits = 
             raise CompressionError(f"not a readable zip file ({exc})") from None
         root = _dataset_root(tmp)
         scan_folder(root)  # refuses a zip without train/<class>/ and test/<class>/ in one line
+        filename = getattr(source, "name", None) or str(source)
+        (root / RECORD).write_text(json.dumps({"owner": user.name, "file": Path(str(filename)).name,
+                                               "added": time.strftime("%Y-%m-%d %H:%M:%S %Z")}))
         if target.exists():
             shutil.rmtree(target)
         os.replace(root, target)
@@ -95,10 +107,21 @@ def add_zip(source: str | Path | BinaryIO, name: str, *, limits: UploadLimits = 
 
 
 def remove_dataset(name: str) -> None:
-    """Delete an uploaded dataset's folder (stored runs keep their numbers)."""
+    """Delete an uploaded dataset's folder (stored runs keep their numbers); its uploader (editor)
+    or an admin may."""
+    from compression import access
     if name not in uploaded_names():
         raise CompressionError(f"no uploaded dataset named {name!r}; there are: {', '.join(uploaded_names()) or 'none'}")
-    shutil.rmtree(datasets_dir() / check_name(name))
+    folder = datasets_dir() / check_name(name)
+    access.require("manage", owner=_owner(folder), what=f"removing dataset {name!r}")
+    shutil.rmtree(folder)
+
+
+def _owner(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / RECORD).read_text()).get("owner")
+    except (OSError, ValueError, AttributeError):
+        return None  # uploaded before owners were recorded, or copied in by hand
 
 
 def _size_of(source: str | Path | BinaryIO) -> int:

@@ -144,3 +144,23 @@ def test_not_a_zip_and_not_an_image_folder(tmp_path):
     with pytest.raises(CompressionError, match="must hold train/<class>/ and test/<class>/ .* found photos"):
         add_zip(buf, "flat")
     _nothing_left(tmp_path)
+
+
+def test_roles_upload_for_editors_remove_by_the_uploader_or_an_admin():
+    """With sign-in (compression.access): a viewer may not upload; an editor may, and may remove
+    their own dataset but not another editor's (that takes an admin)."""
+    from compression.access import AccessDenied, User, acting_as
+    with acting_as(User("viewer@x.org", "viewer")):
+        with pytest.raises(AccessDenied, match="uploading a dataset needs the editor role"):
+            add_zip(_folder_zip(), "mine")
+    assert uploaded_names() == []
+    with acting_as(User("ann@x.org", "editor")):
+        add_zip(_folder_zip(), "anns")
+    with acting_as(User("bob@x.org", "editor")):
+        with pytest.raises(AccessDenied, match="removing dataset 'anns' .*belongs to ann@x.org.* needs the admin role"):
+            remove_dataset("anns")
+        with pytest.raises(AccessDenied, match="replacing dataset 'anns'"):
+            add_zip(_folder_zip(), "anns", replace=True)
+    with acting_as(User("ann@x.org", "editor")):
+        remove_dataset("anns")
+    assert uploaded_names() == []

@@ -20,7 +20,11 @@ def upload_limit_bytes() -> int:
 
 def dataset_upload_panel() -> None:
     """An expander: a zip of train/<class>/ and test/<class>/ becomes a dataset in the sidebar."""
+    from compression.access import allowed
     with st.expander("Bring your own images (.zip of an image folder)"):
+        if not allowed("upload"):  # a viewer: the library refuses it too (compression.datasets_upload)
+            st.caption("Uploading a dataset needs the editor role.")
+            return
         limit = upload_limit_bytes()
         st.caption(
             f"A .zip (up to {limit >> 20} MiB) holding `train/<class>/` and `test/<class>/` (or `val/`) folders of "
@@ -37,7 +41,7 @@ def dataset_upload_panel() -> None:
                 chosen = name.strip() or suggested
                 with st.spinner("Checking and extracting the zip…"):
                     add_zip(upload, chosen, limits=UploadLimits(max_zip_bytes=limit))
-            except CompressionError as exc:
+            except CompressionError as exc:  # AccessDenied too
                 st.error(str(exc))
                 return
             st.session_state["keep_sidebar_dataset"] = chosen
