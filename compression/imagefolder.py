@@ -79,6 +79,20 @@ def is_image_folder(name: str) -> bool:
     return name.startswith(PREFIX) or name.partition("?")[0] in uploaded_names()
 
 
+def class_count(name: str) -> int | None:
+    """How many classes an image folder reference has (its class folders in train/ and test/, as
+    scan_folder counts them), without decoding an image; None when it is not one or cannot be read."""
+    try:
+        if not is_image_folder(name):
+            return None
+        root, _ = parse_image_folder(name)
+        found = {d.name for split in ("train", "test", "val") if (root / split).is_dir()
+                 for d in (root / split).iterdir() if d.is_dir() and not _hidden(d)}
+    except (OSError, CompressionError):
+        return None
+    return len(found) or None
+
+
 # ---------------------------------------------------------------------------------------------
 # what a folder holds
 
