@@ -8,7 +8,9 @@ does), resized to N x N (default 32). The decoded uint8 rows are cached on disk 
 ($COMPRESSION_HOME/cache/datasets/imagefolder-<size>-<folder>-<stamp>/: one raw file per split and
 meta.pt), so a second load reads no image file. A split whose decoded bytes fit the memory budget
 (compression.lazy_images.memory_budget) is read into memory; a larger one stays on disk and is read
-a batch at a time (compression.lazy_images.LazyImages).
+a batch at a time (compression.lazy_images.LazyImages). A split's images come in a fixed shuffled
+order (seed 0), never class by class: whatever takes "the first n" (--limit, a fine-tuning subset)
+gets every class.
 
 Nothing a folder holds stops the rest from loading: an empty class folder, a class missing from
 train or test, a file that is not an image or cannot be decoded each give one line naming the folder
