@@ -307,7 +307,7 @@ def clear_loaded() -> None:
 
 def _assemble(name: str, scan: Scan, size: int, budget: int):
     from compression.data import Dataset, Split, carve_val
-    from compression.lazy_images import LazyImages
+    from compression.lazy_images import LazyImages, read_exact
     folder, meta = decoded(scan, size)
     shape = (3, size, size)
     row = 3 * size * size
@@ -327,7 +327,7 @@ def _assemble(name: str, scan: Scan, size: int, budget: int):
             return LazyImages(path, shape, torch.arange(n))
         buf = bytearray(n * row)
         with open(path, "rb", buffering=0) as f:
-            f.readinto(buf)
+            read_exact(f, memoryview(buf), path)
         return torch.frombuffer(buf, dtype=torch.uint8).view(n, *shape)
 
     train_x, train_y = images("train"), meta["train_labels"]

@@ -93,15 +93,24 @@ class LazyImages:
                         end += 1
                     f.seek(int(wanted[start]) * self.row_bytes)
                     block = out[start:end]  # filled in sorted order, put back in the asked order below
-                    if f.readinto(memoryview(block).cast("B")) != block.nbytes:
-                        raise CompressionError(f"{self.path}: shorter than its index says (a damaged cache file); "
-                                               "delete it and the folder is decoded again")
+                    read_exact(f, memoryview(block).cast("B"), self.path)
                     start = end
             if not bool((order[1:] > order[:-1]).all()):
                 back = np.empty_like(out)
                 back[order.numpy()] = out
                 out = back
         return torch.from_numpy(out).view(len(rows), *self.image_shape)
+
+
+def read_exact(f, view: memoryview, path: Path) -> None:
+    """Fill `view` from the file's position (one read returns at most ~2 GiB on Linux: loop)."""
+    done = 0
+    while done < len(view):
+        got = f.readinto(view[done:])
+        if not got:
+            raise CompressionError(f"{path}: shorter than its index says (a damaged cache file); "
+                                   "delete it and the folder is decoded again")
+        done += got
 
 
 def _as_index(index: Any, n: int) -> torch.Tensor | slice:

@@ -120,6 +120,10 @@ def test_lazy_images_index_like_a_tensor(tmp_path, monkeypatch):
     assert torch.equal(view.load(), eager[[2, 11]]) and torch.equal(lazy[2, 0], eager[2, 0])
     with pytest.raises(IndexError):
         lazy[15]
+    with open(lazy.path, "r+b") as f:  # a cache file cut short (a full disk): one line, not zeros
+        f.truncate(lazy.row_bytes * 10)
+    with pytest.raises(CompressionError, match="shorter than its index says"):
+        lazy[12]
 
 
 def test_memory_budget_setting(monkeypatch):
