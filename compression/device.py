@@ -63,8 +63,9 @@ def eval_batch_size(device: torch.device | str, input_shape: tuple[int, ...] | N
     0.23 s at 256, cnn 1.00 s and 0.76 s, mlp 0.037 s and 0.043 s. Elsewhere, 1,000.
 
     Images larger than 3 x 32 x 32 (`input_shape`: photos from an image folder) get fewer per batch,
-    in proportion to their values, down to 16 (CPU) or 64: a ResNet-18 at 224 px in batches of 256 held
-    ~2.9 GB of activations; at 16 its throughput is the same on a CPU (each image is 1.8 GMACs)."""
+    in proportion to their values, down to 16 (CPU) or 64: a ResNet-18 at 224 px in batches of 256
+    peaked at 2.9 GB (bench_imagefolder, 220 test images); a batch of 16 is still ~29 GMACs of work
+    per forward, enough to keep a CPU's cores busy (its throughput is not measured here yet)."""
     cpu = torch.device(device).type == "cpu"
     top, floor = (256, 16) if cpu else (1000, 64)
     if input_shape is None:
