@@ -9,6 +9,7 @@ from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_count, fmt
 from compression.charts.runs import accuracy_vs_size, runs_frame
 from ui import cache, home_timing
 from ui.byo import upload_panel
+from ui.dataset_upload import dataset_problems, dataset_upload_panel
 from ui.sidebar import RUNTIME_LABELS, load_selection, show_error, sidebar
 
 st.set_page_config(page_title="Compression Explorer", layout="wide")
@@ -18,8 +19,10 @@ st.title("Compression Explorer")
 st.caption("Prune, distill, quantize, redesign and make dynamic: every number below is measured "
            "on this machine, and simulated gains are marked as such.")
 upload_panel(sel.device)
+dataset_upload_panel()
 
 data, base = load_selection(sel)
+dataset_problems(data)
 
 st.subheader(f"Baseline: {sel.model} on {sel.dataset}")
 cols = st.columns(6)
@@ -32,7 +35,7 @@ timed, timed_line = cols[4:], st.container()  # latency and images/s: timed now,
 st.caption(f"Accuracy {fmt_accuracy_ci(base['accuracy'], base['accuracy_n'])}. Data read from `{data.source}`.")
 
 st.subheader("Predictions on test images")
-indices = tuple(random.Random(f"{sel.dataset}-gallery").sample(range(len(data.test)), 8))
+indices = tuple(random.Random(f"{sel.dataset}-gallery").sample(range(len(data.test)), min(8, len(data.test))))
 preds = cache.gallery_predictions(sel.model, sel.dataset, sel.device, indices)
 for col, i, (pred, conf) in zip(st.columns(len(indices)), indices, preds):
     truth = int(data.test.labels[i])

@@ -96,7 +96,7 @@ if mode == "One ratio" and epochs == 0:
         show_error(entry.error)
         st.stop()
     if entry is None:
-        st.info(f"Pruning at ratio {ratios[0]:.2f} and measuring accuracy on the first test images…",
+        st.info(f"Pruning at ratio {ratios[0]:.2f} and measuring accuracy on a sample of the test images…",
                 icon=":material/hourglass_top:")
     else:
         ui_pruning.result_card(entry.latest.value, base)

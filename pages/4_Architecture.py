@@ -81,7 +81,7 @@ res = entry.latest.value if entry is not None else None
 
 def converted_card(res: dict) -> None:
     if res is None:
-        st.info("Converting and measuring accuracy on the first test images…", icon=":material/hourglass_top:")
+        st.info("Converting and measuring accuracy on a sample of the test images…", icon=":material/hourglass_top:")
         return
     if res["stage"] == "subset":
         arch.subset_card(res, base)
