@@ -42,15 +42,17 @@ def runner(page: str) -> LatestRunner:
     return current
 
 
-def result(page: str, key: Hashable, work: Work, *, first_wait: float = FIRST_WAIT) -> Entry | None:
+def result(page: str, key: Hashable, work: Work, *, first_wait: float = FIRST_WAIT,
+           pending: Callable[[], None] | None = None) -> Entry | None:
     """Ask for `key` (computed by `work` unless known), wait up to `first_wait` seconds for its first
-    stage, and poll for the next one while it is pending. The entry as it is now, or None."""
+    stage, and poll for the next one while it is pending. The entry as it is now, or None.
+    `pending()` draws what is under way (a small element, e.g. a progress bar) at each poll."""
     cache, run = stage_cache(page), runner(page)
     settled = st.session_state.pop(_SETTLED.format(page), False)
     run.submit(key, work, retry_failed=not settled)
     entry = _wait_first(cache, key, first_wait)
     if entry is None or not entry.done:
-        _poll(page, key, len(entry.stages) if entry else 0)
+        _poll(page, key, len(entry.stages) if entry else 0, pending)
     return entry
 
 
@@ -69,8 +71,9 @@ def _wait_first(cache: StageCache, key: Hashable, seconds: float) -> Entry | Non
         slot.empty()
 
 
-def _poll(page: str, key: Hashable, shown: int) -> None:
-    """Rerun the page when the key's next stage (or its error) has landed; nothing drawn."""
+def _poll(page: str, key: Hashable, shown: int, pending: Callable[[], None] | None = None) -> None:
+    """Rerun the page when the key's next stage (or its error) has landed; nothing drawn but what
+    `pending()` draws meanwhile (one fragment: a second one polling beside it slowed the page)."""
 
     @st.fragment(run_every=POLL)
     def poll() -> None:
@@ -83,6 +86,8 @@ def _poll(page: str, key: Hashable, shown: int) -> None:
         if len(entry.stages) > shown or entry.error is not None:
             st.session_state[_SETTLED.format(page)] = entry.done
             st.rerun(scope="app")
+        if pending is not None:
+            pending()
     poll()
 
 

@@ -60,7 +60,7 @@ def quant_work(model: str, dataset: str, device: str, config: dict[str, Any],
                runtime: str = "eager") -> tuple[tuple, Any]:
     """(key, work) of one post-training run in stages: what live_quantize asks for (ui.warm too).
     While its full stage searches the int8 kernel, each stage of that search (naming the candidate)
-    is kept for the page's progress bar (kernel_search_bar)."""
+    is kept for the page's progress bar (kernel_search_bar, drawn by the page's poll)."""
     from compression.training import tick_sink
     data, base, cfg = cache.dataset(dataset), cache.model(model, device, dataset), config_from(config)
     key = (model, dataset, device, json.dumps(config, sort_keys=True, default=str))
@@ -70,7 +70,7 @@ def quant_work(model: str, dataset: str, device: str, config: dict[str, Any],
         if stage.final:
             result, qm = stage.value
             return _preview(result, qm.artifact)
-        return {**subset_view(stage.value, model, dataset, device), "key": key}
+        return subset_view(stage.value, model, dataset, device)
 
     def note(tick: dict) -> None:
         if tick["phase"].startswith("int8 kernel search"):
@@ -87,10 +87,9 @@ def quant_work(model: str, dataset: str, device: str, config: dict[str, Any],
     return key, work
 
 
-@st.fragment(run_every=0.5)
 def kernel_search_bar(key: tuple) -> None:
     """The int8 kernel search of the result being measured, as a bar naming its candidate (nothing
-    before the search starts, or without one)."""
+    before the search starts, or without one): drawn by the page's poll while the result is pending."""
     tick = _SEARCHING.get(key)
     if tick and tick.get("total"):
         st.progress(min(1.0, tick["done"] / tick["total"]),
@@ -120,7 +119,8 @@ def kernel_on_disk(model: str, dataset: str, device: str, config: dict[str, Any]
 def live_quantize(model: str, dataset: str, device: str, config: dict[str, Any], runtime: str = "eager"):
     """One post-training run (no QAT), in stages (ui.live): the entry now (None while nothing is
     ready; its latest stage's value a subset_view, then the full result, a preview)."""
-    return live.result("quant", *quant_work(model, dataset, device, config, runtime))
+    key, work = quant_work(model, dataset, device, config, runtime)
+    return live.result("quant", key, work, pending=lambda: kernel_search_bar(key))
 
 
 def start_qat(key: str, model: str, dataset: str, device: str, config: dict[str, Any], runtime: str = "eager") -> None:
@@ -218,8 +218,6 @@ def result_card(view: dict[str, Any], base: dict[str, Any]) -> None:
     simulated = "latency_ms" in simulated_metrics(r)
     if partial:
         cols[3].metric("Latency (batch 1)", "measuring…", help="Timed with the full result (at 8 bits: the int8 kernel).")
-        if view.get("key") is not None:
-            kernel_search_bar(view["key"])
     else:
         kernel = "" if simulated else (" · int8 Linear, float conv" if linear_only else " · int8 kernel")
         results.cost_metric(cols[3], "Latency (batch 1)", fmt_ms(r["latency_ms"]), r, b, "latency_ms",
