@@ -20,6 +20,7 @@ from compression.distillation.config import DistillConfig, StudentSpec
 from compression.distillation.method import DISTILLED, HARD_LABELS, StudentConfig, run_label, spec
 from compression.distillation.student import build_student
 from compression.metrics import Result
+from compression.contract import model_view
 from compression.refs import Resolved, resolve
 from compression.training import ProgressFn, StopFn
 
@@ -96,7 +97,7 @@ def distill(teachers: Sequence[str], student: StudentSpec, dataset: Dataset, cfg
     jobs = [Job(teachers[0], dataset.name, spec(c), device=device.type, limit=limit, seed=c.seed, **on) for c in plan]
     if here:  # the dataset as given (it may be a slice of the named one) and the teacher already loaded
         teacher = resolved[0] if resolved[0].dataset is dataset else \
-            Resolved(resolved[0].ref, resolved[0].model, dataset, resolved[0].architecture)
+            replace(resolved[0], dataset=model_view(dataset, resolved[0].contract), _baseline={})
         fn = functools.partial(_run_here, teacher=teacher, progress=report, should_stop=should_stop)
     else:
         fn = run_job

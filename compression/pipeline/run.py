@@ -63,10 +63,10 @@ class StepOutcome:
 
 
 def _resolved(name: Any, dataset: Dataset, device: torch.device, model: nn.Module | None):
-    from compression.refs import Resolved, resolve
+    from compression.refs import Resolved, resolve, with_model
     resolved = name if isinstance(name, Resolved) else resolve(name, dataset, device=device)
     if model is not None and model is not resolved.model:
-        resolved = Resolved(resolved.ref, model, resolved.dataset, resolved.architecture)
+        resolved = with_model(resolved, model)
     return resolved
 
 
