@@ -29,17 +29,25 @@ def check_compatible(model: str, data: Dataset) -> None:
 
 
 def evaluate(model: str, *, dataset: str | None = None, weights: str | Path | None = None,
-             device: torch.device | str = "cpu", limit: int | None = None, pretrained: bool = False) -> Result:
-    """Measure any model reference (a zoo model, its architecture with the user's weights, a
-    torchvision architecture, an installed entry point) on a dataset."""
+             device: torch.device | str = "cpu", limit: int | None = None, pretrained: bool = False,
+             **options) -> Result:
+    """Measure any model reference (compression.refs: a zoo or named model, an architecture with
+    the user's weights, torchvision/timm/hf, an entry point, a stored run) on a dataset. `options`:
+    normalize, mean, std, input_size. A baseline near chance gets a warning naming the contract."""
+    from compression.contract import chance_warning
     from compression.refs import baseline, resolve
     device = torch.device(device)
-    resolved = resolve(model, dataset, device=device, weights=weights, pretrained=pretrained)
+    resolved = resolve(model, dataset, device=device, weights=weights, pretrained=pretrained, **options)
     metrics: Metrics = baseline(resolved, device, limit=limit)
-    config = {"weights": str(weights) if weights else None, "limit": limit}
-    if resolved.ref.kind == "torchvision":
-        config["pretrained"] = pretrained
+    ref = resolved.ref
+    config = {"weights": Path(ref.weights).name if ref.weights else None, "limit": limit}
+    if ref.kind in ("torchvision", "timm"):
+        config["pretrained"] = ref.pretrained
     metrics, extra = _on_runtime(resolved, metrics, device)
+    extra["model_source"] = resolved.provenance
+    warning = chance_warning(metrics.accuracy, resolved.dataset.num_classes, resolved.contract)
+    if warning:
+        extra["warning"] = warning
     return Result(model=resolved.name, dataset=resolved.dataset.name, method="baseline", config=config,
                   device=device.type, metrics=metrics, baseline=metrics, extra=extra)
 

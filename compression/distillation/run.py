@@ -75,8 +75,8 @@ def distill(teachers: Sequence[str], student: StudentSpec, dataset: Dataset, cfg
     # unknown references and a dataset the teacher cannot take fail here, in one line
     resolved = [resolve(name, dataset, device=device) for name in teachers]
     configs = sweep_configs(cfg, temperatures=temperatures, alphas=alphas)
-    build_student(student, input_shape=dataset.input_shape, num_classes=dataset.num_classes, seed=cfg.seed,
-                  teacher=teachers[0])  # a student that cannot be built is named before any training
+    build_student(student, input_shape=resolved[0].dataset.input_shape, num_classes=dataset.num_classes,
+                  seed=cfg.seed, teacher=teachers[0], dataset=dataset)  # a student that cannot be built is named before any training
     # alpha = 0 is the hard-label baseline itself: trained once, first
     with_baseline = baseline or any(c.alpha == 0 for c in configs)
     plan = [StudentConfig.of(student, c, teachers[1:])
