@@ -180,7 +180,7 @@ class Resolved:
     @property
     def provenance(self) -> dict[str, Any]:
         """What a stored run records about its model: reference, weights file + SHA-256, contract."""
-        out: dict[str, Any] = {"reference": self.ref.text, "kind": self.ref.kind,
+        out: dict[str, Any] = {"reference": self.ref.text, "spec": self.ref.spec, "kind": self.ref.kind,
                                "contract": self.contract.to_json(), "contract_source": self.contract.source}
         if self.ref.weights:
             from compression.store import file_sha256

@@ -72,7 +72,7 @@ def prune_work(model: str, dataset: str, device: str, method: str, ratio: float,
                steps: int, *, runtime: str = "eager") -> tuple[tuple, Any]:
     """(key, work) of one ratio without fine-tuning: what live_prune asks for (ui.warm too). The
     key holds the runtime latency is timed on (not for eager: the keys the warm start computes)."""
-    data, base = cache.dataset(dataset), cache.model(model, device, dataset)
+    data, base = cache.model_dataset(model, device, dataset), cache.model(model, device, dataset)
     cfg, ft = PruneConfig(method, ratio, scope, importance), FinetuneConfig(steps=steps)
 
     def view(stage: Stage) -> dict:
@@ -90,7 +90,7 @@ def start_job(model: str, dataset: str, device: str, cfg: PruneConfig, ft: Finet
               ratios: list[float], runtime: str = "eager") -> None:
     """Fine-tuning or a sweep in the background, each ratio a sweep job (compression.sweep: in-process,
     or on the configured cluster); each finished ratio is stored at once, with its artifact."""
-    data, base = cache.dataset(dataset), cache.model(model, device, dataset)
+    data, base = cache.model_dataset(model, device, dataset), cache.model(model, device, dataset)
     store = cache.run_store()
 
     def work(job: jobs.Job) -> list[dict]:
@@ -110,7 +110,7 @@ def start_job(model: str, dataset: str, device: str, cfg: PruneConfig, ft: Finet
 
 
 def start_sensitivity(model: str, dataset: str, device: str, method: str, importance: str) -> None:
-    data = cache.dataset(dataset)
+    data = cache.model_dataset(model, device, dataset)
 
     def work(job: jobs.Job) -> list[dict]:
         return cached_sensitivity(model, data, method=method, ratios=SENSITIVITY_RATIOS, importance=importance,
@@ -119,7 +119,7 @@ def start_sensitivity(model: str, dataset: str, device: str, method: str, import
 
 
 def stored_sensitivity(model: str, dataset: str, device: str, method: str, importance: str) -> list[dict] | None:
-    return cached_sensitivity(model, cache.dataset(dataset), method=method, ratios=SENSITIVITY_RATIOS,
+    return cached_sensitivity(model, cache.model_dataset(model, device, dataset), method=method, ratios=SENSITIVITY_RATIOS,
                               importance=importance, device=device, only_cached=True)
 
 

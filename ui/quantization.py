@@ -56,7 +56,7 @@ def subset_view(part, model: str, dataset: str, device: str) -> dict[str, Any]:
 def quant_work(model: str, dataset: str, device: str, config: dict[str, Any],
                runtime: str = "eager") -> tuple[tuple, Any]:
     """(key, work) of one post-training run in stages: what live_quantize asks for (ui.warm too)."""
-    data, base, cfg = cache.dataset(dataset), cache.model(model, device, dataset), config_from(config)
+    data, base, cfg = cache.model_dataset(model, device, dataset), cache.model(model, device, dataset), config_from(config)
 
     def view(stage: Stage) -> dict[str, Any]:
         if stage.final:
@@ -87,7 +87,7 @@ def kernel_on_disk(model: str, dataset: str, device: str, config: dict[str, Any]
     cfg = config_from(config)
     if not kernel_eligibility(cfg, device)[0]:
         return True
-    data = cache.dataset(dataset)
+    data = cache.model_dataset(model, device, dataset)
     return known(quantize(cache.model(model, device, dataset), cfg, dataset=data, device=device).model, data, cfg) is not None
 
 
@@ -141,7 +141,7 @@ def layers(model: str, dataset: str, device: str) -> list[dict[str, Any]]:
 @st.cache_data(max_entries=64, show_spinner="Quantizing one layer at a time…")
 def sensitivity(model: str, dataset: str, device: str, config: dict[str, Any]) -> list[dict[str, Any]]:
     with heavy_job(f"sensitivity {model}", device):
-        return layer_sensitivity(cache.model(model, device, dataset), config_from(config), cache.dataset(dataset),
+        return layer_sensitivity(cache.model(model, device, dataset), config_from(config), cache.model_dataset(model, device, dataset),
                                  device=device, limit=2000)
 
 
