@@ -110,3 +110,23 @@ def _add(reference, upload, epochs, normalize, name, family, dataset, device) ->
 def _user_error(text: str) -> Exception:
     from compression import CompressionError
     return CompressionError(text)
+
+
+def contract_line(sel) -> None:
+    """The input contract in use under the home card; near chance, a warning that names it and says
+    how to set another (a wrong normalization is the usual cause)."""
+    from compression.contract import chance_warning
+    from ui import cache
+    try:
+        resolved = cache.resolved(sel.model, sel.device, sel.dataset)
+        base = cache.baseline(sel.model, sel.dataset, sel.device)
+    except Exception:  # the card above already said what is wrong
+        return
+    st.caption(f"Input contract: {resolved.contract.describe()}.")
+    warning = chance_warning(base["accuracy"], resolved.dataset.num_classes, resolved.contract)
+    ref = resolved.ref
+    trained = ref.weights or ref.pretrained or ref.kind in ("zoo", "hf", "run")  # random inits are at chance by design
+    if warning and trained:
+        st.warning(warning.replace("--normalize", "`--normalize`").replace("on the home page: the normalization "
+                                   "of the uploaded model", "here: add the model again under 'Bring your own model' "
+                                   "with the normalization its training used"))

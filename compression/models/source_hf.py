@@ -98,6 +98,8 @@ class HFSource(Source):
         if ref.weights:
             return self.rebuild("hf", self.architecture(ref, data, contract)["kwargs"])
         from transformers import AutoModelForImageClassification
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()  # a library never prints: no loading bars on the CLI's stderr
         folder = _directory(ref)
         if not any(folder.glob("*.safetensors")):
             raise CompressionError(f"hf:{folder}: no .safetensors weights (pickled .bin files are not loaded); "
