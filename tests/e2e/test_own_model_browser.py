@@ -1,0 +1,81 @@
+"""The home page's 'Bring your own model' in headless Chromium: a torchvision ResNet-18 the user
+trained (pixels in [0, 1]) on an image folder, uploaded as a file for the architecture picked from
+the searchable list, with its normalization; evaluated, kept, and selected in the sidebar."""
+
+import torch
+from PIL import Image
+
+from benchmarks.browser import exception_boxes, pick, select_option, wait_until_idle
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+
+
+def _folder_and_weights(root):
+    import torchvision
+    for split, n in (("train", 20), ("test", 6)):
+        for cls, colour in COLOURS.items():
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                shade = tuple(max(0, min(255, c + 9 * (i % 5) - 18)) for c in colour)
+                Image.new("RGB", (32, 32), shade).save(root / split / cls / f"{i}.png")
+    xs, ys = [], []
+    for label, cls in enumerate(sorted(COLOURS)):
+        for path in sorted((root / "train" / cls).glob("*.png")):
+            xs.append(torch.tensor(list(Image.open(path).getdata()), dtype=torch.float32).T.reshape(3, 32, 32) / 255)
+            ys.append(label)
+    x, y = torch.stack(xs), torch.tensor(ys)
+    torch.manual_seed(3)
+    model = torchvision.models.resnet18(num_classes=3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(25):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    with torch.no_grad():
+        model(x)
+    weights = root / "colours.pt"
+    torch.save(model.eval().state_dict(), weights)
+    return weights
+
+
+def test_upload_a_torchvision_model_in_a_real_browser(app_url, page, screenshots, tmp_path):
+    weights = _folder_and_weights(tmp_path / "colours")
+    page.goto(app_url)
+    page.get_by_text("Test accuracy").first.wait_for(timeout=90_000)
+    wait_until_idle(page)
+    select_option(page, "Dataset", "Image folder…", sidebar=True)
+    wait_until_idle(page)
+    box = page.get_by_test_id("stSidebar").get_by_label("Image folder")
+    box.fill(str(tmp_path / "colours"))
+    box.press("Enter")
+    page.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
+    wait_until_idle(page, 120_000)
+
+    page.get_by_text("Bring your own model").click()
+    page.get_by_text("torchvision", exact=True).first.click()
+    wait_until_idle(page)
+    architecture = page.get_by_test_id("stSelectbox").filter(has_text="Architecture").first
+    architecture.click()
+    page.keyboard.type("resnet18")  # the list holds every torchvision classifier: search it
+    pick(page, architecture, page.get_by_role("option", name="torchvision:resnet18", exact=True))
+    wait_until_idle(page)
+    page.locator("input[type=file]").first.set_input_files(str(weights))
+    wait_until_idle(page)
+    select_option(page, "Normalization the weights expect", "none (pixels in [0, 1])")
+    name = page.get_by_label("Name for the model")
+    name.fill("colours-browser")
+    name.press("Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name="Load and evaluate").click()
+    sidebar_model = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Model").first
+    sidebar_model.get_by_text("colours-browser").wait_for(timeout=180_000)
+    wait_until_idle(page, 120_000)
+    body = page.inner_text("body")
+    assert "100.00 %" in body  # the user's weights, read with their normalization: every image right
+    assert "Input contract: 3 x 32 x 32, mean 0/0/0, std 1/1/1" in body
+    assert not exception_boxes(page)
+    page.screenshot(path=str(screenshots / "home-own-model.png"), full_page=True)
