@@ -2,7 +2,7 @@
 
 Part `resnet18`: a torchvision ResNet-18 trained OUTSIDE this project (a plain PyTorch loop here,
 inputs in [0, 1], no normalization) on a 10-class 32 x 32 RGB image folder made from Fashion-MNIST
-(each image tinted with a random colour, so colour says nothing about the class; 6,000 train and
+(each image tinted with a random colour, so colour says nothing about the class; 2,500 train and
 1,000 test images by default). Then, through `python -m compression` with `--weights ... --normalize
 none`: evaluate (must equal the loop's accuracy to the image), 8-bit per-channel, structured 0.5 with
 one fine-tuning epoch, exits attached after layer1-3 with a threshold sweep, and prune -> quantize.
@@ -13,7 +13,7 @@ smallest input it takes of 32 / 64 / 224, a handful of images): structured 0.5 a
 Accuracy and size numbers, not timings: they do not depend on the machine's load.
 
     python -m benchmarks own_models                 # both parts
-    python -m benchmarks own_models:resnet18        # OWN_TRAIN=6000 OWN_TEST=1000 OWN_EPOCHS=4
+    python -m benchmarks own_models:resnet18        # OWN_TRAIN=2500 OWN_TEST=1000 OWN_EPOCHS=5
     python -m benchmarks own_models:torchvision     # OWN_ARCH_TIMEOUT=600 seconds per architecture
 """
 
@@ -58,6 +58,7 @@ def make_folder(root: Path, train: int, test: int, seed: int = 0) -> Path:
 
 def train_outside(folder: Path, epochs: int, weights: Path) -> dict:
     """The user's own loop: torchvision ResNet-18, SGD, inputs = pixels / 255 (no normalization)."""
+    import numpy
     import torchvision
     from PIL import Image
 
@@ -67,7 +68,7 @@ def train_outside(folder: Path, epochs: int, weights: Path) -> dict:
         for label, cls in enumerate(classes):
             for path in sorted((folder / split / cls).glob("*.png")):
                 with Image.open(path) as im:
-                    xs.append(torch.from_numpy(__import__("numpy").asarray(im.convert("RGB"))).permute(2, 0, 1))
+                    xs.append(torch.from_numpy(numpy.array(im.convert("RGB"))).permute(2, 0, 1))
                 ys.append(label)
         return torch.stack(xs).float() / 255, torch.tensor(ys)
     x, y = load("train")
@@ -106,11 +107,11 @@ def cli(*argv: str) -> list[dict]:
 
 def resnet18_rows() -> list[dict]:
     work = Path(os.environ.get("OWN_WORK") or RESULTS_DIR.parent / ".own_models")
-    folder = make_folder(work / "folder", int(os.environ.get("OWN_TRAIN", 6000)), int(os.environ.get("OWN_TEST", 1000)))
+    folder = make_folder(work / "folder", int(os.environ.get("OWN_TRAIN", 2500)), int(os.environ.get("OWN_TEST", 1000)))
     weights = work / "resnet18-outside.pt"
     loop_file = work / "loop.json"
     if not weights.is_file() or not loop_file.is_file():
-        loop_file.write_text(json.dumps(train_outside(folder, int(os.environ.get("OWN_EPOCHS", 4)), weights)))
+        loop_file.write_text(json.dumps(train_outside(folder, int(os.environ.get("OWN_EPOCHS", 5)), weights)))
     loop = json.loads(loop_file.read_text())
     ref = ["--model", "torchvision:resnet18", "--weights", str(weights), "--normalize", "none",
            "--dataset", f"imagefolder:{folder}"]
@@ -128,9 +129,8 @@ def resnet18_rows() -> list[dict]:
                 "bytes_ratio": round(r["size_bytes"] / b["size_bytes"], 3), "macs_ratio": round(r["macs"] / b["macs"], 3),
                 "run_id": r.get("run_id")}
     rows.append(row("quantize 8-bit per-channel", cli("quantize", *ref, "--bits", "8")[0]))
-    pruned = cli("prune", *ref, "--method", "structured", "--ratio", "0.5", "--finetune-epochs", "1",
-                 "--finetune-split", "train")[0]
-    rows.append(row("prune structured 0.5 + 1 epoch (train split)", pruned))
+    pruned = cli("prune", *ref, "--method", "structured", "--ratio", "0.5", "--finetune-epochs", "1")[0]
+    rows.append(row("prune structured 0.5 + 1 epoch (val split)", pruned))
     for r in cli("early-exit", *ref, "--attach", "layer1,layer2,layer3", "--attach-epochs", "2", "--sweep",
                  "--points", "6"):
         rows.append({**row(f"exits layer1-3, threshold {r['config'].get('thresholds', r['config'])}", r),

@@ -94,6 +94,7 @@ def run(args):
                                              "attach_epochs": args.attach_epochs},
                              metrics=replace(result.metrics, size_bytes=len(artifact)))
         result = replace(result, config={**result.config, **chosen}) if chosen else result
+        result.extra["model_source"] = resolved.provenance
         if artifact is not None and not args.no_store:
             from compression.methods import save_run
             save_run(result, artifact)  # the model with its heads, as a file (run_id in extra: not stored again)
