@@ -200,7 +200,9 @@ def choose_start(model: str, dataset: str) -> str | None:
     for r in runs:
         labels[f"run:{r['id']}"] = (f"run {r['id']}: {r.get('name') or r['method']}"
                                     f"{' *' if r.get('starred') else ''} ({r['accuracy'] * 100:.1f} %)")
-    choice = _persistent_select("Start from", list(labels), f"sidebar_start_{abs(hash((model, dataset))) % 10**8}",
+    import hashlib
+    key = hashlib.sha256(f"{model}|{dataset}".encode()).hexdigest()[:10]  # stable across server restarts
+    choice = _persistent_select("Start from", list(labels), f"sidebar_start_{key}",
                                 format_func=labels.get,
                                 help="Continue from a kept (starred or named) run of this model: every page then "
                                      "compresses that run's model, and the new runs record it as their parent.")

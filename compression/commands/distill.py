@@ -38,6 +38,13 @@ def register(subs) -> None:
                         "(torchvision:<arch>, timm:<arch>, hf:<dir>, a named model)")
     p.add_argument("--student-weights", default=None, metavar="FILE",
                    help="start the student from your state_dict for its architecture (a model reference)")
+    norm = p.add_mutually_exclusive_group()
+    norm.add_argument("--normalize", choices=("dataset", "imagenet", "none"), default=None,
+                      help="the normalization the teachers' weights were trained with (the student learns on the "
+                           "first teacher's view)")
+    norm.add_argument("--mean", default=None, metavar="A,B,C", help="per-channel mean of [0, 1] pixels (with --std)")
+    p.add_argument("--std", default=None, metavar="A,B,C")
+    p.add_argument("--input-size", type=int_range(8, 1024), default=None, metavar="N", help="resize images to N x N")
     p.add_argument("--student-width", type=float_range(0, 4, lo_open=True), default=1.0,
                    help="width multiplier of the student (default 1; a copy of the teacher needs < 1)")
     p.add_argument("--student-init", choices=STUDENT_INITS, default="scratch",
@@ -71,7 +78,8 @@ def references(args) -> tuple[list[str], str]:
     if files and len(files) != len(teachers):
         raise CompressionError(f"--teacher-weights has {len(files)} file(s) for {len(teachers)} teacher(s): "
                                "give one per teacher, in the same order")
-    teachers = [parse(t, weights=w).spec for t, w in zip(teachers, files)] if files else teachers
+    options = {"normalize": args.normalize, "mean": args.mean, "std": args.std, "input_size": args.input_size}
+    teachers = [parse(t, weights=w, **options).spec for t, w in zip(teachers, files or [None] * len(teachers))]
     student = parse(args.student, weights=args.student_weights).spec if args.student_weights else args.student
     return teachers, student
 
