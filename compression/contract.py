@@ -9,6 +9,7 @@ the keys of `to_json()`; model cards and artifact headers record it beside the a
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -33,18 +34,29 @@ class InputContract:
     source: str = "dataset"          # where it came from: dataset, zoo card, torchvision, timm, hf, user
 
     def __post_init__(self) -> None:
-        if self.channels not in (1, 3):
-            raise CompressionError(f"input contract: channels must be 1 or 3, got {self.channels!r}")
+        def bad(key: str, value: Any, want: str) -> None:
+            raise CompressionError(f"input contract: {key} {value!r} {want}")
+
+        def number(x: Any) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+        ch = self.channels
+        if isinstance(ch, bool) or not isinstance(ch, int) or ch not in (1, 3):
+            bad("channels", ch, "must be 1 (grayscale) or 3 (RGB)")
         for key in ("mean", "std"):
             values = getattr(self, key)
-            if len(values) != self.channels:
-                raise CompressionError(f"input contract: {key} has {len(values)} values for {self.channels} channel(s)")
+            if not isinstance(values, (tuple, list)) or len(values) != ch or not all(number(v) for v in values):
+                bad(key, values, f"must be {ch} finite number(s), one per channel")
         if any(s <= 0 for s in self.std):
-            raise CompressionError(f"input contract: std must be positive, got {list(self.std)}")
-        if len(self.input_size) != 2 or any(int(v) < 1 for v in self.input_size):
-            raise CompressionError(f"input contract: input_size must be (height, width), got {self.input_size!r}")
-        if len(self.classes) < 2:
-            raise CompressionError(f"input contract: need at least 2 classes, got {len(self.classes)}")
+            bad("std", self.std, "must be positive")
+        size = self.input_size
+        if (not isinstance(size, (tuple, list)) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 16384 for v in size)):
+            bad("input_size", size, "must be (height, width), integers in [1, 16384]")
+        if (not isinstance(self.classes, (tuple, list)) or len(self.classes) < 2
+                or not all(isinstance(c, str) for c in self.classes)):
+            bad("classes", self.classes, "must be at least 2 class names")
+        if not isinstance(self.source, str):
+            bad("source", self.source, "must be text")
 
     def to_json(self) -> dict[str, Any]:
         """The object every exported file carries (keys: mean, std, input_size, channels, classes)."""

@@ -112,7 +112,7 @@ def test_distillation_with_library_models_as_teacher_and_student(hf_dir, folder)
 def test_low_rank_and_exits_on_a_timm_model(folder):
     from compression.methods import compress
     from compression.refs import resolve
-    lr = compress(TIMM_VIT, folder, "architecture", {"convert": ["low-rank"], "energy": 0.5}, limit=6)
+    lr = compress(TIMM_VIT, folder, "architecture", {"convert": "low-rank", "energy": 0.5}, limit=6)
     assert lr.result.metrics.params < lr.result.baseline.params
     from compression.dynamic.attach import attach_exits
     r = resolve("timm:resnet10t", folder)

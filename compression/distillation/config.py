@@ -58,6 +58,8 @@ class DistillConfig:
 def is_reference(architecture: str) -> bool:
     """A student named by a model reference (torchvision:, timm:, hf:, entry:, run:, options after '?',
     or a named model of such an architecture) rather than a registered builder with a width."""
+    if not isinstance(architecture, str):
+        return False
     if ":" in architecture or "?" in architecture:
         return True
     from compression.models import model_card
@@ -75,6 +77,8 @@ class StudentSpec:
             raise CompressionError(f"student width must be in (0, 4], got {self.width!r}")
         if self.init not in STUDENT_INITS:
             raise CompressionError(f"student init must be one of {', '.join(STUDENT_INITS)}, got {self.init!r}")
+        if not isinstance(self.architecture, str) or not self.architecture.strip():
+            raise CompressionError(f"student architecture must be a name or model reference, got {self.architecture!r}")
         if is_reference(self.architecture):
             from compression.refs import parse
             parse(self.architecture)  # an unknown reference is named here
