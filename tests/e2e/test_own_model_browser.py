@@ -11,6 +11,7 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 
 
 def _folder_and_weights(root):
+    import numpy
     import torchvision
     for split, n in (("train", 20), ("test", 6)):
         for cls, colour in COLOURS.items():
@@ -21,7 +22,8 @@ def _folder_and_weights(root):
     xs, ys = [], []
     for label, cls in enumerate(sorted(COLOURS)):
         for path in sorted((root / "train" / cls).glob("*.png")):
-            xs.append(torch.tensor(list(Image.open(path).getdata()), dtype=torch.float32).T.reshape(3, 32, 32) / 255)
+            with Image.open(path) as im:
+                xs.append(torch.from_numpy(numpy.array(im.convert("RGB"))).permute(2, 0, 1).float() / 255)
             ys.append(label)
     x, y = torch.stack(xs), torch.tensor(ys)
     torch.manual_seed(3)
@@ -49,7 +51,7 @@ def test_upload_a_torchvision_model_in_a_real_browser(app_url, page, screenshots
     wait_until_idle(page)
     select_option(page, "Dataset", "Image folder…", sidebar=True)
     wait_until_idle(page)
-    box = page.get_by_test_id("stSidebar").get_by_label("Image folder")
+    box = page.get_by_test_id("stSidebar").get_by_role("textbox", name="Image folder")
     box.fill(str(tmp_path / "colours"))
     box.press("Enter")
     page.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
@@ -64,9 +66,10 @@ def test_upload_a_torchvision_model_in_a_real_browser(app_url, page, screenshots
     pick(page, architecture, page.get_by_role("option", name="torchvision:resnet18", exact=True))
     wait_until_idle(page)
     page.locator("input[type=file]").first.set_input_files(str(weights))
+    page.get_by_text("colours.pt").first.wait_for(timeout=120_000)  # 45 MB: uploaded before the next widget
     wait_until_idle(page)
     select_option(page, "Normalization the weights expect", "none (pixels in [0, 1])")
-    name = page.get_by_label("Name for the model")
+    name = page.get_by_role("textbox", name="Name for the model")
     name.fill("colours-browser")
     name.press("Enter")
     wait_until_idle(page)
