@@ -230,3 +230,26 @@ def test_published_weights_fine_tuned_from_the_torch_cache(folder, monkeypatch, 
     assert kept["fc.weight"].shape == (3, 512)  # the classifier replaced for the folder's classes
     assert not torch.equal(kept["conv1.weight"], planted["conv1.weight"])  # fine-tuned from the planted ones
     assert card["input_contract"]["mean"] == [0.485, 0.456, 0.406]
+
+
+def test_home_upload_for_a_torchvision_architecture(trained, home):
+    """'Bring your own model' on the home page: torchvision family, the architecture picked from the
+    list, the user's file and its normalization; evaluated, kept, selected in the sidebar."""
+    from streamlit.testing.v1 import AppTest
+
+    from compression.paths import REPO_ROOT
+    path, data = trained
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "0_Home.py"), default_timeout=300)
+    at.session_state["keep_sidebar_dataset"] = data
+    at.run()
+    at.radio(key="home_byo_family").set_value("torchvision").run()
+    assert "torchvision:resnext50_32x4d" in at.selectbox(key="home_byo_base").options  # every architecture
+    at.selectbox(key="home_byo_base").set_value("torchvision:resnet18")
+    at.file_uploader(key="home_byo_file").set_value(("colours.pt", path.read_bytes(), "application/octet-stream"))
+    at.selectbox(key="home_byo_norm").set_value("none (pixels in [0, 1])")
+    at.text_input(key="home_byo_name").set_value("colours-home")
+    at.run()
+    at.button(key="home_byo_go").click().run()
+    assert not at.exception and not at.error
+    assert at.sidebar.selectbox(key="sidebar_model").value == "colours-home"
+    assert {m.label: m.value for m in at.metric}["Test accuracy"] == "100.00 %"

@@ -75,7 +75,11 @@ def test_upload_a_torchvision_model_in_a_real_browser(app_url, page, screenshots
     wait_until_idle(page)
     page.get_by_role("button", name="Load and evaluate").click()
     sidebar_model = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Model").first
-    sidebar_model.get_by_text("colours-browser").wait_for(timeout=180_000)
+    try:
+        sidebar_model.get_by_text("colours-browser").wait_for(timeout=300_000)
+    except Exception:  # say what the page shows instead
+        page.screenshot(path=str(screenshots / "home-own-model-failed.png"), full_page=True)
+        raise AssertionError(page.inner_text("body")[:3000]) from None
     wait_until_idle(page, 120_000)
     body = page.inner_text("body")
     assert "100.00 %" in body  # the user's weights, read with their normalization: every image right
