@@ -74,14 +74,16 @@ def test_upload_a_torchvision_model_in_a_real_browser(app_url, page, screenshots
     name.press("Enter")
     wait_until_idle(page)
     page.get_by_role("button", name="Load and evaluate").click()
-    sidebar_model = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Model").first
+    chosen = page.get_by_test_id("stSidebar").get_by_text("Named model (uploaded, torchvision:resnet18)")
     try:
-        sidebar_model.get_by_text("colours-browser").wait_for(timeout=300_000)
+        chosen.first.wait_for(timeout=300_000)  # the sidebar's caption of the selected model
     except Exception:  # say what the page shows instead
         page.screenshot(path=str(screenshots / "home-own-model-failed.png"), full_page=True)
         raise AssertionError(page.inner_text("body")[:3000]) from None
     wait_until_idle(page, 120_000)
+    page.get_by_text("Input contract:").first.wait_for(timeout=120_000)
     body = page.inner_text("body")
+    assert "Your weights (colours.pt) for torchvision:resnet18" in body
     assert "100.00 %" in body  # the user's weights, read with their normalization: every image right
     assert "Input contract: 3 x 32 x 32, mean 0/0/0, std 1/1/1" in body
     assert not exception_boxes(page)
