@@ -172,3 +172,13 @@ def load_artifact(blob: bytes, *, architecture: dict[str, Any] | str | None = No
 def header_of(blob: bytes) -> dict[str, Any] | None:
     """The container header, or None for a file written before the container."""
     return read_artifact(blob)[0] if payload_kind(blob) == "container" else None
+
+
+def header_of_file(path) -> dict[str, Any] | None:
+    """header_of for a file on disk, reading only its first bytes (a large model's file stays unread)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:8] != MAGIC:
+            return None
+        (n,) = struct.unpack_from("<I", head, 8)
+        return read_artifact(head + f.read(n))[0]

@@ -205,9 +205,10 @@ def test_export_of_a_run_whose_artifact_is_gone_says_so_in_one_line(in_home, tmp
 
 
 def test_int8_is_offered_only_for_8_bit_results(in_home):
-    from compression.export import offered, source_of_run
-    assert offered(source_of_run(in_home["ids"]["int8"]))["onnx-int8"] is None
-    why = offered(source_of_run(in_home["ids"]["pruned"]))["onnx-int8"]
+    from compression.export import offered
+    store = in_home["store"]
+    assert offered(store.get(in_home["ids"]["int8"]), "quantized")["onnx-int8"] is None
+    why = offered(store.get(in_home["ids"]["pruned"]), "dense")["onnx-int8"]
     assert why and "8-bit" in why
     out = cli_in_process("export", str(in_home["ids"]["pruned"]), "--format", "onnx-int8", home=in_home["home"])
     assert out.returncode == 2 and "8-bit" in out.stderr

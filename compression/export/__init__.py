@@ -41,7 +41,7 @@ __all__ = ["FORMATS", "TOLERANCES", "ExportFormat", "Source", "contract_of", "do
 
 
 def _report_path(source: Source, fmt: str) -> Path:
-    return exports_dir(source) / f"report-{fmt}.json"
+    return exports_dir(source.run_id, source.blob) / f"report-{fmt}.json"
 
 
 def export(source: Source, fmt: str, out: str | Path | None = None, *, timing: bool = True,
@@ -49,10 +49,10 @@ def export(source: Source, fmt: str, out: str | Path | None = None, *, timing: b
     """Write `source` as `fmt` to `out` (default: the app's exports folder, where the report is kept
     too) and re-check the file; the report (JSON-able)."""
     f = get_format(fmt)
-    why = f.refuses(source)
+    why = f.refuses(source.run, source.payload)
     if why:
         raise CompressionError(f"{source.label()}: {why}")
-    path = Path(out) if out is not None else exports_dir(source) / download_name(source.run, f.suffix)
+    path = Path(out) if out is not None else exports_dir(source.run_id, source.blob) / download_name(source.run, f.suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
     (progress or (lambda e: None))({"phase": f"writing the {fmt} file", "done": 0, "total": source.images})
     started = time.perf_counter()
@@ -75,16 +75,18 @@ def export_run(run_id: int, fmt: str, out: str | Path | None = None, *, store: A
     return export(source_of_run(run_id, store=store), fmt, out, **kwargs)
 
 
-def offered(source: Source) -> dict[str, str | None]:
-    """Format -> why it is not offered for this run (None: offered)."""
-    return {name: get_format(name).refuses(source) for name in format_names()}
+def offered(run: dict, payload: str) -> dict[str, str | None]:
+    """Format -> why it is not offered for this run (None: offered); `payload` is its artifact's kind."""
+    return {name: get_format(name).refuses(run, payload) for name in format_names()}
 
 
-def saved_reports(source: Source) -> dict[str, dict]:
-    """Format -> the report of the file exported into the app's exports folder, while the file is there."""
+def saved_reports(run_id: int | None, blob: bytes | None = None) -> dict[str, dict]:
+    """Format -> the report of the file exported into the app's exports folder (for a stored run, or
+    a preview's artifact bytes), while the file is there."""
     found = {}
+    folder = exports_dir(run_id, blob)
     for name in format_names():
-        path = _report_path(source, name)
+        path = folder / f"report-{name}.json"
         if path.is_file():
             try:
                 report = json.loads(path.read_text(encoding="utf-8"))

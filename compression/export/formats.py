@@ -34,7 +34,8 @@ class ExportFormat:
     write: Callable[["Source", Path], dict]          # writes the file (and its sidecars); returns notes
     open: Callable[[Path, "Source"], Opened]         # the file loaded in its own runtime
     tolerance: str = "float"                         # float | int8 (compression.export.recheck.TOLERANCES)
-    refuses: Callable[["Source"], str | None] = lambda source: None  # why this run cannot be exported so
+    refuses: Callable[[dict, str], str | None] = lambda run, payload: None  # why a run (its dict, its
+    #                                                  artifact's payload kind) cannot be exported so
     extra_files: Callable[[Path], list[Path]] = lambda path: []      # what is written beside the file
 
 

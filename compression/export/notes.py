@@ -20,6 +20,21 @@ EXIT_RULE_WORDS = {
 }
 
 
+PAYLOAD_WORDS = {
+    "dense": "the model's float32 state_dict",
+    "sparse": "the pruned weights stored sparse (nonzero values and their positions)",
+    "quantized": "the packed quantized weights (codes, scales or codebooks)",
+}
+
+
+def container_hint(payload: str | None) -> str:
+    """One line under a .cxp download: what the file is and how to load it, claiming no other format."""
+    inside = PAYLOAD_WORDS.get(payload or "", "the model's weights")
+    return (f"Compression Explorer's own container: a header naming the architecture, then {inside}. It is not a "
+            "plain torch file; load it with this project: `compression.artifact.load_artifact(open(path, 'rb').read())`. "
+            "To run the model without this project, export it to ONNX, .pt2 or safetensors.")
+
+
 def activation_ranges(model: nn.Module) -> dict[str, dict[str, Any]]:
     """Layer name -> {bits, scale, zero_point} of the activation fake-quantization a quantized run
     attached (forward pre-hooks that describe themselves with as_dict())."""

@@ -24,10 +24,10 @@ from compression.export.source import Source
 CALIBRATION_IMAGES = 512
 
 
-def refuses(source: Source) -> str | None:
+def refuses(run: dict, payload: str) -> str | None:
     """int8 QDQ is offered for 8-bit uniform results (every layer 8-bit, activations float or 8-bit)."""
-    cfg = source.run.get("config") or {}
-    if source.run["method"] != "quantize" or source.payload != "quantized":
+    cfg = run.get("config") or {}
+    if run["method"] != "quantize" or payload != "quantized":
         return ("int8 QDQ ONNX is for 8-bit quantized results; this run's weights are float "
                 "(quantizing them now would be a new result, not this run's: quantize it to 8 bits first)")
     bits = {cfg.get("bits"), *dict(cfg.get("layer_bits") or {}).values()}

@@ -128,13 +128,11 @@ def source_of_preview(preview: Mapping[str, Any]) -> Source:
     return source_of(run, bytes(preview["artifact"]), preds)
 
 
-def exports_dir(source: Source) -> Path:
-    """Where the app keeps a run's exported files and their re-check reports."""
-    from compression.paths import home_dir
-    key = f"run-{source.run_id}" if source.run_id is not None else f"preview-{_preview_key(source)}"
-    return home_dir() / "exports" / key
-
-
-def _preview_key(source: Source) -> str:
+def exports_dir(run_id: int | None, blob: bytes | None = None) -> Path:
+    """Where the app keeps a run's exported files and their re-check reports (a preview's: by a
+    digest of its artifact bytes)."""
     import hashlib
-    return hashlib.sha256(source.blob).hexdigest()[:16]
+
+    from compression.paths import home_dir
+    key = f"run-{run_id}" if run_id is not None else f"preview-{hashlib.sha256(blob or b'').hexdigest()[:16]}"
+    return home_dir() / "exports" / key
