@@ -11,7 +11,7 @@ Columns: `agreement` with the run's stored predictions (targets: float >= 99.9 %
 `accuracy` of the file and its change in points against the run (int8: within 0.3), `bytes` of the
 file (int8: at most 0.3x the float ONNX), the largest logit difference, and batch-1 / batch-256
 median latency in the file's own runtime (timings: run on a quiet machine; `load` is the 1-minute
-load average when the row started).
+load average when the row started; BENCH_EXPORT_TIMING=0 leaves the timings out).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 
 from benchmarks import common
 
+TIMING = os.environ.get("BENCH_EXPORT_TIMING", "1") != "0"  # 0: accuracy, agreement and bytes only (a busy machine)
 FAMILIES = [("prune", "structured:0.5"), ("quantize", "uniform:8"), ("distill", "1"),
             ("architecture", "low-rank:energy=0.9"), ("early-exit", "thresholds=0.9")]
 FLOAT_FORMATS = ("onnx", "pt2", "safetensors")
@@ -62,7 +63,7 @@ def zoo(_data) -> list[dict]:
         for name in zoo_names():  # the assets' models (the temporary home has no user models)
             source = _zoo_source(name, load_dataset(model_card(name)["dataset"]))
             for fmt in ("onnx", "pt2"):
-                rows.append(_row(name, "zoo checkpoint", export(source, fmt, f"{home}/{name}.{fmt}")))
+                rows.append(_row(name, "zoo checkpoint", export(source, fmt, f"{home}/{name}.{fmt}", timing=TIMING)))
                 print(rows[-1], flush=True)
     return rows
 
@@ -80,7 +81,7 @@ def families(data) -> list[dict]:
                 source = source_of({**r.to_dict(), "id": None, "extra": r.extra}, run.artifact, r.predictions)
                 formats = [*FLOAT_FORMATS, *(["onnx-int8"] if method == "quantize" and model != "vit" else [])]
                 for fmt in formats:
-                    report = export(source, fmt, f"{home}/{name}-{method}.{fmt}")
+                    report = export(source, fmt, f"{home}/{name}-{method}.{fmt}", timing=TIMING)
                     rows.append(_row(name, f"{method} {spec}", report))
                     print(rows[-1], flush=True)
                 if method == "quantize" and model != "vit":

@@ -140,10 +140,16 @@ def probe_outputs(path: Path, *, prefix: str = ""):
 
 def open_file(path: Path, source: Source) -> Opened:
     sess = session(path)
+    built: list = []
 
     def run(x: np.ndarray) -> list[np.ndarray]:
         return sess.run(None, {INPUT: x})
-    return Opened(run, probe_outputs(path, prefix=PREFIX if source.exits > 1 else ""))
+
+    def probe(x: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        if not built:  # made only when a file fails its re-check
+            built.append(probe_outputs(path, prefix=PREFIX if source.exits > 1 else ""))
+        return built[0](x)
+    return Opened(run, probe)
 
 
 FORMAT = register_format(ExportFormat(
