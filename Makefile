@@ -6,7 +6,7 @@ PORT   ?= 8501
 # test processes (pytest-xdist): two on this 2-core machine keep CI under 20 minutes; 0 = one process
 TEST_WORKERS ?= 2
 
-.PHONY: run test bench setup data browser clean
+.PHONY: run test bench setup data browser postgres clean
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -17,10 +17,16 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-test.txt
 	touch $@
 
-setup: $(VENV)/.installed data
+setup: $(VENV)/.installed data postgres
 
 data: $(VENV)/.installed
 	@scripts/install-data.sh $(PY)
+
+# Debian's PostgreSQL for the run store's tests on PostgreSQL (each test session starts its own
+# throwaway server; the app itself needs none: SQLite is the default store)
+postgres:
+	@scripts/apt-install.sh postgresql \
+	  || echo "PostgreSQL not installed: the PostgreSQL store tests will be skipped"
 
 # Debian's Chromium for the browser tests (never `playwright install`)
 browser:

@@ -13,6 +13,10 @@ if __name__ == "__main__":  # a session's script run (and AppTest's)
     from ui.navigation import pages
 
     warm.start()  # started by the lifespan already when served; here for AppTest and plain imports
-    st.navigation(pages()).run()
+    if "share" in st.query_params:  # a review link: that view, read-only, no sign-in, nothing else
+        from ui.share_view import shared_page
+        st.navigation([st.Page(shared_page, title="Shared review", url_path="shared")], position="hidden").run()
+    else:
+        st.navigation(pages()).run()
 else:  # imported by `streamlit run app.py` (uvicorn): the server
     app = st.App(__file__, lifespan=warm.lifespan)

@@ -40,13 +40,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[str]:
-    """Start `streamlit run app.py`; yield its URL once /_stcore/health answers; stop it after."""
-    port = free_port()
+def streamlit_server(env: dict[str, str] | None = None, timeout: float = 60.0, *, port: int | None = None,
+                     args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start `streamlit run app.py` (on `port`, else a free one; `args`: more options, e.g.
+    --secrets.files); yield its URL once /_stcore/health answers; stop it after."""
+    port = port or free_port()
     log = tempfile.NamedTemporaryFile(prefix="streamlit-", suffix=".log", delete=False)
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

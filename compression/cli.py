@@ -150,7 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
     import compression.commands as commands
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         importlib.import_module(f"compression.commands.{info.name}").register(subs)
+    for sub in _leaf_parsers(subs):  # every command: who is acting (the owner of the runs it stores)
+        sub.add_argument("--user", default=None,
+                         help="who made these runs, stored as their owner (default: $COMPRESSION_USER, else the "
+                              "OS user name)")
     return parser
+
+
+def _leaf_parsers(subs) -> list[argparse.ArgumentParser]:
+    out = []
+    for sub in dict.fromkeys(subs.choices.values()):
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        out += _leaf_parsers(nested[0]) if nested else [sub]
+    return out
 
 
 def _executor(args: argparse.Namespace):
@@ -170,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     executor = None
     try:
+        from compression.access import set_cli_user
+        set_cli_user(getattr(args, "user", None))
         executor = _executor(args)
         from compression.runtimes import using_runtime
         with using_runtime(getattr(args, "runtime", None)):  # every measurement of this command, sweep jobs too

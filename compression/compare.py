@@ -75,9 +75,25 @@ def _stored(store: Any, run_id: int):
         raise CompressionError(f"no run {run_id} in {store.path}")
     predictions = store.predictions(run_id)
     if predictions is None:
-        raise CompressionError(f"run {run_id}: no predictions stored (it was made before runs kept them); "
-                               "re-evaluate its artifact to compare it")
+        raise CompressionError(f"run {run_id}: {missing_predictions_reason(run)}")
     return run, predictions
+
+
+def missing_predictions_reason(run: dict) -> str:
+    """Why a stored run has no predictions, and what gives it some (one line): the real reason for
+    its kind of run, not a guess."""
+    if run.get("method") == "baseline":
+        why = "a baseline (evaluate) run stored before baseline runs kept their predictions"
+        fix = "re-evaluate its model to compare it"
+    elif run.get("method") in ("early-exit",):
+        why = "an early-exit run stored before early-exit runs kept the prediction of each image's exit"
+        fix = "re-evaluate its artifact (run to the end) or run the thresholds again"
+    else:
+        why = "stored before runs kept their predictions"
+        fix = "re-evaluate its artifact to compare it"
+    if run.get("method") != "baseline" and not run.get("artifact_path"):
+        fix = "no artifact was kept, so only running it again gives predictions"
+    return f"no predictions stored ({why}); {fix}"
 
 
 def load_pair(a_id: int, b_id: int | None = None, *, store: Any = None, device: str = "cpu"):
@@ -125,6 +141,15 @@ def reevaluate(run: dict, *, store: Any = None, device: str = "cpu"):
     from compression.predictions import Predictions
     from compression.store import RunStore
     from compression.training import predict
+    if run.get("method") == "baseline" and not run.get("artifact_path"):  # the model as given: evaluate it again
+        from compression.refs import resolve
+        from compression.training import predict as predict_
+        config = run.get("config") or {}
+        resolved = resolve(run["model"].split("+")[0], run["dataset"], device=device, weights=config.get("weights"),
+                           pretrained=bool(config.get("pretrained")))
+        preds = Predictions.from_logits(predict_(resolved.model, resolved.dataset, device=device, limit=run["accuracy_n"]))
+        (store or RunStore()).add_predictions(run["id"], preds)
+        return preds
     if not run.get("artifact_path"):
         raise CompressionError(f"run {run['id']}: no artifact was kept, so it cannot be re-evaluated")
     path = Path(run["artifact_path"])

@@ -35,29 +35,32 @@ def evaluate(model: str, *, dataset: str | None = None, weights: str | Path | No
     from compression.refs import baseline, resolve
     device = torch.device(device)
     resolved = resolve(model, dataset, device=device, weights=weights, pretrained=pretrained)
+    from compression.predictions import Predictions
+    from compression.training import predict
     metrics: Metrics = baseline(resolved, device, limit=limit)
     config = {"weights": str(weights) if weights else None, "limit": limit}
     if resolved.ref.kind == "torchvision":
         config["pretrained"] = pretrained
     metrics, extra = _on_runtime(resolved, metrics, device)
+    extra["classes"] = resolved.dataset.num_classes  # chance level = 1 / classes (compression.honesty)
+    # kept with the run like every family's, so a baseline run compares with any run on its images
+    predictions = Predictions.from_logits(predict(resolved.model, resolved.dataset, "test", device=device, limit=limit))
     return Result(model=resolved.name, dataset=resolved.dataset.name, method="baseline", config=config,
-                  device=device.type, metrics=metrics, baseline=metrics, extra=extra)
+                  device=device.type, metrics=metrics, baseline=metrics, extra=extra, predictions=predictions)
 
 
 def _on_runtime(resolved, metrics: Metrics, device: torch.device) -> tuple[Metrics, dict]:
-    """The batch-1 latency on the default runtime (compression.runtimes; the CLI's --runtime) when it
-    is not eager (eager: the cached baseline's own), with its spread and any fallback."""
+    """The batch-1 latency timed now on the default runtime (compression.runtimes; the CLI's
+    --runtime), with its spread, any fallback and the other programs' load (re-timed once when they
+    were busy; compression.timing.quiet): a baseline run's latency is never the shared cached one."""
     import dataclasses
     from compression.device import synchronize
     from compression.runtimes import default_runtime, prepare
-    from compression.timing import interleaved
-    runtime = default_runtime()
-    if runtime == "eager":
-        return metrics, {"runtime": "eager"}
-    runner = prepare(resolved.model, resolved.dataset.input_shape, device, runtime)
+    from compression.timing import interleaved, quiet
+    runner = prepare(resolved.model, resolved.dataset.input_shape, device, default_runtime())
     x = torch.randn(1, *resolved.dataset.input_shape, device=device)
-    timed = interleaved({"model": lambda: runner.run(x)}, sync=lambda: synchronize(device))["model"]
-    extra = {"runtime": runner.runtime, "latency_spread_ms": timed.spread_ms}
+    timed, load = quiet(lambda: interleaved({"model": lambda: runner.run(x)}, sync=lambda: synchronize(device))["model"])
+    extra = {"runtime": runner.runtime, "latency_spread_ms": timed.spread_ms, **load}
     if runner.fallback:
         extra["runtime_fallback"] = runner.fallback
     return dataclasses.replace(metrics, latency_ms=timed.median_ms), extra

@@ -138,7 +138,29 @@ def dataset_classes(dataset: str | None) -> int | None:
     except ImportError:  # pragma: no cover
         return None
     entry = _LOADERS.get(dataset)
-    return len(entry[1]) if entry else None
+    if entry:
+        return len(entry[1])
+    if dataset.startswith("imagefolder:"):  # the folder's class folders, without decoding an image
+        from pathlib import Path
+        root = Path(dataset.split(":", 1)[1].split("?size=")[0]).expanduser() / "train"
+        try:
+            return sum(1 for d in root.iterdir() if d.is_dir()) or None
+        except OSError:
+            return None
+    return None
+
+
+def run_classes(run: Any, classes: int | None = None) -> int | None:
+    """The number of classes a run's model chooses from: given, recorded with the run (`classes`),
+    else its dataset's (registered datasets and image folders on disk)."""
+    if classes:
+        return classes
+    extra = run.extra if hasattr(run, "metrics") else run.get("extra") if isinstance(run, Mapping) else None
+    recorded = run.get("classes") if isinstance(run, Mapping) else None
+    recorded = recorded or (extra.get("classes") if isinstance(extra, Mapping) else None)
+    if isinstance(recorded, (int, float)) and not (isinstance(recorded, float) and math.isnan(recorded)) and recorded > 1:
+        return int(recorded)
+    return dataset_classes(_get(run, "dataset"))
 
 
 def _get(run: Any, key: str, default: Any = None) -> Any:
@@ -161,9 +183,17 @@ def _num(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+MODEL_FIX = ("Likely reason: the model's weights do not fit these images: a random init (a torchvision:, timm: or "
+             "entry: model without --weights or --pretrained), a wrong input normalization (the model was trained "
+             "with other mean/std: --normalize imagenet, dataset or none, or --mean/--std), or weights trained on "
+             "other classes. Fix: give the trained weights, and the normalization they were trained with.")
+
+
 def _fix(run: Any) -> str:
     """The likely reason and the fix, for the family that produced the run."""
     kind = _step_kind(run)
+    if kind in ("baseline", "evaluate"):
+        return MODEL_FIX
     config = _get(run, "config") or {}
     c = {k[5:] if k.startswith("step_") else k: v for k, v in config.items()} if isinstance(config, Mapping) else {}
     if kind == "prune":
@@ -204,15 +234,33 @@ def sanity_warning(run: Any, *, classes: int | None = None) -> str | None:
     acc = _num(_get(run, "accuracy"))
     if acc is None:
         return None
-    classes = classes or dataset_classes(_get(run, "dataset"))
+    classes = run_classes(run, classes)
     base = _get(run, "baseline")
     base_acc = _num(base.get("accuracy")) if isinstance(base, Mapping) else None
-    if classes and classes > 1 and abs(acc - 1 / classes) * 100 <= CHANCE_MARGIN_POINTS:
+    at_chance = lambda a: classes and classes > 1 and a is not None and abs(a - 1 / classes) * 100 <= CHANCE_MARGIN_POINTS  # noqa: E731
+    if at_chance(acc) and _step_kind(run) not in ("baseline", "evaluate") and at_chance(base_acc):
+        return (f"Chance level, and so is the uncompressed model ({base_acc * 100:.2f} % on {classes} classes, "
+                f"guessing gives {100 / classes:.2f} %): the cause is the model, not the compression. {MODEL_FIX}")
+    if at_chance(acc):
+        verb = "does not classify" if _step_kind(run) in ("baseline", "evaluate") else "no longer classifies"
         what = (f"Chance level: {acc * 100:.2f} % on {classes} classes is what guessing gives "
-                f"({100 / classes:.2f} %); this model no longer classifies.")
+                f"({100 / classes:.2f} %); this model {verb}.")
     elif base_acc is not None and (base_acc - acc) * 100 > BELOW_BASELINE_POINTS:
         what = (f"Far below the baseline: {acc * 100:.2f} % is {(base_acc - acc) * 100:.2f} points under the "
                 f"uncompressed {base_acc * 100:.2f} %.")
     else:
         return None
     return f"{what} {_fix(run)}"
+
+
+def sanity_flag(run: Any, *, classes: int | None = None) -> str:
+    """The warning in a few words for a table cell ("chance level", "-35.2 points vs baseline"), ""
+    when the run looks sound: the story table, the explorer's table, the CSV and the report."""
+    text = sanity_warning(run, classes=classes)
+    if not text:
+        return ""
+    if text.startswith("Chance level"):
+        return "chance level"
+    base = _get(run, "baseline")
+    drop = (_num(base.get("accuracy")) - _num(_get(run, "accuracy"))) * 100 if isinstance(base, Mapping) else None
+    return f"-{drop:.1f} points vs baseline" if drop is not None else "far below baseline"

@@ -184,7 +184,7 @@ def measure_compressed(out: Compressed, ctx: Context, architecture: dict[str, An
 
 
 LATENCY_KEYS = ("runtime", "runtime_fallback", "latency_spread_ms", "baseline_latency_ms",
-                "baseline_latency_spread_ms", "latency_retimed")
+                "baseline_latency_spread_ms", "latency_retimed", "latency_other_cores", "latency_busy")
 
 
 def _time_latency(out: Compressed, ctx: Context, metrics, extra: dict, baseline: Any) -> tuple[Any, dict]:
@@ -208,6 +208,16 @@ def _time_latency(out: Compressed, ctx: Context, metrics, extra: dict, baseline:
     return metrics, timed
 
 
+def with_timed_baseline(base, timed: Mapping[str, Any]):
+    """The baseline Metrics a result is stored with: its latency is the baseline timed beside the
+    result on the result's runtime (`baseline_latency_ms`), never the shared baseline timing (one
+    number per model, possibly taken while the machine was busy), so that every view that reads
+    the stored pair gives the ratio the card gave."""
+    if base is None or timed.get("baseline_latency_ms") is None:
+        return base
+    return dataclasses.replace(base, latency_ms=float(timed["baseline_latency_ms"]))
+
+
 def simulated_list(out: Compressed, metrics) -> list[str]:
     """The measured result's simulated_metrics (compression.honesty): none when the metrics say
     nothing is simulated (e.g. an int8 kernel's latency replaced the simulated one), else what the
@@ -220,8 +230,13 @@ def simulated_list(out: Compressed, metrics) -> list[str]:
 
 
 def artifact_dir() -> Path:
+    """Where run artifacts are written: $COMPRESSION_ARTIFACTS (a folder every app server of a team
+    mounts, beside a shared PostgreSQL store), else artifacts/ in the data folder."""
+    import os
+
     from compression.paths import home_dir
-    return home_dir() / "artifacts"
+    shared = os.environ.get("COMPRESSION_ARTIFACTS", "").strip()
+    return Path(shared).expanduser() if shared else home_dir() / "artifacts"
 
 
 def apply_method(method: Method, model: nn.Module, config: Any, ctx: Context) -> Compressed:
@@ -306,7 +321,9 @@ def finish_run(applied: Applied, *, baseline: Any = None, logits: torch.Tensor |
     metrics, artifact, finish_extra = measure_compressed(out, ctx, resolved.architecture, base, logits=logits)
     if out.metrics is not None and out.baseline is not None and out.baseline.size_bytes == out.metrics.size_bytes:
         base = dataclasses.replace(base, size_bytes=metrics.size_bytes)  # the same file, run another way
+    base = with_timed_baseline(base, finish_extra)
     extra = {**out.extra, **finish_extra, "spec": spec_of(m.name, config), "stopped": out.stopped,
+             "classes": resolved.dataset.num_classes,  # chance level = 1 / classes (compression.honesty)
              "compression_ratio": round(base.size_bytes / metrics.size_bytes, 3),
              "history": [{k: v for k, v in h.items() if isinstance(v, (int, float, str, bool)) or v is None}
                          for h in out.history]}

@@ -36,6 +36,7 @@ th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; ver
 th { background: #f4f4f4; } td.text { text-align: left; }
 td.config { text-align: left; font-family: monospace; min-width: 16rem; max-width: 32rem; overflow-wrap: anywhere; }
 td.name { text-align: left; font-weight: 600; }
+td.warn { color: #b00020; font-weight: 600; }
 .note { background: #f7f7ff; border-left: 4px solid #88a; padding: 0.5rem 1rem; }
 @page { size: A4; margin: 12mm; }
 @media print {
@@ -163,7 +164,7 @@ def _starred_section(df, slug: str) -> list[str]:
         return []
     fig = story_chart(starred, "size_bytes", log_x=True, frontier=frontier_ids(starred, "size_bytes"), height=440)
     head = ["run", "name", "model", "method", "accuracy", "stored size", *RATIO_COLUMNS.values(),
-            "accuracy change", "simulated", "tags"]
+            "accuracy change", "warning", "simulated", "tags", "owner"]
     rows = []
     by_id = starred.set_index("id")
     for t in story_table(starred).to_dict("records"):
@@ -172,7 +173,8 @@ def _starred_section(df, slug: str) -> list[str]:
         cells = [(str(t["run"]), ""), (run_title(r), "name"), (r["model"], "text"), (r["method"], "text"),
                  (f"{t['accuracy (%)']:.2f} % (n={t['test images']:,})", ""), (fmt_cost("size_bytes", r["size_bytes"]), ""),
                  *[(q[k], "") for k in RATIO_COLUMNS.values()], (q["accuracy change"], ""),
-                 ("yes" if r["simulated"] else "no", "text"), (t["tags"], "text")]
+                 (t["warning"], "warn" if t["warning"] else ""),
+                 ("yes" if r["simulated"] else "no", "text"), (t["tags"], "text"), (t["owner"], "text")]
         rows.append(_row(cells))
     return [f"<h3>Starred runs ({len(starred)}): what a reviewer follows</h3>",
             "<p>The runs kept on purpose, with their names; ratios against each run's uncompressed baseline.</p>",
@@ -196,29 +198,32 @@ def _table(df, *, table_id: str, css: str, full_config: bool = False) -> str:
     from compression.charts.export import iso_utc
     from compression.charts.pareto import fmt_cost
 
-    from compression.charts.format import fmt_change
-    from compression.honesty import METRIC_WORDS, simulated_metrics
+    from compression.charts.format import run_changes
+    from compression.honesty import METRIC_WORDS, sanity_flag, simulated_metrics
 
-    head = ["run", "model", "method", "config", "accuracy (95% CI)", "stored size", "size vs uncompressed",
-            "params (nonzero)", "MACs / image", "latency", "device", "simulated", "parent run", "name", "tags",
-            "created (UTC)"]
+    head = ["run", "model", "method", "config", "accuracy (95% CI)", "warning", "stored size", "size vs uncompressed",
+            "params (nonzero)", "MACs / image", "latency", "latency vs uncompressed", "device", "simulated", "parent run", "name", "tags",
+            "owner", "created (UTC)"]
     rows = []
     for r in df.to_dict("records"):
         base = r["baseline"] if isinstance(r["baseline"], dict) else {}
         sim = simulated_metrics(r)
-        smaller = (fmt_change(r["size_bytes"], base["size_bytes"], "size_bytes", simulated="size_bytes" in sim).text
-                   if base.get("size_bytes") and r["size_bytes"] else "–")
+        changes = run_changes(r)  # the words the story table, the CSV and `runs --json` use
+        smaller = changes["size_bytes"].text if changes.get("size_bytes") else "–"
+        faster = changes["latency_ms"].text if changes.get("latency_ms") else "–"
+        flag = sanity_flag(r)  # chance level or far below its baseline
         config = json.dumps(r["config"], sort_keys=True) if full_config else r["label"]
         parent = r["parent_id"]
         cells = [(str(r["id"]), ""), (r["model"], "text"), (r["method"], "text"), (config, "config"),
                  (f"{r['accuracy'] * 100:.2f} % [{r['ci_low'] * 100:.2f}–{r['ci_high'] * 100:.2f}] n={r['accuracy_n']:,}", ""),
+                 (flag, "warn" if flag else ""),
                  (fmt_cost("size_bytes", r["size_bytes"]), ""), (smaller, ""),
                  (f"{r['params']:,} ({r['nonzero_params']:,})", ""), (fmt_cost("macs", r["macs"]), ""),
-                 (fmt_cost("latency_ms", r["latency_ms"]), ""), (r["device"], "text"),
+                 (fmt_cost("latency_ms", r["latency_ms"]), ""), (faster, ""), (r["device"], "text"),
                  (", ".join(METRIC_WORDS[k] for k in sim) if sim else "no", "text"),
                  ("" if parent is None or parent != parent else str(int(parent)), ""),
                  (r.get("name") or "", "name"), (", ".join(r.get("tags") or []), "text"),
-                 (iso_utc(r["created"].timestamp()), "text")]
+                 (r.get("owner") or "local", "text"), (iso_utc(r["created"].timestamp()), "text")]
         rows.append(_row(cells))
     return _html_table(head, rows, table_id, css)
 

@@ -141,9 +141,11 @@ def grid(cfg: SearchConfig) -> list[str]:
 # the study
 
 def storage_url() -> str:
-    from compression.paths import home_dir
-    home_dir().mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home_dir() / 'search.sqlite'}"
+    """Where studies are kept: the run store's PostgreSQL database when COMPRESSION_STORE names one
+    (Optuna's RDB storage beside the runs, its tables created once under the store's migration
+    lock), else search.sqlite in the data folder."""
+    from compression.store.optuna import study_storage_url
+    return study_storage_url()
 
 
 def _sampler(cfg: SearchConfig):

@@ -32,6 +32,7 @@ ROUNDS = 21          # rounds of interleaved timing (batch-1 latency of a result
 CALLS = 2            # calls per function per round (their mean is the round's time)
 WARMUP = 5           # untimed calls of each function first
 PLAUSIBLE = 1.5      # a latency ratio more than 1.5x beyond what the MAC ratio explains is re-timed
+BUSY_CORES = 0.5     # other programs kept more than half a core busy meanwhile: a timing is re-timed once
 
 
 @dataclass(frozen=True)
@@ -143,18 +144,43 @@ def time_against_baseline(result_fn: Callable[[], Any], baseline_fn: Callable[[]
     tests inject a fake one)."""
     timer = timer or interleaved
     fns = {"result": result_fn, "baseline": baseline_fn}
-    timed = timer(fns, sync=sync)
+    timed, load = quiet(lambda: timer(fns, sync=sync))
     out: dict[str, Any] = {}
     why = implausible(timed["result"].median_ms, timed["baseline"].median_ms, result_macs, baseline_macs)
     if why:
         first = timed
-        timed = timer(fns, sync=sync)
+        timed, load = quiet(lambda: timer(fns, sync=sync))
         out["latency_retimed"] = (f"re-timed: the first timing ({first['result'].median_ms:.4g} ms against "
                                   f"{first['baseline'].median_ms:.4g} ms) was {why}; the second timing is shown")
     out.update(latency_ms=timed["result"].median_ms, latency_spread_ms=timed["result"].spread_ms,
                baseline_latency_ms=timed["baseline"].median_ms,
-               baseline_latency_spread_ms=timed["baseline"].spread_ms)
+               baseline_latency_spread_ms=timed["baseline"].spread_ms, **load)
     return out
+
+
+def quiet(time_it: Callable[[], Any], *, busy_cores: float = BUSY_CORES,
+          other: Callable[[], "OtherCpu"] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Run a timing while watching what other programs do (OtherCpu); when they kept more than
+    `busy_cores` cores busy, time once more. Returns (the timing kept, what to record with it):
+    `latency_other_cores` (cores others used during the kept timing, when it could be read) and,
+    when the second timing was busy too, `latency_busy` (a sentence saying so). Interleaved
+    rounds share a steady load between a result and its baseline, so their ratio stands; a
+    single model timed alone does not, which is why a busy one is marked (compression.metrics
+    does not keep a busy baseline timing)."""
+    other = other or OtherCpu
+    watch = other()
+    with watch:
+        timed = time_it()
+    if watch.cores is not None and watch.cores > busy_cores:
+        first = watch.cores
+        watch = other()
+        with watch:
+            timed = time_it()
+        if watch.cores is not None and watch.cores > busy_cores:
+            return timed, {"latency_other_cores": round(watch.cores, 2),
+                           "latency_busy": (f"timed while other programs kept {watch.cores:.1f} cores busy "
+                                            f"(first try {first:.1f})")}
+    return timed, ({"latency_other_cores": round(watch.cores, 2)} if watch.cores is not None else {})
 
 
 class OtherCpu:

@@ -16,9 +16,10 @@ from compression.pareto import COSTS, pipeline_path
 from compression.report import report_html
 from ui import cache
 from ui.compare import compare_section
-from ui.explorer import (keep_valid, load_frame, restore_url_state, run_details, save_url_state,
+from ui.explorer import (compared_pair, keep_valid, load_frame, restore_url_state, run_details, save_url_state,
                          table_columns)
 from ui.run_manage import flash
+from ui.share_view import share_box
 from ui.sidebar import show_error, sidebar
 
 st.set_page_config(page_title="Pareto explorer", layout="wide")
@@ -45,7 +46,7 @@ if df.empty:
 
 # ---- view and filters (all kept in the URL) -----------------------------------------------------
 for key, col in (("explorer_models", "model"), ("explorer_methods", "method"), ("explorer_devices", "device"),
-                 ("explorer_runtimes", "runtime")):
+                 ("explorer_runtimes", "runtime"), ("explorer_owners", "owner")):
     keep_valid(key, sorted(df[col].unique()))
 all_tags = sorted({t for tags in df["tags"] for t in tags})
 keep_valid("explorer_tags", all_tags)
@@ -56,14 +57,17 @@ with_sim = c[2].toggle("Simulated gains on the frontier", key="explorer_sim",
                        help="By default the frontier on an axis uses every run whose number on that axis is "
                             "real: an unstructured prune counts on stored size (its sparse file is real) but not "
                             "on latency (it runs dense kernels). Switch on to let simulated numbers in too.")
-f = st.columns([1, 1, 1, 1, 1.5])
+f = st.columns([1, 1, 1, 1, 1, 1.5])
 models = f[0].multiselect("Model", sorted(df["model"].unique()), key="explorer_models", placeholder="all models")
 methods = f[1].multiselect("Method", sorted(df["method"].unique()), key="explorer_methods", placeholder="all methods")
 devices = f[2].multiselect("Device", sorted(df["device"].unique()), key="explorer_devices", placeholder="all devices")
 runtimes = f[3].multiselect("Latency runtime", sorted(df["runtime"].unique()), key="explorer_runtimes",
                             placeholder="all runtimes", help="Where each run's latency was timed (its baseline on "
                             "the same runtime). Latencies are comparable only within one runtime.")
-dates = f[4].date_input("Created between (UTC)", value=(), key="explorer_dates", format="YYYY-MM-DD",
+owners = f[4].multiselect("Made by", sorted(df["owner"].unique()), key="explorer_owners", placeholder="anyone",
+                          help="Who made each run: the signed-in user, or local (the app without sign-in, the CLI's "
+                               "--user or OS user name).")
+dates = f[5].date_input("Created between (UTC)", value=(), key="explorer_dates", format="YYYY-MM-DD",
                         help="Pick a first and a last day; leave empty for any date.")
 g = st.columns([2, 3, 4])
 with_hidden = g[0].toggle("Show hidden runs", key="explorer_hidden",
@@ -73,7 +77,7 @@ story = g[1].toggle("Story view: starred runs only", key="explorer_story",
                          "table of them against their baselines. Star a run in its details below.")
 tags = g[2].multiselect("Tags", all_tags, key="explorer_tags", placeholder="any tag (runs with any of those chosen)")
 shown = filter_frame(df, models=models, methods=methods, devices=devices, runtimes=runtimes, dates=dates, tags=tags,
-                     hidden=with_hidden, starred_only=story)
+                     hidden=with_hidden, starred_only=story, owners=owners)
 visible = df if with_hidden else df[~df["hidden"]]
 n_hidden = int(df["hidden"].sum())
 if shown.empty:
@@ -145,8 +149,9 @@ if picked is not None:
     except Exception as exc:
         show_error(exc)
 
-# ---- two runs compared image by image; every shown run's knobs -------------------------------------
+# ---- two runs compared image by image; every shown run's knobs; a review link -------------------------
 compare_section(store, visible, picked)
+share_box(store, [int(i) for i in shown[shown["starred"]]["id"]], compared_pair(), f"Review: {sel.dataset}")
 st.subheader("Knobs and metrics of the shown runs")
 st.plotly_chart(parallel_chart(shown), key="explorer_parallel", width="stretch")
 

@@ -45,3 +45,29 @@ def _keep_main_module():
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+# ---- PostgreSQL: a throwaway server for the session (tests/pg_server.py) -----------------------
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of this test session; skipped (with the reason) where none can run."""
+    from tests import pg_server
+    why = pg_server.unavailable()
+    if why:
+        pytest.skip(why)
+    server = pg_server.Postgres().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, home, monkeypatch):
+    """The run store of one test, on each database in turn: COMPRESSION_STORE names it, so RunStore()
+    (and everything that opens the default store) uses it."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("COMPRESSION_STORE", raising=False)
+        return str(home / "runs.sqlite")
+    url = request.getfixturevalue("postgres").new_database()
+    monkeypatch.setenv("COMPRESSION_STORE", url)
+    return url

@@ -74,3 +74,52 @@ def test_a_store_from_before_predictions_opens_and_says_none_are_stored(tmp_path
     assert store.get(1)["model"] == "mlp" and store.predictions(1) is None
     with pytest.raises(CompressionError, match="no predictions stored"):
         compare_runs(1, store=store)
+
+
+def test_baseline_and_early_exit_runs_keep_predictions_and_compare(home, fmnist):
+    """An `evaluate` run and an early-exit run keep each image's prediction like every family, so
+    `compare A B` works with either (issue 26: it refused with a false reason)."""
+    from compression.evaluate import evaluate
+    from compression.methods import run_method
+    from compression.store import RunStore
+    store = RunStore()
+    base = evaluate("cnn_exits")  # early exit measures on the whole test split: its table is per model
+    base_id = store.add(base)
+    exits = run_method("cnn_exits", None, "early-exit", {"criterion": "confidence", "thresholds": [0.9]},
+                       store=store)
+    exit_id = exits.extra["run_id"]
+    for run_id, acc in ((base_id, base.metrics.accuracy), (exit_id, exits.metrics.accuracy)):
+        preds = store.predictions(run_id)
+        assert preds is not None and preds.n == store.get(run_id)["accuracy_n"]
+        labels = fmnist.test.head(preds.n).labels.numpy()
+        assert (preds.predicted == labels).mean() == pytest.approx(acc)  # the stored accuracy, image by image
+    out = compare_runs(base_id, exit_id, store=store)
+    assert out["accuracy_a"] == pytest.approx(base.metrics.accuracy)
+    assert out["accuracy_b"] == pytest.approx(exits.metrics.accuracy)
+    # images that leave early may change class; those that run to the end agree with the baseline
+    assert 0.5 < out["agreement"] <= 1.0
+
+
+def test_a_run_without_predictions_says_the_real_reason(home):
+    from compression.compare import missing_predictions_reason
+    assert "baseline (evaluate) run" in missing_predictions_reason({"method": "baseline"})
+    assert "re-evaluate its model" in missing_predictions_reason({"method": "baseline"})
+    assert "early-exit" in missing_predictions_reason({"method": "early-exit", "artifact_path": "x.cxp"})
+    assert "no artifact was kept" in missing_predictions_reason({"method": "prune", "artifact_path": None})
+
+
+def test_a_baseline_run_without_predictions_is_re_evaluated_from_its_model(home, fmnist):
+    from compression.compare import reevaluate
+    from compression.evaluate import evaluate
+    from compression.store import RunStore
+    result = evaluate("mlp", limit=200)
+    result = type(result)(**{**result.__dict__, "predictions": None})  # as stored before baseline runs kept them
+    store = RunStore()
+    run_id = store.add(result)
+    assert store.predictions(run_id) is None
+    with pytest.raises(CompressionError, match="baseline \\(evaluate\\) run"):
+        compare_runs(run_id, store=store)
+    preds = reevaluate(store.get(run_id), store=store)
+    assert preds.n == 200 and (preds.predicted == fmnist.test.head(200).labels.numpy()).mean() == \
+        pytest.approx(result.metrics.accuracy)
+    assert store.predictions(run_id) is not None

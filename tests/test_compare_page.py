@@ -93,7 +93,8 @@ def test_a_run_without_predictions_is_re_evaluated_from_its_artifact(store_home)
     home, a, b = store_home
     store = RunStore()
     kept = store.predictions(b)
-    with store._connect() as db:
+    import sqlite3
+    with sqlite3.connect(store.path) as db:
         db.execute("DELETE FROM predictions WHERE run_id = ?", (b,))
     at = page(cmp=f"{a},{b}")
     assert not at.exception

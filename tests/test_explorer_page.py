@@ -182,7 +182,8 @@ def test_details_say_which_gains_are_real_and_flag_a_chance_level_run(home):
     sparse = store.add(Result("mlp", "fashion-mnist", "prune", {"method": "unstructured", "ratio": 0.9,
                                                                  "finetune_epochs": 2}, "cpu",
                               Metrics(0.91, 1000, 1000, 100, 500, 1e4, 1.0, True), base,
-                              extra={"simulated_metrics": ["latency_ms"]}))
+                              extra={"simulated_metrics": ["latency_ms"], "baseline_latency_ms": 1.0,
+                                     "latency_spread_ms": 0.01, "baseline_latency_spread_ms": 0.01}))
     chance = store.add(Result("mlp", "fashion-mnist", "prune", {"method": "unstructured", "ratio": 0.95,
                                                                  "finetune_epochs": 0}, "cpu",
                               Metrics(0.10, 1000, 1000, 50, 300, 1e4, 1.0, True), base,

@@ -124,3 +124,55 @@ def test_plain_cli_line_says_the_change_the_simulated_metrics_and_the_warning():
     assert "(4.00x smaller)" in line and "simulated: latency_ms" in line
     assert "\n  warning: Chance level" in line and "set fine-tuning epochs" in line
     assert "warning" not in format_line(result().to_dict())
+
+
+def _folder_run(folder, accuracy, base_accuracy, **extra_fields):
+    return {"id": 1, "created_at": 0.0, "model": "torchvision:resnet18", "dataset": f"imagefolder:{folder}",
+            "method": "prune", "config": {"method": "structured", "ratio": 0.5, "epochs": 1}, "device": "cpu",
+            "code_version": "t", "accuracy": accuracy, "accuracy_n": 500, "params": 10, "nonzero_params": 10,
+            "size_bytes": 100, "macs": 1e6, "latency_ms": 1.0, "simulated": False, "starred": True,
+            "baseline": {"accuracy": base_accuracy, "accuracy_n": 500, "params": 20, "nonzero_params": 20,
+                         "size_bytes": 200, "macs": 2e6, "latency_ms": 2.0, "simulated": False},
+            "extra": dict(extra_fields), "parent_id": None, "artifact_path": None}
+
+
+def test_chance_level_outside_the_zoo_is_flagged_in_every_shared_view(tmp_path):
+    """A 10-class image folder at 9-10.6 % (the issue's case): the story table, the explorer's table
+    and hover, the CSV and the report all say "chance level", and the model (not the compression)
+    is named as the cause when the uncompressed model is at chance too."""
+    from compression.charts.export import csv_frame
+    from compression.charts.pareto import explorer_frame, table_frame
+    from compression.charts.story import story_table
+    from compression.honesty import run_classes, sanity_flag
+    from compression.report import report_html
+    from support import write_tinted_folder
+    from test_report import parse
+    ref = write_tinted_folder(tmp_path / "photos", classes=10, train=1, test=1, tint=lambda c: (c % 3, 20 * c))
+    folder = ref.split(":", 1)[1]
+    run = _folder_run(folder, 0.106, 0.10)
+    assert run_classes(run) == 10  # counted from the folder: no registered dataset, nothing recorded
+    text = sanity_warning(run)
+    assert text.startswith("Chance level, and so is the uncompressed model") and "wrong input normalization" in text
+    assert "random init" in text and "--normalize" in text
+    frame = explorer_frame([run])
+    assert list(story_table(frame)["warning"]) == ["chance level"]
+    assert list(table_frame(frame)["warning"]) == ["chance level"]
+    assert list(csv_frame(frame)["warning"]) == ["chance level"]
+    assert "⚠ chance level" in frame["hover"][0]
+    doc = parse(report_html([run]))
+    runs_table = next(t for k, t in doc.tables.items() if k.startswith("runs-"))
+    assert runs_table[1][runs_table[0].index("warning")] == "chance level"
+    starred = next(t for k, t in doc.tables.items() if k.startswith("starred-"))
+    assert starred[1][starred[0].index("warning")] == "chance level"
+    # a recorded class count is used when the folder is gone; a sound run has no flag
+    gone = _folder_run(tmp_path / "moved", 0.51, 0.90, classes=2)
+    assert run_classes(gone) == 2 and sanity_flag(gone) == "chance level"
+    assert sanity_flag(_folder_run(folder, 0.70, 0.75)) == ""
+    assert sanity_flag(_folder_run(folder, 0.40, 0.75)) == "-35.0 points vs baseline"
+
+
+def test_a_baseline_at_chance_names_the_model_causes():
+    base = {"method": "baseline", "dataset": "fashion-mnist", "accuracy": 0.099, "baseline": None, "config": {}}
+    text = sanity_warning(base)
+    assert text.startswith("Chance level") and "does not classify" in text
+    assert "wrong input normalization" in text and "random init" in text

@@ -157,12 +157,15 @@ def test_tables(df):
 
 
 def test_comparison_against_the_baseline():
-    cmp = comparison_frame(RUNS[2]).set_index("metric")
+    beside = {"baseline_latency_ms": 0.5, "latency_spread_ms": 0.01, "baseline_latency_spread_ms": 0.01}
+    cmp = comparison_frame({**RUNS[2], "extra": beside}).set_index("metric")
     assert cmp.loc["test accuracy", "change"] == "-6.00 points"
     assert cmp.loc["stored size", "change"] == "8.00x smaller"
     assert cmp.loc["latency (batch 1)", "change"] == "no measurable change"
+    old = comparison_frame(RUNS[2]).set_index("metric")  # stored before baselines were timed beside runs
+    assert old.loc["latency (batch 1)", "change"] == "latency baseline unreliable"
     sparse = comparison_frame({**RUNS[2], "latency_ms": 0.25, "simulated": True,
-                               "extra": {"simulated_metrics": ["latency_ms"]}}).set_index("metric")
+                               "extra": {**beside, "simulated_metrics": ["latency_ms"]}}).set_index("metric")
     assert sparse.loc["latency (batch 1)", "change"] == "2.00x faster (simulated)"
     assert sparse.loc["stored size", "change"] == "8.00x smaller"  # the file is real
     assert cmp.loc["parameters", "uncompressed"] == "1,000"

@@ -182,8 +182,42 @@ def test_stop_keeps_the_finished_steps(fmnist):
     cfg = PipelineConfig(parse_steps("prune:unstructured:0.5,finetune:2,quantize:uniform:8"), **QUICK)
     outcomes = list(run_pipeline("mlp", fmnist, cfg, limit=200, progress=events.append, should_stop=stop))
     assert [o.index for o in outcomes] == [1]  # step 2 was interrupted: dropped; step 3 never started
-    assert max(e["step"] for e in events) < sum([1, 2, 1])
-    assert all(e["steps"] == 4 and e["stages"] == 3 for e in events)
+    total = sum([1, 2, 1]) + 3  # each step's units, plus one per step for measuring its result
+    assert max(e["step"] for e in events) < total
+    assert all(e["steps"] == total and e["stages"] == 3 for e in events)
+
+
+def test_the_bar_counts_the_work_left_until_the_last_step_is_measured(fmnist):
+    """The issue's pipeline bar read '100 % · about 0 s left' for 114 s while step 2 was measured
+    (the int8 kernel search): the bar now reaches its end only when the last step's result is
+    measured, and its time left comes from the steps done."""
+    events = []
+    cfg = PipelineConfig(parse_steps("prune:unstructured:0.5,quantize:uniform:8"), **QUICK)
+    outcomes = list(run_pipeline("mlp", fmnist, cfg, limit=200, progress=events.append))
+    assert len(outcomes) == 2
+    steps = [e["step"] / e["steps"] for e in events]
+    assert steps == sorted(steps) and steps[-1] == 1.0  # never goes back, ends at the end
+    full = [i for i, e in enumerate(events) if e["step"] == e["steps"]]
+    assert full == [len(events) - 1]  # 100 % only once the last step is measured
+    measuring = [e for e in events if e.get("phase", "").startswith("measuring step 2")]
+    assert measuring and measuring[0]["step"] < measuring[0]["steps"]
+    assert all(e["seconds_left"] is None for e in events if e["stage"] == 1 and "done" not in e["phase"])
+    after_first = [e for e in events if e["stage"] == 2 or e["phase"] == "step 1 of 2 done"]
+    assert any(e["seconds_left"] is not None for e in after_first)  # estimated from step 1's duration
+
+
+def test_a_job_past_its_own_estimate_does_not_say_zero_seconds_left():
+    import time
+
+    from ui.jobs import Job
+    job = Job(label="pipeline", device="cpu")
+    job.started_at = time.time() - 10
+    job.progress({"phase": "measuring step 2 of 2", "step": 3, "steps": 4, "seconds_left": 0.5})
+    job._event_at = time.time() - 5  # the estimate ran out 4.5 s ago
+    phase, fraction, left = job.now()
+    assert fraction == 0.75 and left is None and phase.startswith("measuring step 2")
+    job.progress({"phase": "prune", "step": 1, "steps": 4, "seconds_left": 30.0})
+    assert 25 < job.now()[2] <= 30
 
 
 def test_unknown_artifact_is_refused():

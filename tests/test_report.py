@@ -192,8 +192,9 @@ def test_runs_frontier_is_per_axis(home, capsys):
     assert old not in {r["run_id"] for rows in front.values() for r in rows}
     doc = parse(report_html(store.runs(), costs=["size_bytes"]))
     rows = {int(r[0]): r for r in doc.tables["runs-fashion-mnist"][1:]}
-    assert rows[sparse][6] == "8.00x smaller" and rows[sparse][11] == "latency"
-    assert rows[old][6] == "10.0x smaller (simulated)"
+    col = doc.tables["runs-fashion-mnist"][0].index
+    assert rows[sparse][col("size vs uncompressed")] == "8.00x smaller" and rows[sparse][col("simulated")] == "latency"
+    assert rows[old][col("size vs uncompressed")] == "10.0x smaller (simulated)"
 
 
 def test_starred_runs_come_first_with_their_names_and_the_page_fits_its_window(seeded):
@@ -215,7 +216,8 @@ def test_starred_runs_come_first_with_their_names_and_the_page_fits_its_window(s
     assert re.search(r"Generated \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text)  # ISO 8601, UTC
     runs_table = doc.tables["runs-fashion-mnist"]
     assert runs_table[0][-1] == "created (UTC)" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", runs_table[1][-1])
-    smaller = [r[6] for r in runs_table[1:] if r[6] != "–"]
+    at = runs_table[0].index("size vs uncompressed")
+    smaller = [r[at] for r in runs_table[1:] if r[at] != "–"]
     figures = [s.split("x ")[0] for s in smaller if "x " in s]  # "14.4x smaller": 3 significant digits
     assert figures and all(len(f.replace(".", "").lstrip("0")) <= 3 for f in figures), smaller
     assert "starred-fashion-mnist" not in report_html(seeded)  # none starred: no such section

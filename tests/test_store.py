@@ -24,17 +24,18 @@ def _writer(path: str, start: int, count: int) -> None:
         store.add(_result(i))
 
 
-def test_round_trip(tmp_path):
-    store = RunStore(tmp_path / "runs.sqlite")
+def test_round_trip(store_url):
+    store = RunStore(store_url)
     run_id = store.add(_result(7))
     row = store.get(run_id)
     assert row["config"] == {"ratio": 0.007} and row["simulated"] is True
     assert row["baseline"]["size_bytes"] == 40 and row["extra"] == {"writer": 7}
     assert row["code_version"] and row["created_at"] > 0
+    assert row["owner"] and "uid" not in row  # the CLI's (OS) user; the uid stays inside the store
 
 
-def test_concurrent_writers_lose_nothing(tmp_path):
-    path = str(tmp_path / "runs.sqlite")
+def test_concurrent_writers_lose_nothing(store_url):
+    path = store_url
     RunStore(path)
     procs = [mp.get_context("fork").Process(target=_writer, args=(path, k * 1000, 40)) for k in range(4)]
     for p in procs:
@@ -47,8 +48,8 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     assert sorted(r["extra"]["writer"] for r in rows) == sorted(k * 1000 + i for k in range(4) for i in range(40))
 
 
-def test_filters(tmp_path):
-    store = RunStore(tmp_path / "runs.sqlite")
+def test_filters(store_url):
+    store = RunStore(store_url)
     store.add(_result(1))
     store.add(Result("cnn", "fashion-mnist", "quantize", {}, "cpu", M))
     assert [r["model"] for r in store.runs(model="cnn")] == ["cnn"]
@@ -106,20 +107,20 @@ def test_a_version_2_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
         db.execute("INSERT INTO predictions VALUES (1, 3, ?)", (_predictions().to_bytes(),))
     store = RunStore(path)
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         cols = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
-    assert {"name", "tags", "starred", "hidden", "group_id"} <= cols
+    assert {"name", "tags", "starred", "hidden", "group_id", "owner", "uid"} <= cols
     rows = store.runs()
     assert [r["config"] for r in rows] == [{"ratio": 0.2}, {"ratio": 0.1}] and rows[0]["parent_id"] == 1
     assert all(r["tags"] == [] and r["starred"] is False and r["hidden"] is False and r["name"] is None
-               and r["group_id"] is None for r in rows)
+               and r["group_id"] is None and r["owner"] == "local" for r in rows)  # made before owners: local
     store.update(1, name="first", tags=["kept"], starred=True)  # the new columns work on the old rows
     assert RunStore(path).get(1)["name"] == "first" and store.runs(tag="kept")[0]["id"] == 1
     assert store.predictions(1) is not None  # the predictions table is untouched
 
 
-def test_name_tags_star_and_hide(tmp_path):
-    store = RunStore(tmp_path / "runs.sqlite")
+def test_name_tags_star_and_hide(store_url):
+    store = RunStore(store_url)
     a, b, c = (store.add(_result(i)) for i in range(3))
     row = store.update(a, name="  8-bit mlp, 4x smaller ", tags=["review", "int8", "review"], starred=True)
     assert row["name"] == "8-bit mlp, 4x smaller" and row["tags"] == ["review", "int8"] and row["starred"] is True
@@ -146,8 +147,8 @@ def test_name_tags_star_and_hide(tmp_path):
     (dict(tags="review"), "'review'"), (dict(name="x" * 81), "81 characters"), (dict(name="two\nlines"), "two"),
     (dict(starred="yes"), "'yes'"), (dict(hidden=2), "2"),
 ])
-def test_update_refuses_bad_values_naming_them(tmp_path, change, named):
-    store = RunStore(tmp_path / "runs.sqlite")
+def test_update_refuses_bad_values_naming_them(store_url, change, named):
+    store = RunStore(store_url)
     run_id = store.add(_result(1))
     with pytest.raises(CompressionError, match=re.escape(named)):
         store.update(run_id, **change)
@@ -155,8 +156,8 @@ def test_update_refuses_bad_values_naming_them(tmp_path, change, named):
     assert row["tags"] == [] and row["name"] is None and not row["starred"] and not row["hidden"]
 
 
-def test_unknown_run_ids_are_named(tmp_path):
-    store = RunStore(tmp_path / "runs.sqlite")
+def test_unknown_run_ids_are_named(store_url):
+    store = RunStore(store_url)
     store.add(_result(1))
     for call in (lambda: store.update(99, starred=True), lambda: store.delete(99), lambda: store.tag(99, "a")):
         with pytest.raises(CompressionError, match="no run 99"):
@@ -167,7 +168,7 @@ def test_unknown_run_ids_are_named(tmp_path):
         store.untag(1, "b")
 
 
-def test_delete_removes_predictions_and_the_artifact_under_the_data_folder_only(home, tmp_path):
+def test_delete_removes_predictions_and_the_artifact_under_the_data_folder_only(home, tmp_path, store_url):
     store = RunStore()  # in the data folder
     (home / "artifacts").mkdir(parents=True)
     ours = home / "artifacts" / "mlp-1.cxp"
@@ -191,7 +192,7 @@ def test_delete_removes_predictions_and_the_artifact_under_the_data_folder_only(
     assert [r["id"] for r in store.runs()] == [child]
 
 
-def test_a_file_kept_by_another_run_is_not_removed(home):
+def test_a_file_kept_by_another_run_is_not_removed(home, store_url):
     store = RunStore()
     (home / "a.cxp").write_bytes(b"x")
     first = store.add(_result(1), artifact_path=str(home / "a.cxp"))
@@ -199,9 +200,9 @@ def test_a_file_kept_by_another_run_is_not_removed(home):
     assert store.delete(first)["artifact_removed"] is False and (home / "a.cxp").exists()
 
 
-def test_groups(tmp_path):
+def test_groups(store_url):
     from compression.run_labels import new_group_id
-    store = RunStore(tmp_path / "runs.sqlite")
+    store = RunStore(store_url)
     gid = new_group_id("sweep")
     assert gid.startswith("sweep:") and len(gid) == len("sweep:") + 8 and new_group_id("sweep") != gid
     assert new_group_id("search", "mlp-60k") == "search:mlp-60k"
@@ -212,7 +213,7 @@ def test_groups(tmp_path):
     assert sorted(r["id"] for r in store.runs(group=gid)) == ids
 
 
-def test_the_runs_of_one_sweep_share_a_group_id(home, monkeypatch):
+def test_the_runs_of_one_sweep_share_a_group_id(home, monkeypatch, store_url):
     """run_jobs (every sweep, search and budget search) stores the jobs of one call under one group;
     a search passes its study's group to each of its batches."""
     import compression.sweep as sweep
@@ -235,7 +236,7 @@ def test_the_runs_of_one_sweep_share_a_group_id(home, monkeypatch):
     assert len(store.runs(group="search:my-study")) == 3
 
 
-def test_save_run_keeps_a_run_on_purpose_and_refuses_bad_tags_before_writing(home):
+def test_save_run_keeps_a_run_on_purpose_and_refuses_bad_tags_before_writing(home, store_url):
     """What a page's "Keep this run" calls: the artifact under the data folder, the run named,
     tagged and starred; a refused tag writes nothing."""
     from compression.methods import save_run

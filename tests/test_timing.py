@@ -98,9 +98,11 @@ def test_every_shape_of_a_run_reads_the_same():
     stored = {"latency_ms": 0.281, "baseline": b.to_dict(), "extra": dict(extra), "simulated": True}
     for run in (result, result.to_dict(), stored):
         assert latency_change(run).text == "no measurable change (simulated)"
-    # a run without an interleaved baseline: the stored baseline and the +-5 % rule, as before
+    # a stored run without an interleaved baseline: its baseline latency is the shared timing, no ratio
     old = {"latency_ms": 0.281, "baseline": b.to_dict(), "simulated": False}
-    assert latency_change(old).text == "1.22x slower"
+    assert latency_change(old).text == "latency baseline unreliable" and latency_change(old).ratio is None
+    # a caller that timed the baseline itself passes it: the +-5 % rule
+    assert latency_change(old, b).text == "1.22x slower"
 
 
 def test_cli_line_says_the_latency_change_and_the_runtime():

@@ -16,7 +16,7 @@ from compression.data import Dataset, load_dataset
 from compression.device import get_device, heavy_job
 from compression.refs import Resolved, default_dataset, parse, resolve
 from compression.refs import baseline as reference_baseline
-from compression.store import RunStore, default_path
+from compression.store import RunStore, store_url
 
 CURRENT_DATASET = "sidebar_current_dataset"  # session state: the dataset the sidebar chose (ui.sidebar)
 
@@ -61,13 +61,14 @@ def model(name: str, device: str, dataset_name: str | None = None) -> torch.nn.M
 
 
 def run_store() -> RunStore:
-    """The run store under the current $COMPRESSION_HOME (one shared instance per path)."""
-    return _run_store(str(default_path()))
+    """The run store ($COMPRESSION_STORE, else runs.sqlite under the current $COMPRESSION_HOME; one
+    shared instance per store)."""
+    return _run_store(store_url())
 
 
 @st.cache_resource
-def _run_store(path: str) -> RunStore:
-    return RunStore(path)
+def _run_store(url: str) -> RunStore:
+    return RunStore(url)
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring the baseline (accuracy on the test set, latency)…")

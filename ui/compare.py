@@ -39,8 +39,12 @@ def _compare(path: str, a: int, b: int | None, version: int) -> dict:
 
 
 def _ask_reevaluate(store, run: dict) -> None:
-    st.warning(f"Run {run['id']}: no predictions stored (it was made before runs kept them).", icon="ℹ️")
-    if st.button(f"Re-evaluate run {run['id']} (load its artifact, predict {run['accuracy_n']:,} test images)",
+    from compression.compare import missing_predictions_reason
+    st.warning(f"Run {run['id']}: {missing_predictions_reason(run)}.", icon="ℹ️")
+    source = "evaluate its model again" if run.get("method") == "baseline" else "load its artifact"
+    if not run.get("artifact_path") and run.get("method") != "baseline":
+        return  # nothing to re-evaluate: the reason says so
+    if st.button(f"Re-evaluate run {run['id']} ({source}, predict {run['accuracy_n']:,} test images)",
                  key=f"explorer_cmp_reeval_{run['id']}", icon=":material/refresh:"):
         from compression.compare import reevaluate
         try:

@@ -30,6 +30,7 @@ URL_STATE: dict[str, tuple[str, Any]] = {
     "explorer_hidden": ("hidden", False),  # show hidden runs too
     "explorer_tags": ("tags", []),  # runs with any of these tags (tags have no commas)
     "explorer_story": ("story", False),  # the story view: the starred runs, with their names
+    "explorer_owners": ("owners", []),  # who made the runs (e-mails have no commas)
 }
 
 
@@ -126,6 +127,13 @@ def table_columns() -> dict:
             "MACs / image": st.column_config.NumberColumn(format="%,.0f")}
 
 
+def compared_pair() -> tuple[int, int | None] | None:
+    """The compare view's pair on screen: (run, other run or None for its baseline), or None."""
+    from ui.compare import PAIR, _parse
+    a, b = _parse(st.session_state.get(PAIR, ""))
+    return None if a is None else (a, None if isinstance(b, str) else b)
+
+
 def resolve_artifact(path: str | None) -> Path | None:
     """The artifact file of a run if it still exists (as written, or under the app's data folder)."""
     from compression.run_labels import artifact_file
@@ -139,7 +147,8 @@ def run_details(run: dict, lookup: Callable[[int], dict | None], store=None) -> 
     named = f" “{run['name']}”" if run.get("name") else ""
     st.markdown(f"**Run {run['id']}**{named}: `{run['method']}` on **{run['model']}** ({run['dataset']}), "
                 f"measured on `{run['device']}` at {created}, code `{run['code_version']}`"
-                + (f", made by `{run['group_id']}`" if run.get("group_id") else "") + ".")
+                + (f", made by `{run['group_id']}`" if run.get("group_id") else "")
+                + f", owner **{run.get('owner') or 'local'}**.")
     if store is not None:
         from ui.run_manage import manage_run
         manage_run(run, store)

@@ -112,6 +112,7 @@ def show(cols, below, name: str, dataset_name: str, device: str, runtime: str, r
     if noisy(t):
         line += " :orange[The machine was busy while timing: Re-time when it is quiet.]"
     text.caption(line)
-    if button.button("Re-time", key="home_retime", help="Time latency and images/s again now."):
+    from compression.access import allowed
+    if allowed("run jobs") and button.button("Re-time", key="home_retime", help="Time latency and images/s again now."):
         retime(name, dataset_name, device, runtime)
         st.rerun()

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from compression import CompressionError
+from compression import CompressionError, access
 from compression.device import device_queue
 from compression.training import tick_sink
 
@@ -91,6 +91,14 @@ class Job:
             since = self._span_start.get(t["span"], now)
             return t["phase"], fraction, _left(now - since, fraction, "in this phase")
         fraction = self.fraction
+        last = self.events[-1] if self.events else {}
+        if "seconds_left" in last:  # the work's own estimate (a pipeline: from its steps done); None: unknown
+            told = last["seconds_left"]
+            left = None if told is None else _Left(max(0.0, float(told) - (now - self._event_at)))
+            phase = t["phase"] if fresh else _phase(last)
+            if left is not None and left == 0.0 and fraction < 1.0:
+                left = None  # past its own estimate: say so rather than "about 0 s left"
+            return phase, fraction, left
         if fresh:  # a phase without a count (measuring): the job's share and rate
             return t["phase"], fraction, _left(now - (self.started_at or now), fraction)
         phase = _phase(self.events[-1]) if self.events else ("waiting for the first step" if self.status == "running"
@@ -146,9 +154,9 @@ def status_line(job: Job) -> tuple[float, str]:
                      f"{fmt_duration(elapsed)} elapsed · {tail}"
 
 
-def _work(job: Job, fn: Callable[[Job], Any]) -> None:
+def _work(job: Job, fn: Callable[[Job], Any], user: access.User) -> None:
     try:
-        with device_queue(job.device).run(job.label), tick_sink(job.tick):
+        with access.acting_as(user), device_queue(job.device).run(job.label), tick_sink(job.tick):
             job.status, job.started_at = "running", time.time()
             job.result = fn(job)
         job.status = "stopped" if job.should_stop() else "done"
@@ -165,12 +173,15 @@ def start(key: str, label: str, fn: Callable[[Job], Any], *, device: str) -> Job
     """Start `fn(job)` in a worker thread and keep the job in st.session_state[key].
 
     A job already running under `key` is asked to stop first (its partial result is kept by fn).
+    The acting user must be allowed to run jobs (compression.access: refused with one line); the
+    worker acts as them (the owner of what it stores).
     """
+    user = access.require("run jobs")
     old = st.session_state.get(key)
     if isinstance(old, Job) and not old.finished:
         old.request_stop()
     job = Job(label=label, device=device)
-    job._thread = threading.Thread(target=_work, args=(job, fn), name=f"job-{job.id}", daemon=True)
+    job._thread = threading.Thread(target=_work, args=(job, fn, user), name=f"job-{job.id}", daemon=True)
     st.session_state[key] = job
     job._thread.start()
     return job

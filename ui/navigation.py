@@ -31,11 +31,33 @@ def url_path(file: str) -> str:
     return re.sub(r"^\d+_", "", file.removesuffix(".py"))
 
 
+JOB_SECTIONS = ("Compress", "Combine")  # pages that run jobs: the editor role (compression.access)
+
+
 def pages() -> dict[str, list[st.Page]]:
-    """SECTIONS as st.Page objects, for st.navigation (inside a script run)."""
+    """SECTIONS as st.Page objects, for st.navigation (inside a script run); the Compress and
+    Combine pages only for users who may run jobs (a viewer's link to one opens Home)."""
+    from compression.access import allowed
+    from ui import auth  # noqa: F401  (the app's user source, before the first check)
+    jobs = allowed("run jobs")
     return {section: [st.Page(f"pages/{file}", title=title(file), url_path=url_path(file),
                               default=file == HOME) for file in files]
-            for section, files in SECTIONS.items()}
+            for section, files in SECTIONS.items() if jobs or section not in JOB_SECTIONS}
+
+
+def refuse_if_not_allowed(page_file: str, user) -> None:
+    """A Compress / Combine page run by a user who may not run jobs (a page opened directly): one
+    line naming the role needed, and the page stops."""
+    from pathlib import Path
+
+    from compression.access import AccessDenied, require
+    name = Path(page_file).name
+    if any(name in SECTIONS[s] for s in JOB_SECTIONS):
+        try:
+            require("run jobs", what=f"the {title(name)} page", user=user)
+        except AccessDenied as exc:
+            st.warning(str(exc), icon=":material/lock:")
+            st.stop()
 
 
 def use_app_navigation() -> None:

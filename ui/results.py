@@ -87,6 +87,8 @@ def honesty_note(run: Any, more: str = "") -> None:
     text = honesty_sentence(run) + (f" {more}" if more else "")
     if simulated_metrics(run):
         st.warning(text, icon=":material/science:")
+    elif sanity_warning(run):  # real gains of a model that no longer classifies are nothing to be green about
+        st.info(text)
     else:
         st.success(text)
 

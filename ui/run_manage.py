@@ -1,13 +1,17 @@
 """Keeping a run on purpose, from the explorer's run details: name it, edit its tags, star it (the
 story view's runs), hide it, delete it (after a confirmation; its predictions and artifact file go
 too). Every change goes through compression.store.RunStore in a widget callback, so the rerun that
-follows already reads the changed store; what happened is said once, as a toast."""
+follows already reads the changed store; what happened is said once, as a toast.
+
+Only the controls the acting user's role allows are drawn (viewer: none; editor: star any run,
+the rest on their own runs; admin: all); the store checks again, so a forged change is refused
+with one line naming the role needed."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from compression import CompressionError
+from compression import CompressionError, access
 from compression.run_labels import NAME_MAX
 
 FLASH = "explorer_flash"           # (icon, text) said once on the next run
@@ -65,9 +69,22 @@ def _delete(store, run_id: int) -> None:
                                            if gone["detached"] else ""), ":material/delete:")
 
 
+def _star_button(where, run_id: int, starred: bool, store) -> None:
+    where.button("Unstar" if starred else "Star", key=f"explorer_star_{run_id}", width="stretch",
+                 icon=":material/star_border:" if starred else ":material/star:",
+                 on_click=_update, args=(store, run_id,
+                                         f"Run {run_id} " + ("unstarred." if starred else "starred: it is in the story view.")),
+                 kwargs=dict(starred=not starred), help="Starred runs make the story view: what a reviewer follows.")
+
+
 def manage_run(run: dict, store) -> None:
     """The controls for one run (keys carry the run id, so each run's widgets start from its own values)."""
     run_id, starred, hidden = int(run["id"]), bool(run.get("starred")), bool(run.get("hidden"))
+    manage, star = access.allowed("manage", owner=run.get("owner") or access.LOCAL), access.allowed("star runs")
+    if not manage:
+        if star:
+            _star_button(st.columns([2, 10])[0], run_id, starred, store)
+        return
     c = st.columns([4, 4, 2, 2, 2], vertical_alignment="bottom")
     c[0].text_input("Name", value=run.get("name") or "", key=f"explorer_name_{run_id}", max_chars=NAME_MAX,
                     placeholder="e.g. 8-bit mlp, 4x smaller", on_change=_save_name, args=(store, run_id),
@@ -76,10 +93,7 @@ def manage_run(run: dict, store) -> None:
     c[1].multiselect("Tags", known, default=run.get("tags") or [], key=f"explorer_tags_{run_id}",
                      accept_new_options=True, placeholder="add a tag", on_change=_save_tags, args=(store, run_id),
                      help="Type a new tag and press Enter. No commas, at most 32 characters.")
-    c[2].button("Unstar" if starred else "Star", key=f"explorer_star_{run_id}", width="stretch",
-                icon=":material/star_border:" if starred else ":material/star:",
-                on_click=_update, args=(store, run_id, f"Run {run_id} " + ("unstarred." if starred else "starred: it is in the story view.")),
-                kwargs=dict(starred=not starred), help="Starred runs make the story view: what a reviewer follows.")
+    _star_button(c[2], run_id, starred, store)
     c[3].button("Unhide" if hidden else "Hide", key=f"explorer_hide_{run_id}", width="stretch",
                 icon=":material/visibility:" if hidden else ":material/visibility_off:",
                 on_click=_hide, args=(store, run_id, not hidden),

@@ -23,7 +23,9 @@ NAMES = {"size_bytes": "stored size", "macs": "MACs per image", "latency_ms": "b
 
 
 def _storage_file() -> Path:
-    return Path(storage_url().removeprefix("sqlite:///"))
+    """The SQLite file of the studies; on a PostgreSQL store a path that always exists (the database)."""
+    url = storage_url()
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else Path("/")
 
 
 def studies() -> dict[str, dict]:

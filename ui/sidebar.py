@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
@@ -82,13 +83,17 @@ def _choose_dataset() -> str | None:
 
 def _load_dataset(name: str | None) -> Dataset | None:
     """The dataset, or None with the reason in the sidebar: a missing folder is an error line; a
-    dataset that is not installed here (and cannot be downloaded offline) a caption."""
+    dataset that is not installed here (and cannot be downloaded offline) a caption. With sign-in,
+    a folder outside the data roots is refused before anything on disk is looked at."""
+    from compression.access import check_data_folder
     from ui import cache
     if name is None:  # no folder typed yet (a dataset that is not installed said so already)
         if st.session_state.get("sidebar_dataset") == IMAGE_FOLDER:
             st.caption("Type the path of an image folder above.")
         return None
     try:
+        if name.startswith("imagefolder:"):
+            check_data_folder(name.split(":", 1)[1].split("?", 1)[0])
         return cache.dataset(name)
     except CompressionError as exc:
         if name.startswith("imagefolder:"):
@@ -139,11 +144,15 @@ def describe_model(reference: str, data: Dataset) -> str:
 
 def sidebar() -> Selection:
     use_app_navigation()  # a link straight to a page, first after a restart
-    from ui import warm
+    from ui import auth, warm
+    from ui.navigation import refuse_if_not_allowed
+    user = auth.require_sign_in()  # with sign-in configured: nothing below runs for a stranger
+    refuse_if_not_allowed(sys._getframe(1).f_code.co_filename, user)  # a page opened by its URL
     warm.start()  # once per process (app.py starts it first, unless a page was opened by a link)
     steady_allocator()  # once per server process: activations reuse pages (see its docstring)
     from ui.cache import CURRENT_DATASET
     with st.sidebar:
+        auth.account_box(user)
         dataset = _choose_dataset()
         data = _load_dataset(dataset)
         if data is not None:

@@ -22,7 +22,7 @@ def _result(name: str, model: nn.Module, original: nn.Module, dataset: Dataset, 
     """Measured through the registry's one path (methods.measure_compressed): the artifact is the
     container whose header rebuilds the converted network; any model reference."""
     from compression.architecture.method import structure
-    from compression.methods import Compressed, Context, measure_compressed
+    from compression.methods import Compressed, Context, measure_compressed, with_timed_baseline
     from compression.metrics import Result
     from compression.refs import baseline, resolve
 
@@ -33,7 +33,7 @@ def _result(name: str, model: nn.Module, original: nn.Module, dataset: Dataset, 
     options = {"runtime": runtime} if runtime else {}  # where latency is timed (None: the process default)
     metrics, artifact, timed = measure_compressed(out, Context(resolved, device, limit, options=options),
                                                   resolved.architecture)
-    base = baseline(resolved, device, limit=limit)  # the same test images
+    base = with_timed_baseline(baseline(resolved, device, limit=limit), timed)  # the same test images
     return Result(model=resolved.name, dataset=dataset.name, method="architecture", config=config,
                   device=device.type, metrics=metrics, baseline=base,
                   extra={"layers": layer_table(original, model, dataset.input_shape, device),

@@ -10,12 +10,18 @@ from typing import Sequence
 
 import pandas as pd
 
+from compression.charts.format import run_changes
+from compression.honesty import sanity_flag
 from compression.charts.story import sig
 
 
 def iso_utc(unix: float) -> str:
     """2026-12-02T08:10:00Z."""
     return dt.datetime.fromtimestamp(float(unix), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _round_or_none(v, digits: int):
+    return None if v is None or v != v else round(float(v), digits)
 
 
 def _int_or_none(v):
@@ -30,8 +36,15 @@ def csv_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
         base = r["baseline"] if isinstance(r.get("baseline"), dict) else {}
         created = r["created"].timestamp() if hasattr(r.get("created"), "timestamp") else r["created_at"]
 
-        def times(key):
-            return sig(base[key] / r[key]) if base.get(key) and r.get(key) else None
+        changes = run_changes(r)
+
+        def times(key):  # the ratio the words beside it say; None where no ratio is given
+            c = changes.get(key)
+            return sig(c.ratio) if c is not None and c.ratio is not None else None
+
+        def words(key):
+            c = changes.get(key)
+            return c.text if c is not None else ""
         rows.append({
             "run": int(r["id"]), "name": r.get("name") or "", "tags": ",".join(r.get("tags") or []),
             "starred": bool(r.get("starred")), "hidden": bool(r.get("hidden")), "group": r.get("group_id") or "",
@@ -39,13 +52,16 @@ def csv_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
             "config (JSON)": json.dumps(r["config"], sort_keys=True, default=str),
             "accuracy (%)": round(r["accuracy"] * 100, 2),
             "95% CI low (%)": round(r["ci_low"] * 100, 2), "95% CI high (%)": round(r["ci_high"] * 100, 2),
-            "test images": int(r["accuracy_n"]),
+            "test images": int(r["accuracy_n"]), "warning": sanity_flag(r),
             "accuracy change (points)": round((r["accuracy"] - base["accuracy"]) * 100, 2)
             if base.get("accuracy") is not None else None,
             "stored size (bytes)": int(r["size_bytes"]), "x smaller than baseline": times("size_bytes"),
+            "size vs baseline": words("size_bytes"),
             "params": int(r["params"]), "nonzero params": int(r["nonzero_params"]),
             "MACs / image": int(round(r["macs"])), "x fewer MACs": times("macs"),
-            "latency (ms)": round(float(r["latency_ms"]), 3), "x faster (batch 1)": times("latency_ms"),
+            "latency (ms)": round(float(r["latency_ms"]), 3),
+            "baseline latency (ms)": _round_or_none(r.get("baseline_latency_ms"), 3),
+            "x faster (batch 1)": times("latency_ms"), "latency vs baseline": words("latency_ms"),
             "device": r["device"], "simulated": bool(r["simulated"]), "on frontier": int(r["id"]) in on,
             "parent run": _int_or_none(r.get("parent_id")),
         })

@@ -150,13 +150,27 @@ def _baseline_latency(run, base=None):
     return base.get("latency_ms") if isinstance(base, Mapping) else getattr(base, "latency_ms", None)
 
 
+UNRELIABLE = "latency baseline unreliable"
+UNRELIABLE_WHY = ("this run was stored before its baseline was timed beside it: its baseline latency is one shared "
+                  "timing that may have been taken while the machine was busy, so no latency ratio is given")
+
+
+def _method_of(run) -> str | None:
+    return getattr(run, "method", None) if hasattr(run, "metrics") else run.get("method") if isinstance(run, Mapping) else None
+
+
 def latency_change(run, base=None) -> Change:
     """A run's batch-1 latency against its baseline's, the noise rule applied: against the baseline
-    re-timed interleaved with it on the same runtime (`baseline_latency_ms`) when the run has one,
-    with both spreads, so that a ratio whose 95 % interval includes 1 reads "no measurable change";
-    else against the baseline's own stored latency (`base`, default the run's `baseline`) with the
-    ±5 % rule. "(simulated)" where the run's simulated_metrics list latency. `run`: a Result, a
-    Result.to_dict() / CLI JSON object or a stored run."""
+    re-timed interleaved with it on the same runtime (`baseline_latency_ms`), with both spreads, so
+    that a ratio whose 95 % interval includes 1 reads "no measurable change". The one way every view
+    says it (cards, story, CSV, report, `runs --json`, compare).
+
+    A stored run without an interleaved baseline (stored before baselines were timed beside each run)
+    reads "latency baseline unreliable" (UNRELIABLE, no ratio): its `baseline.latency_ms` is one
+    shared timing. Only a caller that passes `base` (a baseline it timed itself, for a result not
+    stored yet) gets a ratio against it, with the ±5 % rule. "(simulated)" where the run's
+    simulated_metrics list latency. `run`: a Result, a Result.to_dict() / CLI JSON object, a stored
+    run or an explorer frame row."""
     from compression.honesty import simulated_metrics
     new, old = run_field(run, "latency_ms"), run_field(run, "baseline_latency_ms")
     spread = None
@@ -164,9 +178,41 @@ def latency_change(run, base=None) -> Change:
         s_new, s_old = run_field(run, "latency_spread_ms"), run_field(run, "baseline_latency_spread_ms")
         if s_new is not None and s_old is not None:
             spread = float(s_new) + float(s_old)
-    else:
+    elif base is not None:
         old = _baseline_latency(run, base)
+    elif _baseline_latency(run) is not None and _method_of(run) != "baseline":
+        return Change(UNRELIABLE, "unreliable")
     return fmt_change(new, old, "latency_ms", simulated="latency_ms" in simulated_metrics(run), spread=spread)
+
+
+CHANGE_COLUMNS = {"size_bytes": "size vs baseline", "macs": "MACs vs baseline", "latency_ms": "latency vs baseline"}
+
+
+def run_changes(run) -> dict[str, Change | None]:
+    """A run against its uncompressed baseline, key -> Change (None where either number is missing):
+    size_bytes, macs and latency_ms said the one way (`fmt_change`, `latency_change`). The story table,
+    the CSV, the report, the cards and `runs --json` all take their words and ratios from here."""
+    from compression.honesty import simulated_metrics
+    base = run.baseline if hasattr(run, "metrics") else run.get("baseline") if isinstance(run, Mapping) else None
+    if base is not None and not isinstance(base, Mapping):
+        base = base.to_dict()
+    base = base or {}
+    sim = simulated_metrics(run)
+    out: dict[str, Change | None] = {}
+    for key in ("size_bytes", "macs"):
+        new, old = run_field(run, key), base.get(key)
+        out[key] = fmt_change(new, old, key, simulated=key in sim) if new and old else None
+    has_latency = run_field(run, "latency_ms") is not None and (
+        base.get("latency_ms") is not None or run_field(run, "baseline_latency_ms") is not None)
+    out["latency_ms"] = latency_change(run) if has_latency else None
+    return out
+
+
+def changes_json(run) -> dict[str, dict]:
+    """`run_changes` as JSON for `runs --json`: {key: {"text", "ratio"}} (ratio: baseline / run,
+    above 1 = cheaper; None where no ratio is given)."""
+    return {k: {"text": c.text, "ratio": None if c.ratio is None else round(c.ratio, 6)}
+            for k, c in run_changes(run).items() if c is not None}
 
 
 def fmt_points(new: float, old: float | None) -> str:

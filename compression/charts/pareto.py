@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from compression.charts.format import fmt_bytes, fmt_change, fmt_count, fmt_ms, fmt_points, latency_change, plural
 from compression.charts.format import run_field as latency_value
 from compression.charts.runs import METHOD_COLORS
-from compression.honesty import METRIC_WORDS, SIMULATABLE, simulated_metrics
+from compression.honesty import METRIC_WORDS, SIMULATABLE, sanity_flag, simulated_metrics
 from compression.metrics import wilson_interval
 from compression.pareto import COSTS, frontier_mask, runtime_of
 
@@ -24,10 +24,13 @@ AXIS_TITLES = {"size_bytes": "stored size (bytes)", "params": "parameters stored
 SYMBOLS = ["circle", "square", "diamond", "triangle-up", "pentagon", "hexagon", "triangle-down",
            "cross", "x", "hourglass", "bowtie", "triangle-left", "triangle-right", "octagon"]
 OTHER_COLORS = ["#8c564b", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5"]
+# the latency pair each run was timed with (compression.methods LATENCY_KEYS, kept in the run's extra):
+# every ratio the frame's users show is computed from it (compression.charts.format.latency_change)
+LATENCY_COLUMNS = ("baseline_latency_ms", "latency_spread_ms", "baseline_latency_spread_ms", "latency_busy")
 _COLUMNS = ["id", "created", "model", "dataset", "method", "config", "label", "device", "accuracy",
             "accuracy_n", "ci_low", "ci_high", "params", "nonzero_params", "size_bytes", "macs",
             "latency_ms", "simulated", "simulated_metrics", "parent_id", "artifact_path", "baseline", "code_version",
-            "hover", "name", "tags", "starred", "hidden", "group_id", "runtime"]
+            "hover", "name", "tags", "starred", "hidden", "group_id", "runtime", *LATENCY_COLUMNS, "classes", "owner"]
 
 
 def fmt_cost(cost: str, value: float) -> str:
@@ -62,6 +65,9 @@ def _hover(r: dict) -> str:
              f"params {r['params']:,} ({r['nonzero_params']:,} nonzero)",
              f"MACs {fmt_count(r['macs'])} · latency {fmt_ms(r['latency_ms'])} on {html.escape(r['device'])}, "
              f"{html.escape(r['runtime'])}"]
+    flag = sanity_flag(r)
+    if flag:
+        lines.append(f"<b>⚠ {html.escape(flag)}</b>")
     base = r.get("baseline")
     if base and base.get("size_bytes") and r["size_bytes"]:
         size = fmt_change(r["size_bytes"], base["size_bytes"], "size_bytes", simulated="size_bytes" in sim)
@@ -81,6 +87,7 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
     for col in ("name", "group_id"):  # text or None (pandas reads a missing value as NaN)
         df[col] = pd.Series([v if isinstance(v, str) and v else None for v in df[col]], index=df.index, dtype=object)
     df["tags"] = [list(t) if isinstance(t, (list, tuple)) else [] for t in df.get("tags", [None] * len(df))]
+    df["owner"] = [o if isinstance(o, str) and o else "local" for o in df.get("owner", [None] * len(df))]
     for col in ("starred", "hidden"):  # rows from before schema 3 (or made by hand) have neither
         df[col] = df[col].fillna(False).astype(bool) if col in df else False
     ci = [wilson_interval(a, n) for a, n in zip(df["accuracy"], df["accuracy_n"])]
@@ -91,16 +98,20 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
     df["created"] = pd.to_datetime(df["created_at"], unit="s")  # UTC
     df["simulated"] = df["simulated"].astype(bool)
     df["simulated_metrics"] = [simulated_metrics(r) for r in df.to_dict("records")]  # old rows: from `simulated`
+    extras = [e if isinstance(e, dict) else {} for e in df.get("extra", [None] * len(df))]
+    for col in (*LATENCY_COLUMNS, "classes"):  # "classes": chance level (compression.honesty.run_classes)
+        df[col] = pd.Series([e.get(col) for e in extras], index=df.index, dtype=object)
     df["hover"] = [_hover(r) for r in df.to_dict("records")]
     return df[_COLUMNS]
 
 
 def filter_frame(df: pd.DataFrame, *, models: Sequence[str] = (), methods: Sequence[str] = (),
                  devices: Sequence[str] = (), dates: Sequence[dt.date] = (), tags: Sequence[str] = (),
-                 runtimes: Sequence[str] = (), hidden: bool = True, starred_only: bool = False) -> pd.DataFrame:
+                 runtimes: Sequence[str] = (), hidden: bool = True, starred_only: bool = False,
+                 owners: Sequence[str] = ()) -> pd.DataFrame:
     """Rows matching every filter; an empty filter lets everything through. `dates` is
     (first day,) or (first day, last day), both included, in UTC; `tags`: runs with any of them;
-    `runtimes`: where latency was timed (`runtime_of`); hidden=False leaves hidden runs out;
+    `runtimes`: where latency was timed (`runtime_of`); `owners`: who made them; hidden=False leaves hidden runs out;
     starred_only keeps the starred runs (the story view)."""
     keep = pd.Series(True, index=df.index)
     if tags:
@@ -110,7 +121,8 @@ def filter_frame(df: pd.DataFrame, *, models: Sequence[str] = (), methods: Seque
         keep &= ~df["hidden"].astype(bool)
     if starred_only:
         keep &= df["starred"].astype(bool)
-    for col, allowed in (("model", models), ("method", methods), ("device", devices), ("runtime", runtimes)):
+    for col, allowed in (("model", models), ("method", methods), ("device", devices), ("runtime", runtimes),
+                         ("owner", owners)):
         if allowed:
             keep &= df[col].isin(list(allowed))
     if dates:
@@ -145,19 +157,30 @@ _BASE_KEY = ("accuracy", "accuracy_n", "size_bytes", "params", "macs")
 
 def baseline_points(df: pd.DataFrame) -> pd.DataFrame:
     """One row per distinct uncompressed model measurement: the `baseline` dicts of the runs
-    (model, device, metrics), leaving out those already stored as a method == "baseline" run."""
+    (model, device, metrics), leaving out those already stored as a method == "baseline" run. Its
+    latency is the median of the baselines timed beside those runs (`baseline_latency_ms`; the
+    stored pair every ratio uses), NaN when none was: a shared baseline timing is not drawn."""
+    import statistics
+
     def key(model, device, m):
         return (model, device) + tuple(m.get(k) for k in _BASE_KEY)
 
     stored = {key(mo, de, {"accuracy": a, "accuracy_n": n, "size_bytes": s, "params": p, "macs": c})
               for mo, de, a, n, s, p, c in df.loc[df["method"] == "baseline", ["model", "device", *_BASE_KEY]]
               .itertuples(index=False)}
-    seen, rows = set(stored), []
-    for run_id, model, device, b in df[["id", "model", "device", "baseline"]].itertuples(index=False):
-        if isinstance(b, dict) and b.get("accuracy") is not None and key(model, device, b) not in seen:
-            seen.add(key(model, device, b))
-            rows.append({"model": model, "device": device, "from_run": int(run_id), **b})
-    return pd.DataFrame(rows)
+    timed = df["baseline_latency_ms"] if "baseline_latency_ms" in df else pd.Series([None] * len(df), index=df.index)
+    rows: dict[tuple, dict] = {}
+    beside: dict[tuple, list[float]] = {}
+    for run_id, model, device, b, ms in zip(df["id"], df["model"], df["device"], df["baseline"], timed):
+        if not isinstance(b, dict) or b.get("accuracy") is None or key(model, device, b) in stored:
+            continue
+        k = key(model, device, b)
+        rows.setdefault(k, {"model": model, "device": device, "from_run": int(run_id), **b})
+        if ms is not None and ms == ms:
+            beside.setdefault(k, []).append(float(ms))
+    for k, row in rows.items():
+        row["latency_ms"] = statistics.median(beside[k]) if k in beside else float("nan")
+    return pd.DataFrame(list(rows.values()))
 
 
 # Above this many runs the CI bars merge into a smear and double what the browser draws (1,000 runs:
@@ -257,6 +280,8 @@ def _baselines(df: pd.DataFrame, cost: str) -> list[dict]:
             error_y=_ci_bars(stored, "#111"), customdata=_ids(stored), hovertext=stored["hover"].tolist(), hoverinfo="text"))
     recorded = baseline_points(df)
     if not recorded.empty and cost in recorded:
+        recorded = recorded[recorded[cost].notna()]  # latency: only baselines timed beside a run
+    if not recorded.empty and cost in recorded:
         cols = ["model", "device", "from_run", "accuracy", "accuracy_n", cost]
         text = [f"<b>uncompressed {html.escape(m)}</b> on {html.escape(d)} (recorded with run {r})<br>"
                 f"accuracy {a * 100:.2f} % (n={n:,})<br>{COSTS[cost][0]} {fmt_cost(cost, c)}"
@@ -301,11 +326,14 @@ def table_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
                              for b, s, m in zip(base, df["size_bytes"], _lists(df))],  # said the one way
         "accuracy change (points)": [(a - b["accuracy"]) * 100 if b.get("accuracy") is not None else None
                                      for b, a in zip(base, df["accuracy"])],
+        "warning": [sanity_flag(r) for r in df.to_dict("records")],
         "params": df["params"], "nonzero params": df["nonzero_params"],
         "MACs / image": df["macs"], "latency (ms)": df["latency_ms"],
+        "latency vs baseline": [latency_change(r).text for r in df.to_dict("records")],
         "device": df["device"], "runtime": df["runtime"] if "runtime" in df else "eager", "simulated": df["simulated"],
         "on frontier": [int(i) in on for i in df["id"]],
         "parent run": df["parent_id"],
+        "owner": df["owner"] if "owner" in df else "local",
     })
     return out.reset_index(drop=True)
 

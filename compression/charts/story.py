@@ -26,21 +26,18 @@ def run_title(row) -> str:
     return name if isinstance(name, str) and name else f"run {int(run_id)}"
 
 
-RATIO_COLUMNS = {"size_bytes": "size vs baseline", "macs": "MACs vs baseline", "latency_ms": "latency vs baseline"}
+from compression.charts.format import CHANGE_COLUMNS as RATIO_COLUMNS
 
 
 def ratios(row: dict) -> dict:
-    """Against the run's baseline, said the one way (compression.charts.format.fmt_change): "4.2x
-    smaller", "1.5x faster", "no measurable change", "(simulated)" where that number is; and the
-    accuracy change in points."""
-    from compression.charts.format import fmt_change, fmt_points, latency_change
-    from compression.honesty import simulated_metrics
+    """Against the run's baseline, said the one way (compression.charts.format.run_changes: the CSV,
+    the report and `runs --json` say the same): "4.2x smaller", "1.5x faster", "no measurable
+    change", "latency baseline unreliable", "(simulated)" where that number is; and the accuracy
+    change in points."""
+    from compression.charts.format import fmt_points, run_changes
     base = row.get("baseline") if isinstance(row.get("baseline"), dict) else {}
-    sim = simulated_metrics(row)
-    out = {column: (fmt_change(row[key], base[key], key, simulated=key in sim).text
-                    if base.get(key) and row.get(key) else "–") for key, column in RATIO_COLUMNS.items()}
-    if base.get("latency_ms") and row.get("latency_ms"):  # against the baseline re-timed beside it, if it was
-        out[RATIO_COLUMNS["latency_ms"]] = latency_change(row).text
+    changes = run_changes(row)
+    out = {column: changes[key].text if changes.get(key) else "–" for key, column in RATIO_COLUMNS.items()}
     acc = base.get("accuracy")
     out["accuracy change"] = fmt_points(row["accuracy"], acc) if acc is not None else "–"
     return out
@@ -48,16 +45,20 @@ def ratios(row: dict) -> dict:
 
 def story_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per run of `df` (the story view passes the starred ones), largest first: how the
-    story goes from the model as trained to its smallest version."""
+    story goes from the model as trained to its smallest version; `warning` says a run at chance
+    level or far below its baseline (compression.honesty.sanity_flag)."""
+    from compression.honesty import sanity_flag
     rows = []
     for r in df.sort_values(["size_bytes", "id"], ascending=[False, True]).to_dict("records"):
         rows.append({"run": int(r["id"]), "name": run_title(r), "model": r["model"], "method": r["method"],
                      "accuracy (%)": round(r["accuracy"] * 100, 2), "test images": int(r["accuracy_n"]),
                      "stored size (bytes)": int(r["size_bytes"]), **ratios(r),
-                     "simulated": bool(r["simulated"]), "tags": ", ".join(r.get("tags") or [])})
+                     "warning": sanity_flag(r),
+                     "simulated": bool(r["simulated"]), "tags": ", ".join(r.get("tags") or []),
+                     "owner": r.get("owner") or "local"})
     return pd.DataFrame(rows, columns=["run", "name", "model", "method", "accuracy (%)", "test images",
                                        "stored size (bytes)", *RATIO_COLUMNS.values(), "accuracy change",
-                                       "simulated", "tags"])
+                                       "warning", "simulated", "tags", "owner"])
 
 
 def _positions(x, log_x: bool) -> list[str]:

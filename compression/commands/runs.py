@@ -1,11 +1,12 @@
 """python -m compression runs [--model NAME] [--dataset NAME] [--method M] [--tag TAG] [--starred]
-                              [--group GROUP] [--runtime R] [--hidden] [--limit N]
+                              [--group GROUP] [--owner WHO] [--runtime R] [--hidden] [--limit N]
                               [--frontier [--x COST] [--include-simulated]] [--json]
    python -m compression runs --name ID NAME | --add-tag ID TAG | --remove-tag ID TAG |
                               --star ID... | --unstar ID... | --hide ID... | --unhide ID... |
                               --delete ID... [--json]
 
-Listing leaves hidden runs out unless --hidden. A change names its runs by id and prints each
+Listing leaves hidden runs out unless --hidden. Each run says who made it ("owner": the signed-in
+user's e-mail, "local" in the app without sign-in, the CLI's --user or OS user name). A change names its runs by id and prints each
 changed run (with "change": what was done); --delete also removes the run's predictions and its
 artifact file (only a file under the app's data folder) and detaches its child runs. Every id is
 checked before anything changes: an unknown one is named and nothing is done (exit status 2)."""
@@ -19,7 +20,7 @@ from compression.runtimes import RUNTIMES
 from compression.run_labels import check_name, check_tag
 from compression.store import RunStore
 
-_LIST_FILTERS = ("model", "dataset", "method", "tag", "starred", "group", "runtime", "hidden", "limit", "frontier",
+_LIST_FILTERS = ("model", "dataset", "method", "tag", "starred", "group", "owner", "runtime", "hidden", "limit", "frontier",
                  "include_simulated")
 _FLAGS = (("star", dict(starred=True)), ("unstar", dict(starred=False)),
           ("hide", dict(hidden=True)), ("unhide", dict(hidden=False)))
@@ -35,6 +36,7 @@ def register(subs) -> None:
     p.add_argument("--starred", action="store_true", help="only the starred runs")
     p.add_argument("--group", default=None,
                    help="only the runs of one sweep, search or pipeline (its group id, e.g. search:mlp-60k)")
+    p.add_argument("--owner", default=None, help="only the runs this person made (an e-mail, local, a user name)")
     p.add_argument("--runtime", choices=RUNTIMES, default=None,
                    help="only the runs whose latency was timed on this runtime (runs stored before runtimes: eager)")
     p.add_argument("--hidden", action="store_true", help="include hidden runs (left out by default)")
@@ -96,7 +98,7 @@ def run(args):
     rows = RunStore().runs(model=args.model, dataset=args.dataset, method=args.method,
                            limit=None if args.runtime else args.limit,  # the limit after the runtime filter
                            tag=args.tag, starred=True if args.starred else None, group=args.group,
-                           include_hidden=args.hidden)
+                           owner=args.owner, include_hidden=args.hidden)
     if args.runtime:
         rows = [r for r in rows if runtime_of(r) == args.runtime][:args.limit]
     if args.frontier:
@@ -151,6 +153,8 @@ def _out(row: dict) -> dict:
     row["run_id"] = row.pop("id")
     row["simulated_metrics"] = simulated_metrics(row)  # old runs: derived from `simulated`
     row["runtime"] = (row.get("extra") or {}).get("runtime", "eager")  # where latency was timed (old runs: eager)
+    from compression.charts.format import changes_json
+    row["changes"] = changes_json(row)  # against its baseline, in the words the story, CSV and report use
     return row
 
 

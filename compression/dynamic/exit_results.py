@@ -137,4 +137,18 @@ def early_exit_result(model: MultiExitNet, dataset: Dataset, cfg: EarlyExitConfi
     }
     return Result(model=name, dataset=dataset.name, method="early-exit",
                   config={"criterion": cfg.criterion, "thresholds": list(taus)}, device=device.type,
-                  metrics=metrics, baseline=baseline, extra=extra)
+                  metrics=metrics, baseline=baseline, extra=extra,
+                  predictions=exit_predictions(table, point.exit_index[0]))
+
+
+def exit_predictions(table, exit_index: torch.Tensor):
+    """Each test image's prediction where it leaves (`exit_index`: (N,) exit per image), kept with
+    the run like every family's, so an early-exit run compares with any run on the same images."""
+    import numpy as np
+
+    from compression.predictions import Predictions
+    at = exit_index.long().view(1, -1)
+    pred = table.preds.gather(0, at).view(-1)
+    conf = table.confidence.gather(0, at).view(-1)
+    dtype = np.uint8 if table.preds.numel() == 0 or int(table.preds.max()) < 256 else np.uint16
+    return Predictions(pred.numpy().astype(dtype), conf.float().numpy().astype(np.float16))

@@ -35,7 +35,7 @@ def apply_early_exit(model: nn.Module, cfg: EarlyExitConfig, ctx: Context) -> Co
                                table=ctx.options.get("exit_table"))
     # the file is the multi-exit model itself; the thresholds are how it is run
     return Compressed(model, metrics=result.metrics, extra=dict(result.extra),
-                      baseline=result.baseline, finish=None)
+                      baseline=result.baseline, finish=None, predictions=result.predictions)
 
 
 def apply_width(model: nn.Module, cfg: WidthConfig, ctx: Context) -> Compressed:

@@ -4,6 +4,7 @@ network it becomes."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -130,13 +131,21 @@ def width_result(model: nn.Module, dataset: Dataset, cfg: WidthConfig, *, name: 
     model = require_slimmable(model, name)
     model.check_width(cfg.width)
     device = torch.device(device)
+    from compression.methods import with_timed_baseline
+    from compression.runtimes import time_result
     static = slim_to_static(model, cfg.width).to(device)
-    metrics = measure(static, dataset, device=device, limit=limit)
+    full = slim_to_static(model, model.widths[-1]).to(device)
+    metrics = measure(static, dataset, device=device, limit=limit, latency=False)
     if baseline is None:
-        baseline = measure(slim_to_static(model, model.widths[-1]).to(device), dataset, device=device, limit=limit)
+        baseline = measure(full, dataset, device=device, limit=limit, latency=False)
+    # both widths timed interleaved (batch 1, eager): the ratio every view shows is this pair's
+    timed = time_result(static, full, dataset.input_shape, device, runtime="eager", result_macs=metrics.macs,
+                        baseline_macs=baseline.macs)
+    metrics = dataclasses.replace(metrics, latency_ms=timed.pop("latency_ms"))
+    baseline = with_timed_baseline(baseline, timed)
     extra = {"width": cfg.width, "channels": list(model.channels(cfg.width)),
              "macs_ratio": round(metrics.macs / baseline.macs, 6),
-             "latency_ratio": round(metrics.latency_ms / baseline.latency_ms, 6)}
+             "latency_ratio": round(metrics.latency_ms / baseline.latency_ms, 6), **timed}
     return Result(model=name, dataset=dataset.name, method="width", config={"width": cfg.width},
                   device=device.type, metrics=metrics, baseline=baseline, extra=extra)
 

@@ -6,6 +6,7 @@ quantized file). `load_artifact(bytes)` rebuilds a runnable model from the file 
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,7 +17,7 @@ import torch.nn as nn
 from compression import CompressionError
 from compression.data import Dataset
 from compression.honesty import merge_simulated
-from compression.methods import LATENCY_KEYS, Context, check_applicable, measure_compressed
+from compression.methods import LATENCY_KEYS, Context, check_applicable, measure_compressed, with_timed_baseline
 from compression.metrics import Metrics, Result
 from compression.pipeline.spec import Step, check_composition, method_of, spec_of, step_kind, step_spec
 from compression.training import ProgressFn, StopFn
@@ -77,16 +78,35 @@ def run_pipeline(name: Any, dataset: Dataset, cfg: PipelineConfig, *, device: to
     """Apply the steps to model reference `name` in order, yielding one measured StepOutcome per
     finished step. Stop ends it after the finished steps (a step interrupted midway is dropped).
 
-    progress gets {"step", "steps"} over the whole pipeline's units (pruning cycles, epochs,
-    the quantization), plus "stage" (1-based step index), "stages", "stage_step", "stage_steps"."""
+    progress gets {"step", "steps"} over the whole pipeline's units (pruning cycles, epochs, the
+    quantization, and one unit per step for measuring its result: evaluation, timing, the int8
+    kernel), plus "stage" (1-based step index), "stages", "stage_step", "stage_steps" and
+    "seconds_left": the time the steps done so far say is left (their mean duration for each step
+    not finished), None before the first step is done or once the current step outlasts that mean."""
     from compression.refs import baseline as baseline_of
     device = torch.device(device)
     resolved = _resolved(name, dataset, device, model)
     check_composition(cfg.steps, resolved.model)
     baseline = baseline_of(resolved, device, limit=limit)
     stop = should_stop or (lambda: False)
-    units = [method_of(s).units(s) for s in cfg.steps]
+    work = [method_of(s).units(s) for s in cfg.steps]  # units of applying each step
+    units = [w + 1 for w in work]                        # + measuring its result
     total, before = sum(units), 0
+    done_s: list[float] = []                             # how long each finished step took
+    clock = {"step": time.perf_counter()}
+
+    def left(i: int) -> float | None:
+        if not done_s:
+            return None
+        mean = sum(done_s) / len(done_s)
+        current = mean - (time.perf_counter() - clock["step"])
+        return None if current < 0 else round(current + mean * (len(cfg.steps) - i), 1)
+
+    def emit(i: int, k: float, extra: dict) -> None:
+        if progress is not None:
+            progress({**extra, "step": before + k, "steps": total, "stage": i, "stages": len(cfg.steps),
+                      "stage_label": step_spec(cfg.steps[i - 1]), "stage_step": k, "stage_steps": units[i - 1],
+                      "seconds_left": left(i)})
     current, state = resolved.model, {}
     architecture = resolved.architecture  # a step that changes the layers (architecture:...) gives its own
     simulated_so_far: list[str] = []
@@ -94,14 +114,13 @@ def run_pipeline(name: Any, dataset: Dataset, cfg: PipelineConfig, *, device: to
         if stop():
             return
         seen = {"n": 0}
+        clock["step"] = time.perf_counter()
 
-        def report(entry: dict, i=i, step=step) -> None:
+        def report(entry: dict, i=i) -> None:
             seen["n"] += 1
-            k = min(seen["n"], units[i - 1])
-            if progress is not None:
-                progress({**{k_: v for k_, v in entry.items() if k_ not in ("step", "steps")},
-                          "step": before + k, "steps": total, "stage": i, "stages": len(cfg.steps),
-                          "stage_label": step_spec(step), "stage_step": k, "stage_steps": units[i - 1]})
+            share = _share(entry)  # the step's own count (epoch k of n, cycle k of n), else entries seen
+            k = round(work[i - 1] * share, 3) if share is not None else min(seen["n"], work[i - 1])
+            emit(i, min(k, work[i - 1]), {k_: v for k_, v in entry.items() if k_ not in ("step", "steps")})
         ctx = Context(resolved, device, limit, report, stop, state=state, seed=cfg.seed, subset=cfg.subset,
                       monitor_images=cfg.monitor_images, options={"runtime": runtime} if runtime else {})
         run_step = dataclasses.replace(step, seed=cfg.seed) if cfg.seed and hasattr(step, "seed") else step
@@ -111,9 +130,16 @@ def run_pipeline(name: Any, dataset: Dataset, cfg: PipelineConfig, *, device: to
             out = method_of(step).apply(current, run_step, ctx)
         if out.stopped:
             return
-        before += units[i - 1]
+        emit(i, work[i - 1], {"phase": f"measuring step {i} of {len(cfg.steps)}: accuracy, size, latency"})
         architecture = out.architecture or architecture  # later steps' files rebuild the changed layers
         metrics, artifact, finish_extra = measure_compressed(out, ctx, architecture, baseline)
+        done_s.append(time.perf_counter() - clock["step"])
+        before += units[i - 1]
+        clock["step"] = time.perf_counter()  # the next step starts now
+        if progress is not None:
+            progress({"phase": f"step {i} of {len(cfg.steps)} done", "step": before, "steps": total, "stage": i,
+                      "stages": len(cfg.steps), "stage_label": step_spec(step), "stage_step": units[i - 1],
+                      "stage_steps": units[i - 1], "seconds_left": left(i + 1) if i < len(cfg.steps) else 0.0})
         simulated_so_far = merge_simulated(simulated_so_far, finish_extra["simulated_metrics"])
         finish_extra["simulated_metrics"] = simulated_so_far  # a pipeline's list: the union of its steps'
         yield _outcome(i, step, out, metrics, artifact, finish_extra, cfg, resolved, device, baseline)
@@ -126,6 +152,7 @@ def _outcome(i, step, out, metrics: Metrics, artifact: bytes, finish_extra: dict
     extra = {
         "pipeline": cfg.spec, "step": i, "steps": len(cfg.steps), "step_spec": step_spec(step),
         "final": i == len(cfg.steps), "artifact_format": out.kind, "sparsity": round(sparsity(out.model), 6),
+        "classes": resolved.dataset.num_classes,
         "compression_ratio": round(baseline.size_bytes / metrics.size_bytes, 3),
         "gain": finish_extra.get("gain", out.extra.get("gain", "")),
         "simulated_metrics": finish_extra["simulated_metrics"],
@@ -140,8 +167,18 @@ def _outcome(i, step, out, metrics: Metrics, artifact: bytes, finish_extra: dict
               "step_kind": step_kind(step), **{f"step_{k}": v for k, v in _fields(step).items()},
               "seed": cfg.seed, "subset": cfg.subset}
     result = Result(model=resolved.name, dataset=resolved.dataset.name, method="pipeline", config=config,
-                    device=device.type, metrics=metrics, baseline=baseline, extra=extra, predictions=out.predictions)
+                    device=device.type, metrics=metrics, baseline=with_timed_baseline(baseline, finish_extra),
+                    extra=extra, predictions=out.predictions)
     return StepOutcome(index=i, step=step, result=result, model=out.model, artifact=artifact, history=out.history)
+
+
+def _share(entry: dict) -> float | None:
+    """The share of a step done that one of its progress entries says (its own units k of n, else
+    epoch k of n), or None."""
+    for num, den in (("step", "steps"), ("epoch", "epochs"), ("done", "total")):
+        if isinstance(entry.get(den), (int, float)) and entry[den] and isinstance(entry.get(num), (int, float)):
+            return max(0.0, min(1.0, float(entry[num]) / float(entry[den])))
+    return None
 
 
 def _fields(step: Step) -> dict[str, Any]:
