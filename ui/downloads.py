@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import streamlit as st
 
+from compression import CompressionError
 from compression.charts.format import fmt_bytes
 from compression.export.notes import container_hint
 from ui import jobs
@@ -74,8 +75,10 @@ def model_download(key: str, run: Mapping[str, Any], *, artifact: bytes | None =
 def export_menu(key: str, run: Mapping[str, Any], *, blob: bytes | None, payload: str | None,
                 preview: Mapping[str, Any] | None = None) -> None:
     """Each format: not offered (why), exported (size, re-check, download) or a button that exports it."""
+    from compression import access
     from compression.export import format_names, get_format, offered, saved_reports
     run_id = _run_id(run)
+    may = access.allowed("run jobs")  # an export is a job: editors and admins (viewers download what is there)
     job_key = f"{key}_export_job"
     with st.expander("Export to run without this project: ONNX, int8 ONNX, torch.export, safetensors"):
         st.caption("Each file carries the input contract (mean, std, input size, channels, classes) and is re-checked "
@@ -90,10 +93,15 @@ def export_menu(key: str, run: Mapping[str, Any], *, blob: bytes | None, payload
                 st.caption(f"Not offered: {refused[fmt]}")
             elif fmt in reports:
                 show_report(f"{key}_{fmt}", reports[fmt])
-            elif st.button(f"Export {fmt} and re-check", key=f"{key}_export_{fmt}", disabled=busy,
-                           icon=":material/ios_share:"):
-                start(job_key, run, fmt, blob=blob, preview=preview)
-                busy = True
+            elif st.button(f"Export {fmt} and re-check", key=f"{key}_export_{fmt}", disabled=busy or not may,
+                           icon=":material/ios_share:",
+                           help=None if may else "Exporting runs a job: an editor or admin can; you can download "
+                                                 "the files already exported."):
+                try:
+                    start(job_key, run, fmt, blob=blob, preview=preview)
+                    busy = True
+                except CompressionError as exc:  # the role check, or an unreadable run: one line, the page stays
+                    st.error(str(exc))
         jobs.panel(job_key, lambda job: None, lambda job: None)
 
 
