@@ -11,7 +11,8 @@ Columns: `agreement` with the run's stored predictions (targets: float >= 99.9 %
 `accuracy` of the file and its change in points against the run (int8: within 0.3), `bytes` of the
 file (int8: at most 0.3x the float ONNX), the largest logit difference, and batch-1 / batch-256
 median latency in the file's own runtime (timings: run on a quiet machine; `load` is the 1-minute
-load average when the row started; BENCH_EXPORT_TIMING=0 leaves the timings out).
+load average when the row started; BENCH_EXPORT_TIMING=0 leaves the timings out,
+BENCH_EXPORT_METHODS=prune,quantize runs only those families).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ TIMING = os.environ.get("BENCH_EXPORT_TIMING", "1") != "0"  # 0: accuracy, agree
 FAMILIES = [("prune", "structured:0.5:epochs=1"), ("quantize", "uniform:8"), ("distill", "1"),
             ("architecture", "low-rank:energy=0.9"), ("early-exit", "thresholds=0.9")]
 FLOAT_FORMATS = ("onnx", "pt2", "safetensors")
+METHODS = [m for m in os.environ.get("BENCH_EXPORT_METHODS", "").split(",") if m]  # families: only these methods
 
 
 def _row(model: str, what: str, report: dict) -> dict:
@@ -76,7 +78,7 @@ def families(data) -> list[dict]:
     rows = []
     with common.temporary_home("bench-export-") as home:
         for model in ("cnn", "resnet", "vit"):
-            for method, spec in FAMILIES:
+            for method, spec in [f for f in FAMILIES if not METHODS or f[0] in METHODS]:
                 name = f"{model}_exits" if method == "early-exit" else model
                 run = compress(name, data, method, spec, device="cpu", subset=2000 if method in ("distill", "prune") else None)
                 r = run.result

@@ -175,6 +175,24 @@ def test_a_broken_export_is_caught_and_the_layer_named(in_home, tmp_path):
     assert before and all(e["relative_error"] < 1e-3 for e in before)
 
 
+def test_a_broken_int8_file_is_caught_and_the_layer_named(in_home, tmp_path):
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    from compression.export import export_run, get_format, recheck, source_of_run
+    run_id = in_home["ids"]["int8"]
+    report = export_run(run_id, "onnx-int8", tmp_path / "broken-int8.onnx", timing=False)
+    model = onnx.load(report["file"])
+    # mlp's second Linear layer (module "3": 300 -> 100), its int8 weights reversed
+    weight = next(i for i in model.graph.initializer if i.data_type == TensorProto.INT8 and 100 in i.dims and 300 in i.dims)
+    weight.CopyFrom(numpy_helper.from_array(np.flip(numpy_helper.to_array(weight), 0).copy(), weight.name))
+    onnx.save(model, report["file"])
+    checked = recheck(source_of_run(run_id), get_format("onnx-int8"), Path(report["file"]), timing=False)
+    assert not checked["ok"] and checked["divergence"]["layer"] == "3"
+    # the layer before it carries int8 noise only: far under the 0.1 threshold
+    assert next(e for e in checked["divergence"]["layers"] if e["layer"] == "1")["relative_error"] < 0.05
+
+
 def test_a_broken_safetensors_file_is_caught_too(in_home, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file

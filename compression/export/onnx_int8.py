@@ -66,7 +66,7 @@ def write(source: Source, path: Path) -> dict:
             quantize_static(str(pre), str(path), _Calibration(source, CALIBRATION_IMAGES, INPUT),
                             quant_format=QuantFormat.QDQ, per_channel=per_channel, reduce_range=False,
                             weight_type=QuantType.QInt8, activation_type=QuantType.QInt8)
-    add_metadata(path, source, "onnx-int8")
+    add_metadata(path, source, "onnx-int8", compact_initializers=True)  # its weights' names are ORT's, not ours
     return {"calibration_images": CALIBRATION_IMAGES, "per_channel": per_channel, "int8_weights": _int8_weights(path)}
 
 
