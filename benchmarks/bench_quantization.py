@@ -187,7 +187,7 @@ def sweep_time(data) -> list[dict]:
 
 PHASES = (("compression.quantization.method", "quantize", "quantize (encode, pack, write the packed file)"),
           ("compression.artifact", "write_artifact", "container around the packed file"),
-          ("compression.progressive", "subset_accuracy", "accuracy on the first test images (2nd: float model)"),
+          ("compression.progressive", "subset_accuracy", "accuracy on the preview sample (2nd: float model)"),
           ("compression.metrics", "count_macs", "count MACs"),
           ("compression.progressive", "rest_logits", "the other test images"),
           ("compression.quantization.kernels", "select_kernel", "int8 kernel selection (every candidate)"),
@@ -210,7 +210,7 @@ def staged(data) -> list[dict]:
             finally:
                 seconds.setdefault(label, []).append(time.perf_counter() - start)
         return call
-    with common.temporary_home("bench-staged-"), mock.patch.multiple("compression.progressive", _SUBSET_BASELINES={}):
+    with common.temporary_home("bench-staged-"), mock.patch.multiple("compression.preview_subset", _SUBSET_BASELINES={}, _PREVIEW_COUNTS={}):
         resolved = resolve("cnn", data, device=torch.device("cpu"))
         baseline(resolved, torch.device("cpu"))  # on disk, as after the app's first start
         patches = [mock.patch.object(importlib.import_module(m), f, timed(label, getattr(importlib.import_module(m), f)))

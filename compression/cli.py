@@ -88,7 +88,9 @@ def add_common(parser: argparse.ArgumentParser, *, dataset: bool = True) -> None
                              "$COMPRESSION_CLUSTER, else in this process")
     if dataset:
         parser.add_argument("--dataset", default=None,
-                            help="dataset name (default: the model's own), or imagefolder:<path>")
+                            help="dataset name (default: the model's own), an uploaded folder's name, or "
+                                 "imagefolder:<path>[?size=N]")
+        parser.set_defaults(loads_dataset=True)  # its problems are listed first (dataset_notes)
 
 
 def format_line(d: dict[str, Any]) -> str:
@@ -177,6 +179,20 @@ def _executor(args: argparse.Namespace):
     return executor
 
 
+def dataset_notes(args: argparse.Namespace, limit: int = 20) -> None:
+    """An image folder's problems (files skipped, classes without images), on stderr before the
+    results: one line each, the first `limit` of them."""
+    name = getattr(args, "dataset", None)
+    from compression.data import dataset_names, load_dataset
+    if not getattr(args, "loads_dataset", False) or not isinstance(name, str) or name in dataset_names():
+        return
+    notes = load_dataset(name).warnings
+    for line in notes[:limit]:
+        sys.stderr.write(f"warning: {name}: {line}\n")
+    if len(notes) > limit:
+        sys.stderr.write(f"warning: {name}: and {len(notes) - limit} more problem(s) like these\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -184,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from compression.access import set_cli_user
         set_cli_user(getattr(args, "user", None))
+        dataset_notes(args)
         executor = _executor(args)
         from compression.runtimes import using_runtime
         with using_runtime(getattr(args, "runtime", None)):  # every measurement of this command, sweep jobs too

@@ -115,11 +115,26 @@ def load_pair(a_id: int, b_id: int | None = None, *, store: Any = None, device: 
     return run_a, pred_a, run_b, pred_b
 
 
+def pair_names(run_a: dict, run_b: dict) -> tuple[str, str]:
+    """What the two sides are called (compression.run_labels.run_title: the name the user gave, else
+    what the run did); a run with no id is the reference's own model, "uncompressed <model>". Two
+    sides that would read the same get their run ids."""
+    from compression.run_labels import run_title
+
+    def title(run):
+        return f"uncompressed {run['model'].split('+')[0]}" if run.get("id") is None else run_title(run)
+    a, b = title(run_a), title(run_b)
+    if a == b:
+        a, b = (f"{t} (run {r['id']})" if r.get("id") is not None else t for t, r in ((a, run_a), (b, run_b)))
+    return a, b
+
+
 def compare_loaded(run_a: dict, pred_a, run_b: dict, pred_b) -> dict[str, Any]:
-    """compare_predictions on a loaded pair (load_pair), with the runs named."""
+    """compare_predictions on a loaded pair (load_pair), with the runs named (pair_names)."""
     data, labels = _labels(run_a["dataset"], pred_a.n)
     out = compare_predictions(pred_a.predicted, pred_b.predicted, labels, data.classes)
-    out.update(run_a=run_a.get("id"), run_b=run_b.get("id"), dataset=run_a["dataset"],
+    name_a, name_b = pair_names(run_a, run_b)
+    out.update(run_a=run_a.get("id"), run_b=run_b.get("id"), dataset=run_a["dataset"], name_a=name_a, name_b=name_b,
                model_a=run_a["model"], model_b=run_b["model"], method_a=run_a["method"], method_b=run_b["method"])
     return out
 

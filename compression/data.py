@@ -1,7 +1,10 @@
 """Dataset registry and loaders.
 
 Images are kept decoded in memory as uint8 tensors (N, C, H, W) and normalized per batch, so a
-whole dataset costs N*C*H*W bytes (Fashion-MNIST: 55 MB) and a batch costs one fused op.
+whole dataset costs N*C*H*W bytes (Fashion-MNIST: 55 MB) and a batch costs one fused op. An image
+folder too large for the memory budget keeps a split on disk instead (compression.imagefolder,
+compression.lazy_images.LazyImages): indexing `split.images` reads those rows, and `batches`
+streams.
 Decoded tensors are cached on disk (torch.save of plain tensors, read back with
 weights_only=True), so the second load of 70k images takes a fraction of a second.
 
@@ -25,6 +28,8 @@ from typing import Callable, Iterator
 import torch
 
 from compression import CompressionError
+from compression.imagefolder import IMAGE_SIZE, IMAGE_SUFFIXES, parse_image_folder  # noqa: F401  (were here)
+from compression.lazy_images import LazyImages
 from compression.paths import home_dir
 
 VAL_SIZE = 5000  # images carved from the training set for fine-tuning and calibration
@@ -39,11 +44,15 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 
 @dataclass(frozen=True)
 class Split:
-    images: torch.Tensor  # (N, C, H, W) uint8
+    images: "torch.Tensor | LazyImages"  # (N, C, H, W) uint8; indexing a LazyImages reads from disk
     labels: torch.Tensor  # (N,) int64
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    @property
+    def on_disk(self) -> bool:
+        return isinstance(self.images, LazyImages)
 
     def head(self, n: int | None) -> "Split":
         """The first n images (all of them when n is None)."""
@@ -51,7 +60,12 @@ class Split:
             return self
         if n <= 0:
             raise CompressionError(f"number of images must be positive, got {n}")
-        return Split(self.images[:n], self.labels[:n])
+        return self.take(slice(0, n))
+
+    def take(self, index) -> "Split":
+        """The images `index` picks (a slice, or an index tensor), in its order; a split on disk stays there."""
+        images = self.images.select(index) if isinstance(self.images, LazyImages) else self.images[index]
+        return Split(images, self.labels[index])
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,7 @@ class Dataset:
     mean: tuple[float, ...]  # per channel, of train images scaled to [0, 1]
     std: tuple[float, ...]
     source: str  # where the files were read from, shown in the UI
+    warnings: tuple[str, ...] = ()  # what was left out while loading (an image folder's bad files), one line each
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -80,6 +95,8 @@ class Dataset:
 
     def normalize(self, images: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
         """uint8 (N, C, H, W) -> float32 normalized, on `device`."""
+        if isinstance(images, LazyImages):
+            images = images.load()
         x = images.to(device) if device is not None else images
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
@@ -114,7 +131,8 @@ def register_dataset(name: str, classes: tuple[str, ...]):
 
 
 def dataset_names() -> list[str]:
-    """Registered dataset names; `imagefolder:<path>` is accepted besides these."""
+    """Registered dataset names; `imagefolder:<path>` and uploaded folders' names
+    (compression.imagefolder.uploaded_names) are accepted besides these."""
     return list(_LOADERS)
 
 
@@ -122,14 +140,13 @@ def load_dataset(name: str = "fashion-mnist") -> Dataset:
     """Load (and cache) a dataset by name; raises CompressionError with where it looked."""
     if not isinstance(name, str) or not name:
         raise CompressionError(f"dataset name must be a non-empty string, got {name!r}")
-    if name.startswith("imagefolder:"):
-        root, _ = parse_image_folder(name)
-        if not root.is_dir():
-            raise CompressionError(f"imagefolder: {str(root)!r} is not a folder")
-        return _load_cached(name, _folder_stamp(root))
     if name not in _LOADERS:
+        from compression.imagefolder import is_image_folder, load_image_folder, uploaded_names
+        if is_image_folder(name):
+            return load_image_folder(name)
+        uploaded = uploaded_names()
         raise CompressionError(
-            f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())} or imagefolder:<path>")
+            f"unknown dataset {name!r}; choose one of {', '.join(dataset_names() + uploaded)} or imagefolder:<path>")
     return _load_cached(name, _search_key())
 
 
@@ -141,21 +158,22 @@ def _search_key() -> str:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(name: str, key: str) -> Dataset:
-    if name.startswith("imagefolder:"):
-        tensors, source = _load_image_folder(*parse_image_folder(name))
-        classes = tuple(tensors.pop("classes_list"))  # type: ignore[arg-type]
-    else:
-        loader, classes = _LOADERS[name]
-        tensors, source = loader(name)
+    loader, classes = _LOADERS[name]
+    tensors, source = loader(name)
     return _assemble(name, classes, tensors, source)
+
+
+def carve_val(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, val) indices into a training set of n images: val is a fixed random tenth (at most
+    VAL_SIZE), each sorted."""
+    val_n = min(VAL_SIZE, n // 10)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    return perm[val_n:].sort().values, perm[:val_n].sort().values
 
 
 def _assemble(name: str, classes: tuple[str, ...], t: dict[str, torch.Tensor], source: str) -> Dataset:
     train_x, train_y = t["train_images"], t["train_labels"].long()
-    n = train_y.shape[0]
-    val_n = min(VAL_SIZE, n // 10)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
-    val_idx, train_idx = perm[:val_n].sort().values, perm[val_n:].sort().values
+    train_idx, val_idx = carve_val(train_y.shape[0])
     scaled = train_x[train_idx].float() / 255.0  # (N, C, H, W)
     mean = tuple(round(v, 4) for v in scaled.mean(dim=(0, 2, 3)).tolist())
     std = tuple(round(v, 4) for v in scaled.std(dim=(0, 2, 3)).tolist())
@@ -283,78 +301,6 @@ def _cifar10(name: str) -> tuple[dict, str]:
             f"cifar10 not found in {target} and could not be downloaded ({type(exc).__name__}); "
             "go online so torchvision can download it") from None
     return parts, str(target / "cifar-10-batches-py")
-
-
-# ---------------------------------------------------------------------------------------------
-# image folders: <root>/train/<class>/*.png and <root>/test/<class>/* (or val/)
-
-IMAGE_SIZE = 32  # image-folder images are resized to IMAGE_SIZE x IMAGE_SIZE RGB by default
-
-
-def parse_image_folder(name: str) -> tuple[Path, int]:
-    """'imagefolder:<path>[?size=N]' -> (path, side); e.g. ?size=224 for ImageNet models."""
-    spec = name.split(":", 1)[1]
-    size = IMAGE_SIZE
-    if "?size=" in spec:
-        spec, _, text = spec.rpartition("?size=")
-        if not text.isdigit() or not 8 <= int(text) <= 1024:
-            raise CompressionError(f"imagefolder size {text!r} must be an integer in [8, 1024]")
-        size = int(text)
-    return Path(spec).expanduser(), size
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
-
-
-def _folder_stamp(root: Path) -> str:
-    """Changes when files are added, removed or touched, so the cache notices."""
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.suffix.lower() in IMAGE_SUFFIXES:
-            h.update(f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}".encode())
-    return h.hexdigest()[:16]
-
-
-def _load_image_folder(root: Path, size: int = IMAGE_SIZE) -> tuple[dict, str]:
-    train_dir = root / "train"
-    test_dir = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)
-    if not train_dir.is_dir() or test_dir is None:
-        raise CompressionError(
-            f"imagefolder:{root}: expected {root}/train/<class>/ and {root}/test/<class>/ folders of images")
-    classes = sorted(d.name for d in train_dir.iterdir() if d.is_dir())
-    if len(classes) < 2:
-        raise CompressionError(f"imagefolder:{root}: need at least 2 class folders in train/, found {len(classes)}")
-
-    def decode(_: Path) -> dict[str, torch.Tensor]:
-        out = {}
-        for split, folder in (("train", train_dir), ("test", test_dir)):
-            imgs, labels = _decode_folder(folder, classes, size)
-            out[f"{split}_images"], out[f"{split}_labels"] = imgs, labels
-        return out
-
-    tensors = _decode_with_cache(f"imagefolder-{size}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]}",
-                                 root, decode, stamp=_folder_stamp(root))
-    tensors["classes_list"] = classes  # type: ignore[assignment]
-    return tensors, str(root)
-
-
-def _decode_folder(folder: Path, classes: list[str], size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from PIL import Image, UnidentifiedImageError
-
-    images, labels = [], []
-    for label, cls in enumerate(classes):
-        for path in sorted((folder / cls).glob("*")) if (folder / cls).is_dir() else []:
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            try:
-                with Image.open(path) as im:
-                    im = im.convert("RGB").resize((size, size))
-                    images.append(torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-                                  .reshape(size, size, 3).permute(2, 0, 1))
-            except (UnidentifiedImageError, OSError) as exc:
-                raise CompressionError(f"{path}: not a readable image ({exc})") from None
-            labels.append(label)
-    if not images:
-        raise CompressionError(f"{folder}: no images found in its class folders")
-    return torch.stack(images), torch.tensor(labels, dtype=torch.int64)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,12 +56,24 @@ def describe_device(device: torch.device) -> str:
     return device.type
 
 
-def eval_batch_size(device: torch.device | str) -> int:
+def eval_batch_size(device: torch.device | str, input_shape: tuple[int, ...] | None = None) -> int:
     """Images per forward pass when evaluating a split. On a CPU, 256: at 1,000 a conv model's
     activations (lenet5: 19 MB after the first conv) miss the caches and are fresh pages from the
     allocator on every call; measured on 2 cores, 10k test images take lenet5 0.51 s at 1,000 and
-    0.23 s at 256, cnn 1.00 s and 0.76 s, mlp 0.037 s and 0.043 s. Elsewhere, 1,000."""
-    return 256 if torch.device(device).type == "cpu" else 1000
+    0.23 s at 256, cnn 1.00 s and 0.76 s, mlp 0.037 s and 0.043 s. Elsewhere, 1,000.
+
+    Images larger than 3 x 32 x 32 (`input_shape`: photos from an image folder) get fewer per batch,
+    in proportion to their values, down to 16 (CPU) or 64: a ResNet-18 at 224 px in batches of 256
+    peaked at 2.9 GB (bench_imagefolder, 220 test images); a batch of 16 is still ~29 GMACs of work
+    per forward, enough to keep a CPU's cores busy (its throughput is not measured here yet)."""
+    cpu = torch.device(device).type == "cpu"
+    top, floor = (256, 16) if cpu else (1000, 64)
+    if input_shape is None:
+        return top
+    values = 1
+    for v in input_shape:
+        values *= int(v)
+    return max(floor, min(top, top * 3 * 32 * 32 // max(1, values)))
 
 
 def inference_layout(model: torch.nn.Module, device: torch.device | str):

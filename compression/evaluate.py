@@ -59,7 +59,8 @@ def _on_runtime(resolved, metrics: Metrics, device: torch.device) -> tuple[Metri
     from compression.timing import interleaved, quiet
     runner = prepare(resolved.model, resolved.dataset.input_shape, device, default_runtime())
     x = torch.randn(1, *resolved.dataset.input_shape, device=device)
-    timed, load = quiet(lambda: interleaved({"model": lambda: runner.run(x)}, sync=lambda: synchronize(device))["model"])
+    timed, load = quiet(lambda: interleaved({"model": lambda: runner.run(x)}, sync=lambda: synchronize(device))["model"],
+                        alone=True)
     extra = {"runtime": runner.runtime, "latency_spread_ms": timed.spread_ms, **load}
     if runner.fallback:
         extra["runtime_fallback"] = runner.fallback

@@ -140,14 +140,8 @@ def dataset_classes(dataset: str | None) -> int | None:
     entry = _LOADERS.get(dataset)
     if entry:
         return len(entry[1])
-    if dataset.startswith("imagefolder:"):  # the folder's class folders, without decoding an image
-        from pathlib import Path
-        root = Path(dataset.split(":", 1)[1].split("?size=")[0]).expanduser() / "train"
-        try:
-            return sum(1 for d in root.iterdir() if d.is_dir()) or None
-        except OSError:
-            return None
-    return None
+    from compression.imagefolder import class_count  # image folders and uploaded ones: their class folders
+    return class_count(dataset)
 
 
 def run_classes(run: Any, classes: int | None = None) -> int | None:

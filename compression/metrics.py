@@ -200,7 +200,7 @@ def baseline_metrics(name: str, dataset: Dataset, device: torch.device | str = "
         metrics = dataclasses.replace(Metrics.from_dict(table[key]), latency_ms=float("nan"))
     else:
         metrics = measure(model, dataset, device=device, limit=limit, latency=False)
-    ms, load = quiet(lambda: latency_ms(model, dataset.input_shape, device))
+    ms, load = quiet(lambda: latency_ms(model, dataset.input_shape, device), alone=True)
     metrics = dataclasses.replace(metrics, latency_ms=ms)
     # a busy timing is kept marked, so the next use times it again (it is never a run's reference:
     # every result is stored with its baseline timed beside it, compression.methods.with_timed_baseline)

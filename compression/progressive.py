@@ -1,11 +1,12 @@
 """Live answers: a slider's result in stages, the newest request first.
 
 Accuracy on all 10,000 test images is what makes a slider slow, so a live result comes in stages:
-`staged_compress` applies the method and yields its accuracy on the first `SUBSET` test images
-(the same images every time, with a 95 % Wilson interval), the counts and the artifact's bytes,
-then measures the rest of the test set, MACs and latency (and a method's own finish, e.g. the int8
-kernel's latency) into the same
-Result `compression.methods.compress` gives (the first images' logits are not computed twice).
+`staged_compress` applies the method and yields its accuracy on the preview subset (a fixed,
+seeded, class-stratified sample of the test split, as many images as the uncompressed model
+evaluates in about PREVIEW_SECONDS: compression.preview_subset; with a 95 % Wilson interval), the
+counts and the artifact's bytes, then measures the rest of the test set, MACs and latency (and a
+method's own finish, e.g. the int8 kernel's latency) into the same Result
+`compression.methods.compress` gives (the sample's logits are not computed twice).
 
 `LatestRunner` runs such staged work in one background thread, the newest request first: a
 request for another key cancels the older one at its next check (between stages, and between
@@ -31,10 +32,8 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 import torch
 
 from compression.cancel import Cancelled  # noqa: F401  (re-exported: the live pages raise it)
-from compression.data import Split
+from compression.preview_subset import preview_count, preview_indices, subset_accuracy  # noqa: F401  (the pages' too)
 
-SUBSET = 500         # test images of the first stage, the first ones (the same every time): on 2 cores
-#                      a cnn evaluates ~1,400 images a second, so 500 answer in about a third of one
 CHUNK = 2500         # test images per step of the full evaluation (a cancel is seen between steps)
 
 CancelledFn = Callable[[], bool]
@@ -282,12 +281,13 @@ def run_to_end(cache: StageCache, key: Hashable, work: Work, *, timeout: float =
 
 
 # ---------------------------------------------------------------------------------------------
-# the stages of one compression: the first test images, then everything
+# the stages of one compression: the preview sample of test images, then everything
 
 @dataclass
 class Partial:
-    """The first stage: accuracy on the first `accuracy_n` of `of` test images, with its interval;
-    the counts that need no test image; the model as it will be measured."""
+    """The first stage: accuracy on the preview's `accuracy_n` of `of` test images (a stratified
+    sample of `classes` classes), with its interval; the counts that need no test image; the model
+    as it will be measured."""
     accuracy: float
     accuracy_n: int
     of: int
@@ -300,55 +300,49 @@ class Partial:
     model: torch.nn.Module
     extra: dict[str, Any]         # the method's own (per-layer tables, ...)
     config: dict[str, Any]
+    classes: int | None = None    # classes in the test split (the sample holds each while accuracy_n >= classes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "accuracy_n": self.accuracy_n, "of": self.of,
+        return {"accuracy": self.accuracy, "accuracy_n": self.accuracy_n, "of": self.of, "classes": self.classes,
                 "interval": list(self.interval), "baseline_accuracy": self.baseline_accuracy,
                 "params": self.params, "nonzero_params": self.nonzero_params, "size_bytes": self.size_bytes,
                 "macs": self.macs,
                 "config": dict(self.config), **{k: v for k, v in self.extra.items() if k not in ("config",)}}
 
 
-_SUBSET_BASELINES: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
-_SUBSET_LOCK = threading.Lock()
-
-
-def subset_accuracy(model: torch.nn.Module, dataset, n: int, device, *, remember: bool = False) -> tuple[float, torch.Tensor]:
-    """(accuracy, logits) of `model` on the first n test images; `remember`: kept per model object
-    (the uncompressed model, read by every stage of every slider move)."""
-    from compression.training import predict
-    key = (dataset.name, n, str(device))
-    if remember:
-        with _SUBSET_LOCK:
-            known = _SUBSET_BASELINES.get(model, {}).get(key)
-        if known is not None:
-            return known
-    logits = predict(model, dataset, "test", device=device, limit=n)
-    acc = float((logits.argmax(1) == dataset.test.head(n).labels).float().mean())
-    if remember:
-        with _SUBSET_LOCK:
-            _SUBSET_BASELINES.setdefault(model, {})[key] = (acc, logits)
-    return acc, logits
-
-
-def rest_logits(model: torch.nn.Module, dataset, start: int, device, cancelled: CancelledFn,
+def rest_logits(model: torch.nn.Module, dataset, rest: torch.Tensor, device, cancelled: CancelledFn,
                 chunk: int = CHUNK) -> list[torch.Tensor]:
-    """Logits of test images start.. in chunks, a cancel seen between chunks."""
+    """Logits of the test images `rest` (indices) in chunks, a cancel seen between chunks."""
     from compression.training import predict
-    test, outs = dataset.test, []
-    for lo in range(start, len(test), chunk):
+    outs = []
+    for lo in range(0, len(rest), chunk):
         if cancelled():
             raise Cancelled()
-        part = Split(test.images[lo:lo + chunk], test.labels[lo:lo + chunk])
-        outs.append(predict(model, dataset, part, device=device))
+        outs.append(predict(model, dataset, dataset.test.take(rest[lo:lo + chunk]), device=device))
     return outs
+
+
+def full_logits(model: torch.nn.Module, dataset, n: int, head: torch.Tensor, device, cancelled: CancelledFn) -> torch.Tensor:
+    """Logits of every test image in test order, `head` being those of the preview's n images."""
+    total = len(dataset.test)
+    sample = preview_indices(dataset.test.labels, n)
+    rest = torch.ones(total, dtype=torch.bool)
+    rest[sample] = False
+    rest = rest.nonzero().flatten()
+    tail = rest_logits(model, dataset, rest, device, cancelled)
+    out = torch.empty(total, head.shape[1], dtype=head.dtype)
+    out[sample] = head
+    if len(rest):
+        out[rest] = torch.cat(tail)
+    return out
 
 
 def staged_compress(reference: Any, dataset: Any, method: str, config: Any = None, *,
                     device: torch.device | str = "cpu", model: torch.nn.Module | None = None,
-                    baseline: Any = None, first: int = SUBSET, cancelled: CancelledFn = lambda: False,
+                    baseline: Any = None, first: int | None = None, cancelled: CancelledFn = lambda: False,
                     **kwargs) -> Iterator[Stage]:
-    """Stage "subset" (a Partial on the first `first` test images), then stage "full" (the
+    """Stage "subset" (a Partial on the preview's `first` test images: preview_count when None),
+    then stage "full" (the
     compression.methods.Run compress gives), a cancel seen between stages and inside the full
     evaluation; keyword arguments go to compression.methods.apply_to."""
     from compression.artifact import write_artifact
@@ -359,21 +353,22 @@ def staged_compress(reference: Any, dataset: Any, method: str, config: Any = Non
     applied = apply_to(reference, dataset, method, config, device=device, model=model, **kwargs)
     out, data = applied.out, applied.ctx.dataset
     total = len(data.test)
-    n = min(first, total)
+    original = applied.ctx.resolved.model
     if cancelled():
         raise Cancelled()
+    n = min(first if first is not None else preview_count(original, data, device), total)
     if n >= total:  # a small test split: one stage
         yield Stage("full", finish_run(applied, baseline=baseline), final=True)
         return
+    base_acc, _ = subset_accuracy(original, data, n, device, remember=True)
     acc, head = subset_accuracy(out.model, data, n, device)
-    base_acc, _ = subset_accuracy(applied.ctx.resolved.model, data, n, device, remember=True)
     macs = out.macs if out.macs is not None else count_macs(out.model, data.input_shape, device)
     payload = out.payload if out.payload is not None else state_dict_bytes(out.model)
     size = len(write_artifact(payload, out.kind, out.architecture or applied.ctx.resolved.architecture))
     yield Stage("subset", Partial(acc, n, total, wilson_interval(acc, n), base_acc, count_params(out.model),
                                   count_nonzero(out.model), size, macs, out.model, dict(out.extra),
-                                  config_dict(applied.config)))
-    logits = torch.cat([head, *rest_logits(out.model, data, n, device, cancelled)])
+                                  config_dict(applied.config), len(data.test.labels.unique())))
+    logits = full_logits(out.model, data, n, head, device, cancelled)
     if cancelled():
         raise Cancelled()
     yield Stage("full", finish_run(applied, baseline=baseline, logits=logits), final=True)

@@ -159,23 +159,32 @@ def time_against_baseline(result_fn: Callable[[], Any], baseline_fn: Callable[[]
 
 
 def quiet(time_it: Callable[[], Any], *, busy_cores: float = BUSY_CORES,
-          other: Callable[[], "OtherCpu"] | None = None) -> tuple[Any, dict[str, Any]]:
+          other: Callable[[], "OtherCpu"] | None = None, alone: bool = False) -> tuple[Any, dict[str, Any]]:
     """Run a timing while watching what other programs do (OtherCpu); when they kept more than
     `busy_cores` cores busy, time once more. Returns (the timing kept, what to record with it):
     `latency_other_cores` (cores others used during the kept timing, when it could be read) and,
     when the second timing was busy too, `latency_busy` (a sentence saying so). Interleaved
     rounds share a steady load between a result and its baseline, so their ratio stands; a
     single model timed alone does not, which is why a busy one is marked (compression.metrics
-    does not keep a busy baseline timing)."""
+    does not keep a busy baseline timing). `alone`: a single model timed by itself; a timing too
+    short for /proc/stat to say (under OtherCpu.MIN_WALL) is followed by a look of that length at
+    what the others do, so a busy machine is seen however fast the model is."""
     other = other or OtherCpu
-    watch = other()
-    with watch:
-        timed = time_it()
-    if watch.cores is not None and watch.cores > busy_cores:
-        first = watch.cores
+
+    def watched():
         watch = other()
         with watch:
-            timed = time_it()
+            out = time_it()
+        if watch.cores is None and alone:
+            watch = other()
+            with watch:
+                time.sleep(OtherCpu.MIN_WALL)
+        return out, watch
+
+    timed, watch = watched()
+    if watch.cores is not None and watch.cores > busy_cores:
+        first = watch.cores
+        timed, watch = watched()
         if watch.cores is not None and watch.cores > busy_cores:
             return timed, {"latency_other_cores": round(watch.cores, 2),
                            "latency_busy": (f"timed while other programs kept {watch.cores:.1f} cores busy "

@@ -199,7 +199,7 @@ def predict(model: nn.Module, dataset: Dataset, split: str = "test", *, device: 
     """Logits for the split, (N, num_classes), on the CPU. Puts the model in eval mode (and runs a
     channels_last copy of a conv model on the CPU: `inference_layout`)."""
     model.eval()
-    batch_size = batch_size or eval_batch_size(device)
+    batch_size = batch_size or eval_batch_size(device, dataset.input_shape)
     runner, prepare = inference_layout(model, device)
     outs = []
     for x, _ in dataset.batches(split, batch_size, device=device, limit=limit):

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from compression import CompressionError
+from compression.charts.format import plural
 from compression.charts.pruning import accuracy_vs_ratio, pruning_frame, sensitivity_heatmap, steps_chart
 from compression.charts.runs import accuracy_vs_size, runs_frame
 from compression.evaluate import dataset_for
@@ -95,7 +96,7 @@ if mode == "One ratio" and epochs == 0:
         show_error(entry.error)
         st.stop()
     if entry is None:
-        st.info(f"Pruning at ratio {ratios[0]:.2f} and measuring accuracy on the first test images…",
+        st.info(f"Pruning at ratio {ratios[0]:.2f} and measuring accuracy on a sample of the test images…",
                 icon=":material/hourglass_top:")
     else:
         ui_pruning.result_card(entry.latest.value, base)
@@ -122,7 +123,7 @@ if runs:
     left.plotly_chart(accuracy_vs_ratio(pruning_frame(runs), baseline_accuracy=base["accuracy"]), width="stretch")
     right.plotly_chart(accuracy_vs_size(runs_frame(runs), baseline=base, title="Accuracy vs stored size"),
                        width="stretch")
-    st.caption(f"{len(runs)} stored runs. Stored sizes are real for every run (unstructured: the sparse file), so markers are filled; "
+    st.caption(f"{plural(len(runs), 'stored run')}. Stored sizes are real for every run (unstructured: the sparse file), so markers are filled; "
                "an unstructured run's latency is simulated (dense kernels).")
 
 st.subheader("Sensitivity analysis")

@@ -74,14 +74,14 @@ if mode == "Single run" and cfg.qat_epochs:
     jobs.panel("quant_qat_job",
                show_progress=lambda job: job.events and st.plotly_chart(qat_curve(job.events), key="quant_qat_live"),
                show_result=lambda job: job.result and show_result(job.result))
-elif mode == "Single run":  # in stages (ui.live): the first test images at once, then all of them and latency
+elif mode == "Single run":  # in stages (ui.live): a sample of the test images at once, then all of them and latency
     try:
         entry = q.live_quantize(sel.model, sel.dataset, sel.device, cfg.to_dict(), sel.runtime)
     except Exception as exc:
         show_error(exc)
     else:
         if entry is None:
-            st.info(f"Quantizing to {cfg.label()} and measuring accuracy on the first test images…",
+            st.info(f"Quantizing to {cfg.label()} and measuring accuracy on a sample of the test images…",
                     icon=":material/hourglass_top:")
         elif entry.error is not None:  # raised in the worker: said (and logged) here
             show_error(entry.error)

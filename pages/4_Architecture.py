@@ -6,7 +6,7 @@ import streamlit as st
 from compression.architecture import ArchitectureConfig, RecoveryConfig, compare_conv
 from compression.charts.architecture import (architecture_pareto, layer_frame, recovery_chart, separable_diagram,
                                              weights_bars)
-from compression.charts.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct, fmt_points, plural
+from compression.charts.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct, fmt_points, fmt_short_count, plural
 from compression.charts.runs import runs_frame
 from ui import architecture as arch
 from ui import cache, jobs, results, runtime_table
@@ -82,7 +82,7 @@ res = entry.latest.value if entry is not None else None
 
 def converted_card(res: dict) -> None:
     if res is None:
-        st.info("Converting and measuring accuracy on the first test images…", icon=":material/hourglass_top:")
+        st.info("Converting and measuring accuracy on a sample of the test images…", icon=":material/hourglass_top:")
         return
     if res["stage"] == "subset":
         arch.subset_card(res, base)
@@ -90,7 +90,8 @@ def converted_card(res: dict) -> None:
     cols = st.columns(5)
     results.accuracy_metric(cols[0], "Accuracy before training", fmt_pct(res["accuracy"]), res, base,
                             help=f"On {res['accuracy_n']:,} test images.")
-    results.cost_metric(cols[1], "Parameters", f"{res['params']:,}", res, base, "params")
+    results.cost_metric(cols[1], "Parameters", fmt_short_count(res["params"]), res, base, "params",
+                        help=f"{res['params']:,} parameters")
     results.cost_metric(cols[2], "MACs / image", fmt_count(res["macs"]), res, base, "macs")
     results.cost_metric(cols[3], "Size on disk", fmt_bytes(res["size_bytes"]), res, base, "size_bytes",
                         help="Bytes of the converted model's fp32 state_dict as written by torch.save.")

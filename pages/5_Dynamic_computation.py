@@ -6,7 +6,7 @@ import streamlit as st
 
 from compression.charts.dynamic import exit_bars, exit_curve, width_chart
 from compression.charts.format import (fmt_bytes, fmt_change, fmt_count, fmt_ms, fmt_ms_spread, fmt_pct, fmt_points,
-                                       latency_change, run_field)
+                                       fmt_short_count, latency_change, run_field)
 from compression.dynamic import CRITERIA, EarlyExitConfig
 from ui import cache
 from ui import dynamic as dyn
@@ -155,7 +155,8 @@ def width_section() -> None:
            fmt_change(r.metrics.latency_ms, base.latency_ms, "latency_ms"),
            help=f"Median of 50 timed passes on {sel.device} in PyTorch eager, against full width; a kept width is "
                 f"timed again beside full width on the sidebar's runtime ({sel.runtime}).")
-    metric(m[3], "Parameters", f"{r.metrics.params:,}", fmt_change(r.metrics.params, base.params, "params"))
+    metric(m[3], "Parameters", fmt_short_count(r.metrics.params), fmt_change(r.metrics.params, base.params, "params"),
+           help=f"{r.metrics.params:,} parameters")
     metric(m[4], "Size on disk", fmt_bytes(r.metrics.size_bytes),
            fmt_change(r.metrics.size_bytes, base.size_bytes, "size_bytes"),
            help="The plain model at this width, as saved by torch.save.")

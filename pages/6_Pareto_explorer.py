@@ -7,17 +7,19 @@ import streamlit as st
 
 from compression.charts.compare import parallel_chart
 from compression.charts.export import csv_frame
-from compression.charts.format import fmt_pct, plural
+from compression.charts.format import NO_CHANGE, UNRELIABLE, fmt_pct, plural
+from compression.charts.glossary import explain, glossary_markdown
 from compression.charts.pareto import (AXIS_TITLES, filter_frame, frontier_ids, frontier_table, pareto_chart,
                                        run_id_of, simulated_on, table_frame)
-from compression.charts.story import story_chart, story_table
+from compression.charts.story import STORY_ORDER, story_chart, story_table
 from compression.honesty import METRIC_WORDS
 from compression.pareto import COSTS, pipeline_path
 from compression.report import report_html
+from compression.run_labels import run_choice, run_title
 from ui import cache
 from ui.compare import compare_section
-from ui.explorer import (compared_pair, keep_valid, load_frame, restore_url_state, run_details, save_url_state,
-                         table_columns)
+from ui.explorer import (compared_pair, filters, keep_valid, load_frame, open_on_story, restore_url_state,
+                         run_choice_id, run_details, save_url_state, story_default, table_columns)
 from ui.run_manage import flash
 from ui.share_view import share_box
 from ui.sidebar import show_error, sidebar
@@ -28,9 +30,12 @@ sel = sidebar()
 flash()  # what the last change to a run did
 
 st.title("Pareto explorer")
-st.caption("Every stored run for the dataset: test accuracy (bars: 95% confidence interval) against "
-           "what it costs. The dashed step line is the Pareto frontier — no other run is both at least "
-           "as accurate and at most as costly. Click a marker (or pick a run below) for its details.")
+t = st.columns([6, 1])
+t[0].caption("Every stored run for the dataset: test accuracy (bars: 95% confidence interval) against what it "
+             "costs. The dashed step line is the Pareto frontier: the best trade-offs. Click a marker (or pick a "
+             "run below) for its details.")
+with t[1].popover("Glossary", icon=":material/help:"):
+    st.markdown(glossary_markdown())
 
 try:
     store = cache.run_store()
@@ -41,52 +46,31 @@ except Exception as exc:  # an unreadable store is a message, not a dead page
 if df.empty:
     st.info(f"No runs stored for **{sel.dataset}** yet. Every page and every `python -m compression ... "
             "--json` command stores its results; they appear here, one marker each.")
-    save_url_state(sel.dataset)
+    save_url_state(sel.dataset, story=story_default(df))
     st.stop()
 
-# ---- view and filters (all kept in the URL) -----------------------------------------------------
-for key, col in (("explorer_models", "model"), ("explorer_methods", "method"), ("explorer_devices", "device"),
-                 ("explorer_runtimes", "runtime"), ("explorer_owners", "owner")):
-    keep_valid(key, sorted(df[col].unique()))
-all_tags = sorted({t for tags in df["tags"] for t in tags})
-keep_valid("explorer_tags", all_tags)
-c = st.columns([2, 1, 2])
-cost = c[0].selectbox("x-axis", list(COSTS), key="explorer_x", format_func=AXIS_TITLES.get)
+# ---- the view, then the filters folded away (all kept in the URL) -------------------------------------
+open_on_story(df)  # starred runs: the explorer opens on their story
+c = st.columns([2, 1, 3])
+cost = c[0].selectbox("x-axis", list(COSTS), key="explorer_x", format_func=AXIS_TITLES.get,
+                      help=explain("stored size", "MACs") + "\n\nLatency: one image at a time, median of timed runs.")
 log_x = c[1].toggle("Log scale", key="explorer_log")
-with_sim = c[2].toggle("Simulated gains on the frontier", key="explorer_sim",
-                       help="By default the frontier on an axis uses every run whose number on that axis is "
-                            "real: an unstructured prune counts on stored size (its sparse file is real) but not "
-                            "on latency (it runs dense kernels). Switch on to let simulated numbers in too.")
-f = st.columns([1, 1, 1, 1, 1, 1.5])
-models = f[0].multiselect("Model", sorted(df["model"].unique()), key="explorer_models", placeholder="all models")
-methods = f[1].multiselect("Method", sorted(df["method"].unique()), key="explorer_methods", placeholder="all methods")
-devices = f[2].multiselect("Device", sorted(df["device"].unique()), key="explorer_devices", placeholder="all devices")
-runtimes = f[3].multiselect("Latency runtime", sorted(df["runtime"].unique()), key="explorer_runtimes",
-                            placeholder="all runtimes", help="Where each run's latency was timed (its baseline on "
-                            "the same runtime). Latencies are comparable only within one runtime.")
-owners = f[4].multiselect("Made by", sorted(df["owner"].unique()), key="explorer_owners", placeholder="anyone",
-                          help="Who made each run: the signed-in user, or local (the app without sign-in, the CLI's "
-                               "--user or OS user name).")
-dates = f[5].date_input("Created between (UTC)", value=(), key="explorer_dates", format="YYYY-MM-DD",
-                        help="Pick a first and a last day; leave empty for any date.")
-g = st.columns([2, 3, 4])
-with_hidden = g[0].toggle("Show hidden runs", key="explorer_hidden",
-                          help="Hidden runs stay in the store; they are left out of the chart, tables, CSV and report.")
-story = g[1].toggle("Story view: starred runs only", key="explorer_story",
+story = c[2].toggle("Story view: starred runs only", key="explorer_story",
                     help="The runs a reviewer follows: only the starred ones, labelled with their names, and a "
                          "table of them against their baselines. Star a run in its details below.")
-tags = g[2].multiselect("Tags", all_tags, key="explorer_tags", placeholder="any tag (runs with any of those chosen)")
-shown = filter_frame(df, models=models, methods=methods, devices=devices, runtimes=runtimes, dates=dates, tags=tags,
-                     hidden=with_hidden, starred_only=story, owners=owners)
+chosen = filters(df)
+with_sim, with_hidden = chosen.pop("with_sim"), chosen["hidden"]
+shown = filter_frame(df, **chosen, starred_only=story)
 visible = df if with_hidden else df[~df["hidden"]]
 n_hidden = int(df["hidden"].sum())
 if shown.empty:
-    st.warning(f"None of the {len(df):,} stored runs matches these filters" + (
+    st.warning(f"None of the {plural(len(df), 'stored run')} matches these filters" + (
         " and is starred: switch the story view off, pick a run below the chart and star it." if story else "."))
-    save_url_state(sel.dataset)
+    save_url_state(sel.dataset, story=story_default(df))
     st.stop()
 
 front = frontier_ids(shown, cost, include_simulated=with_sim)
+run_choice_id("explorer_run")  # a renamed run stays chosen
 keep_valid("explorer_run", [int(i) for i in shown["id"]])
 selected = st.session_state.get("explorer_run")
 path = [int(r["id"]) for r in pipeline_path(selected, store.get)] if selected is not None else []
@@ -109,23 +93,24 @@ n_sim = int(simulated_on(shown, cost).sum())
 if cost == "latency_ms" and shown["runtime"].nunique() > 1:  # a frontier across runtimes mixes what it compares
     st.caption(f"These latencies were timed on {', '.join(sorted(shown['runtime'].unique()))} (the table's runtime "
                "column): each run against its baseline on its own runtime, but not comparable across runtimes. "
-               "Pick one under Latency runtime to compare like with like.")
+               "Pick one under Filters, Latency runtime, to compare like with like.")
 st.caption(f"{len(shown):,} of {plural(len(df), 'run')} shown · {plural(shown['model'].nunique(), 'model')} · "
            f"{len(front)} on the frontier"
            + (f" · {n_sim} hollow: {METRIC_WORDS[cost]} simulated for that run" if n_sim else "")
            + " · black stars: uncompressed models" + (f" · {n_hidden} hidden" if n_hidden and not with_hidden else "")
            + ".")
 if story:
-    st.subheader("The story: starred runs against their baselines")
+    st.subheader("The story: starred runs against their baselines",
+                 help=explain(NO_CHANGE, UNRELIABLE, "simulated", "interval (95 % CI)"))
     st.dataframe(story_table(shown), hide_index=True, width="stretch", key="explorer_story_table",
-                 column_config=table_columns())
+                 column_config=table_columns(), column_order=STORY_ORDER)  # what a reader wants first
 
 # ---- the frontier ---------------------------------------------------------------------------------
-st.subheader(f"Pareto frontier: accuracy against {COSTS[cost][0]}")
+st.subheader(f"Pareto frontier: accuracy against {COSTS[cost][0]}", help=explain("Pareto frontier"))
 if front:
     best = shown.set_index("id").loc[front[-1]]
-    st.markdown(f"{plural(len(front), 'run')}, cheapest first. The most accurate is run {front[-1]} "
-                f"({best['method']} of {best['model']}, {fmt_pct(best['accuracy'])}).")
+    st.markdown(f"{plural(len(front), 'run')}, cheapest first. The most accurate is run {front[-1]}, "
+                f"“{run_title(best.to_dict())}” ({best['method']} of {best['model']}, {fmt_pct(best['accuracy'])}).")
     st.dataframe(frontier_table(shown, front), hide_index=True, width="stretch", key="explorer_frontier_table",
                  column_config=table_columns())
 else:
@@ -134,9 +119,9 @@ else:
 
 # ---- one run in detail --------------------------------------------------------------------------------
 st.subheader("Run details")
-# (not the run's name: a label that changes makes a new selectbox, which would lose the selection on a rename)
-labels = {int(r.id): f"run {r.id} · {r.method} · {r.model} · {r.accuracy * 100:.2f} % · {r.label}"[:140]
-          for r in shown[["id", "method", "model", "accuracy", "label"]].itertuples(index=False)}
+# the name, else what the run did (a rename keeps the choice: run_choice_id above)
+labels = {int(r["id"]): run_choice(r) for r in shown[["id", "name", "method", "config", "model", "accuracy"]]
+          .to_dict("records")}
 picked = st.selectbox("Run", sorted(labels, reverse=True), key="explorer_run", format_func=labels.get,
                       index=None, placeholder="Click a marker on the chart, or pick a run here")
 if picked is not None:
@@ -177,4 +162,4 @@ d[0].download_button(f"Download {'this run' if len(table) == 1 else f'these {len
 d[1].download_button("Download a report (HTML, opens offline)", report, file_name=f"report-{sel.dataset}.html",
                      mime="text/html", key="explorer_report", on_click="ignore", icon=":material/description:",
                      help="Interactive charts for every x-axis, the frontier tables and every run's config, in one file.")
-save_url_state(sel.dataset)
+save_url_state(sel.dataset, story=story_default(df))

@@ -15,6 +15,9 @@ _HOME = tempfile.mkdtemp(prefix="compression-test-home-")
 os.environ["COMPRESSION_HOME"] = _HOME
 os.environ["COMPRESSION_OFFLINE"] = "1"
 os.environ.setdefault("COMPRESSION_DEVICE", "cpu")  # tests assert CPU-exact numbers
+# the live preview's image count, measured from the model's speed in the app, fixed here so pages
+# show the same count on a busy machine (tests/test_preview_subset.py measures it)
+os.environ.setdefault("COMPRESSION_PREVIEW_IMAGES", "500")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs the suite in 2 worker processes (pytest-xdist) on a 2-core machine: one
     # intra-op thread each (and in what they start: app servers, cluster workers), so the two do

@@ -135,7 +135,7 @@ def test_a_conversion_answers_on_the_first_test_images_then_on_all(home, monkeyp
             time.sleep(0.2)
             at.run()
         assert not at.exception
-        assert "on 500 of 10,000 test images (refining…)" in captions()
+        assert "on a stratified sample of 500 of 10,000 test images, every class (refining…)" in captions()
         partial = {m.label: m.value for m in at.metric}
         assert partial["Latency (batch 1)"] == partial["Size on disk"] == "measuring…"
         assert not [b for b in at.button if b.label == "Keep this run"]

@@ -85,11 +85,12 @@ def test_parallel_chart_axes_are_knobs_and_metrics_colored_by_accuracy():
     (pc,) = parallel_chart(runs).data
     labels = [d.label for d in pc.dimensions]
     assert labels[:2] == ["method", "model"]
-    assert {"ratio", "structured", "bits", "scheme"} <= set(labels)
+    assert {"ratio", "structured"} <= set(labels)  # knobs whose value differs between runs
+    assert not {"bits", "scheme"} & set(labels)    # one value, on the quantize run only: the method axis says it
     assert labels[-5:] == ["accuracy (%)", "stored size (log)", "parameters (log)", "MACs / image (log)", "latency (ms)"]
     ratio = pc.dimensions[labels.index("ratio")]
     assert ratio.ticktext[0] == "–" and ratio.values[2] < 0.5       # the quantize run has no ratio: below the range
-    scheme = pc.dimensions[labels.index("scheme")]
-    assert list(scheme.ticktext) == ["–", "uniform"] and list(scheme.values) == [0, 0, 1]
+    structured = pc.dimensions[labels.index("structured")]
+    assert list(structured.ticktext) == ["–", "False", "True"] and list(structured.values) == [2, 1, 0]
     assert list(pc.line.color) == pytest.approx([80, 60, 85])
     assert list(pc.dimensions[labels.index("stored size (log)")].values) == pytest.approx([3, np.log10(200), np.log10(300)])

@@ -56,11 +56,13 @@ def test_two_runs_compared_from_the_url(store_home):
     diff = fig["data"][2]
     assert len(diff["x"]) == 10 and fig["layout"]["title"]["text"].startswith("Per-class accuracy")
     assert chart(at, "explorer_cmp_confusion")["data"][0]["type"] == "heatmap"
-    (images,) = at.get("image")
+    (images,) = at.get("image")  # each side called by what it did (no names given)
     assert len(images.value) >= 1 and images.captions[0].startswith("#")
-    assert f"run {a}: " in images.captions[0] and f"run {b}: " in images.captions[0]
+    assert " · A: " in images.captions[0] and " · B: " in images.captions[0]
+    assert any(f"**A**: “unstructured 0.9” (run {a}, prune of mlp)" in t.value and "**B**: “4-bit per-channel”" in t.value
+               for t in at.markdown)
     layers = next(d.value for d in at.dataframe if "layer" in d.value)
-    assert list(layers["layer"]) == ["1", "3", "5"] and f"run {b}: bits" in layers
+    assert list(layers["layer"]) == ["1", "3", "5"] and "4-bit per-channel: bits" in layers
     assert chart(at, "explorer_parallel")["data"][0]["type"] == "parcoords"
     assert at.query_params["cmp"] == f"{a},{b}"
 
@@ -80,12 +82,34 @@ def test_a_run_against_its_baseline_picked_on_the_page_goes_into_the_url(store_h
     assert not at.exception and not at.error
     assert at.query_params["cmp"] == f"{a},base"
     m = metrics(at)
-    assert m[f"Accuracy, run {a}"].startswith("65") or float(m[f"Accuracy, run {a}"].split()[0]) < 80
-    assert "Accuracy, baseline" in m
+    assert m["Accuracy of B"].startswith("65") or float(m["Accuracy of B"].split()[0]) < 80
+    assert any("**A**: uncompressed mlp  \n**B**: “unstructured 0.9”" in t.value for t in at.markdown)
     assert len(chart(at, "explorer_cmp_per_class")["data"][2]["x"]) == 10
     assert at.get("image")  # 90% pruned without fine-tuning: many right -> wrong
     again = page(cmp=f"{a},base")  # the link reproduces the view
     assert metrics(again) == m
+
+
+def test_the_compare_view_uses_the_names_the_engineer_gave(store_home):
+    from compression.store import RunStore
+    _, a, b = store_home
+    store = RunStore()
+    store.update(a, name="Pruned 90 %")
+    store.update(b, name="4-bit mlp")
+    try:
+        at = page(cmp=f"{a},{b}")
+        assert not at.exception
+        assert any(f"**A**: “Pruned 90 %” (run {a}, prune of mlp)  \n**B**: “4-bit mlp” (run {b}, quantize of mlp)"
+                   in t.value for t in at.markdown)
+        assert {m.proto.help for m in at.metric if m.label.startswith("Accuracy of")} == {"Pruned 90 %", "4-bit mlp"}
+        fig = chart(at, "explorer_cmp_per_class")  # and the charts
+        assert [t["name"] for t in fig["data"][:2]] == ["Pruned 90 %", "4-bit mlp"]
+        assert "4-bit mlp minus Pruned 90 %" in chart(at, "explorer_cmp_confusion")["layout"]["title"]["text"]
+        picker = at.selectbox(key="explorer_cmp_a")  # the pickers too: name, then what it did
+        assert any(o.startswith(f"run {a} · “Pruned 90 %” · unstructured 0.9 · mlp · ") for o in picker.options)
+    finally:
+        store.update(a, name="")
+        store.update(b, name="")
 
 
 def test_a_run_without_predictions_is_re_evaluated_from_its_artifact(store_home):

@@ -248,8 +248,9 @@ def test_star_from_the_details_then_the_story_view_shows_only_starred_runs(seede
     assert not at.exception and at.query_params["story"] == "1"
     fig = figure(at)
     assert run_ids(fig) == sorted([prune["id"], quant["id"]])  # only the starred runs
-    (names,) = [t for t in fig["data"] if t.get("mode") == "text"]
-    assert sorted(names["text"]) == sorted(["Half the channels", f"run {quant['id']}"])  # labelled with names
+    (names,) = [t for t in fig["data"] if t.get("name") == "names"]
+    from compression.run_labels import describe  # unnamed: what it did, in a few words
+    assert sorted(names["text"]) == sorted(["Half the channels", describe("quantize", quant["config"])])
     story = next(d.value for d in at.dataframe if "size vs baseline" in d.value.columns and "name" in d.value.columns)
     assert list(story["run"]) == [r["id"] for r in sorted([prune, quant], key=lambda r: -r["size_bytes"])]
     row = story.set_index("run").loc[prune["id"]]
@@ -325,3 +326,47 @@ def test_each_run_names_its_runtime_and_a_latency_axis_across_runtimes_says_so(h
     assert any("timed on eager, onnxruntime" in c.value for c in at.caption)
     hover = " ".join(h for t in figure(at)["data"] for h in (t.get("hovertext") or []))
     assert "onnxruntime" in hover
+
+
+# ---- readable by a stakeholder (issue 26) ----------------------------------------------------------
+
+def filters_expander(at):
+    (box,) = [e for e in at.expander if e.label.startswith("Filters")]
+    return box
+
+
+def test_starred_runs_open_the_story_with_the_filters_folded_away(seeded):
+    prune = seeded.runs(method="prune")[0]
+    seeded.update(prune["id"], name="Half the channels", starred=True)
+    at = page()
+    assert not at.exception
+    assert at.toggle(key="explorer_story").value is True  # starred runs: the story first
+    assert at.query_params["story"] == "1"
+    box = filters_expander(at)
+    assert box.proto.expanded is False and box.label == "Filters: all runs"
+    assert at.multiselect(key="explorer_models") in box.multiselect  # the filters are inside it
+    fig = figure(at)
+    assert run_ids(fig) == [prune["id"]]
+    story = next(d.value for d in at.dataframe if "size vs baseline" in d.value.columns and "name" in d.value.columns)
+    assert list(story["name"]) == ["Half the channels"]
+
+    at.toggle(key="explorer_story").set_value(False).run()  # off is written, so the link keeps it
+    assert not at.exception and at.query_params["story"] == "0"
+    assert len(run_ids(figure(page(story="0")))) == 60
+    at.multiselect(key="explorer_methods").set_value(["prune"]).run()
+    assert filters_expander(at).label == "Filters (on: method)"
+
+
+def test_without_starred_runs_the_explorer_opens_on_every_run_and_pickers_say_what_runs_did(seeded):
+    at = page()
+    assert not at.exception and at.toggle(key="explorer_story").value is False
+    assert "story" not in at.query_params and filters_expander(at).proto.expanded is False
+    options = at.selectbox(key="explorer_run").options
+    assert options and not any("=" in o.replace("T=", "") for o in options), options[:3]  # never a config dump
+    assert any(" · structured " in o or " · unstructured " in o for o in options)
+    prune = seeded.runs(method="prune")[0]
+    at.selectbox(key="explorer_run").set_value(prune["id"]).run()
+    seeded.update(prune["id"], name="Renamed")  # a rename keeps the choice (the selectbox's key is its identity)
+    at.run()
+    assert at.selectbox(key="explorer_run").value == prune["id"]
+    assert any(o.startswith(f"run {prune['id']} · “Renamed” · ") for o in at.selectbox(key="explorer_run").options)

@@ -40,7 +40,7 @@ def test_frame_carries_the_confidence_interval(df):
     lo, hi = wilson_interval(0.85, 1000)
     row = df.set_index("id").loc[2]
     assert (row["ci_low"], row["ci_high"]) == (lo, hi) and lo < 0.85 < hi
-    assert "ratio=0.2" in row["label"] and "run 2" in row["hover"] and "4.00x smaller, -5.00 points" in row["hover"]
+    assert row["label"] == "unstructured 0.2" and "run 2" in row["hover"]  # what it did, not key=value and "4.00x smaller, -5.00 points" in row["hover"]
     assert explorer_frame([]).empty
 
 

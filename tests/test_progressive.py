@@ -135,10 +135,15 @@ def test_the_cache_is_bounded_least_recently_used_out_first():
 # ---------------------------------------------------------------------------------------------
 # the stages of a real compression
 
+def _accuracy(model, data, split) -> float:
+    from compression.training import predict
+    return float((predict(model, data, split).argmax(1) == split.labels).float().mean())
+
+
 def test_staged_prune_gives_the_subset_then_exactly_what_run_prune_gives(fmnist):
     from compression.models import load_pretrained, state_dict_hash
     from compression.pruning import PruneConfig, run_prune, staged_prune
-    from compression.training import accuracy_on
+    from compression.preview_subset import preview_indices
     model = load_pretrained("mlp")
     before = state_dict_hash(model)
     cfg = PruneConfig("unstructured", 0.7, "layer")
@@ -147,8 +152,9 @@ def test_staged_prune_gives_the_subset_then_exactly_what_run_prune_gives(fmnist)
     part = subset.value
     assert (part.accuracy_n, part.of) == (500, len(fmnist.test))
     assert part.interval[0] <= part.accuracy <= part.interval[1] and part.interval[1] - part.interval[0] < 0.1
-    assert part.accuracy == pytest.approx(accuracy_on(full.value.model, fmnist, limit=500))
-    assert part.baseline_accuracy == pytest.approx(accuracy_on(model, fmnist, limit=500))
+    sample = fmnist.test.take(preview_indices(fmnist.test.labels, 500))  # the stratified preview, not the first 500
+    assert part.accuracy == pytest.approx(_accuracy(full.value.model, fmnist, sample))
+    assert part.baseline_accuracy == pytest.approx(_accuracy(model, fmnist, sample))
     assert part.nonzero_params == full.value.result.metrics.nonzero_params
     assert part.size_bytes == full.value.result.metrics.size_bytes  # the same file, written once more
     assert part.config == full.value.result.config and part.config["ratio"] == 0.7

@@ -139,7 +139,7 @@ def test_the_first_test_images_answer_at_once_then_all_of_them(home, monkeypatch
     try:
         _until_refining(at)
         assert not at.exception, at.exception
-        assert "on 500 of 10,000 test images (refining…)" in _captions(at) and "95 % interval" in _captions(at)
+        assert "on a stratified sample of 500 of 10,000 test images, every class (refining…)" in _captions(at) and "95 % interval" in _captions(at)
         assert "the float model on the same images" in _captions(at)
         partial = _metrics(at)
         assert partial["Latency (batch 1)"] == "measuring…"

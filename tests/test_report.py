@@ -207,9 +207,11 @@ def test_starred_runs_come_first_with_their_names_and_the_page_fits_its_window(s
     assert doc.plot_divs == ["story-fashion-mnist"] + [f"chart-fashion-mnist-{c}" for c in COSTS]  # first
     table = doc.tables["starred-fashion-mnist"]
     assert table[0][:2] == ["run", "name"] and len(table) == 4
-    assert sorted(r[1] for r in table[1:]) == sorted([f"run {starred[0]['id']}", *(f"kept {r['id']}" for r in starred[1:])])
+    from compression.run_labels import describe  # unnamed: what it did, in a few words
+    assert sorted(r[1] for r in table[1:]) == sorted([describe(starred[0]["method"], starred[0]["config"]),
+                                                      *(f"kept {r['id']}" for r in starred[1:])])
     story = next(s for s in doc.scripts if '"story-fashion-mnist"' in s)
-    assert "kept " in story and '"mode":"text"' in story  # the names are written on the chart
+    assert "kept " in story and '"mode":"markers+text"' in story  # the names are written on the chart
     # sized to the page: no fixed widths, margins that grow to fit the labels, a print stylesheet
     assert '"autosize":true' in story and '"automargin":true' in story and '"width":' not in story.split("Plotly.newPlot")[1][:200]
     assert "max-width: 100%" in text and "@media print" in text and "size: A4" in text and "beforeprint" in text

@@ -1,7 +1,7 @@
 """Cached calls and the recovery job for the Architecture page.
 
 The conversion answers in stages (ui.live, as the Pruning slider): the converted model's accuracy on
-the first test images and its counts at once, then the whole test set, the file and latency (which
+a stratified sample of the test images (compression.preview_subset) and its counts at once, then the whole test set, the file and latency (which
 hold the device). Recovery is slow and runs through ui.jobs."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from compression.methods import save_run
 from compression.metrics import count_macs, count_params
 from compression.models import zoo_names
 from compression.previews import to_preview
-from compression.progressive import SUBSET, Cancelled, Entry, Stage, subset_accuracy
+from compression.progressive import Cancelled, Entry, Stage, preview_count, subset_accuracy
 from compression.refs import baseline as reference_baseline
 from compression.refs import resolve
 from ui import cache, jobs, live
@@ -53,7 +53,7 @@ def _converted(name: str, data, original, device: str, cfg: tuple, runtime: str 
 
 
 def live_converted(name: str, dataset_name: str, device: str, cfg: tuple, runtime: str = "eager") -> Entry | None:
-    """The conversion in stages (ui.live): first the accuracy on the first test images (with the
+    """The conversion in stages (ui.live): first the accuracy on the preview sample of test images (with the
     original on the same images) and the counts, then the whole converted() result; the entry now."""
     return live.result("architecture", *converted_work(name, dataset_name, device, cfg, runtime))
 
@@ -64,13 +64,14 @@ def converted_work(name: str, dataset_name: str, device: str, cfg: tuple, runtim
 
     def stages(cancelled) -> Iterator[Stage]:
         model = convert(original, ArchitectureConfig(**dict(cfg))).to(device).eval()  # a copy; the full stage measures it
-        n = min(SUBSET, len(data.test))
+        n = min(preview_count(original, data, device), len(data.test))
         if n < len(data.test):
             if cancelled():
                 raise Cancelled()
             acc, _ = subset_accuracy(model, data, n, device)
             base_acc, _ = subset_accuracy(original, data, n, device, remember=True)
             yield Stage("subset", {"accuracy": acc, "accuracy_n": n, "of": len(data.test), "baseline_accuracy": base_acc,
+                                   "classes": len(data.test.labels.unique()),
                                    "params": count_params(model), "macs": count_macs(model, data.input_shape, device)})
             if cancelled():
                 raise Cancelled()
@@ -108,17 +109,18 @@ def start_recovery(name: str, dataset_name: str, device: str, cfg: ArchitectureC
 
 
 def subset_card(res: dict[str, Any], base: dict[str, Any]) -> None:
-    """The first stage: accuracy on the first test images against the original on the same images,
+    """The first stage: accuracy on the preview sample against the original on the same images,
     the counts; the file's size and latency follow with the whole test set."""
-    from compression.charts.format import fmt_accuracy_ci, fmt_count, fmt_pct
+    from compression.charts.format import fmt_accuracy_ci, fmt_count, fmt_pct, fmt_short_count
     from ui import results
     cols = st.columns(5)
     results.accuracy_metric(cols[0], "Accuracy before training", fmt_pct(res["accuracy"]), res,
                             {"accuracy": res["baseline_accuracy"]},
                             help=f"{fmt_accuracy_ci(res['accuracy'], res['accuracy_n'])}; the original on the same "
                                  f"images: {fmt_pct(res['baseline_accuracy'])}. All {res['of']:,} test images follow.")
-    results.cost_metric(cols[1], "Parameters", f"{res['params']:,}", res, base, "params")
+    results.cost_metric(cols[1], "Parameters", fmt_short_count(res["params"]), res, base, "params",
+                        help=f"{res['params']:,} parameters")  # the tile cuts long values: compact from a million
     results.cost_metric(cols[2], "MACs / image", fmt_count(res["macs"]), res, base, "macs")
     cols[3].metric("Size on disk", "measuring…")
     cols[4].metric("Latency (batch 1)", "measuring…")
-    st.caption(live.stage_caption(res["accuracy_n"], res["of"]))
+    st.caption(live.stage_caption(res["accuracy_n"], res["of"], classes=res.get("classes")))

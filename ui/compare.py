@@ -11,7 +11,10 @@ import streamlit as st
 from compression import CompressionError
 from compression.charts.compare import confusion_diff_chart, flip_rows, layer_frame, per_class_chart, thumbnail
 from compression.charts.format import fmt_pct
+from compression.compare import pair_names
+from compression.run_labels import run_choice
 from ui import cache
+from ui.explorer import run_choice_id
 from ui.sidebar import show_error
 
 PAIR, RUN_A, RUN_B = "explorer_cmp", "explorer_cmp_a", "explorer_cmp_b"
@@ -59,10 +62,12 @@ def _ask_reevaluate(store, run: dict) -> None:
 def compare_section(store, df: pd.DataFrame, selected: int | None) -> None:
     """The picker and, once a run is picked, the comparison."""
     ids = sorted((int(i) for i in df["id"]), reverse=True)
-    labels = {int(r.id): f"run {r.id} · {r.method} · {r.model} · {r.accuracy * 100:.2f} %"
-              for r in df[["id", "method", "model", "accuracy"]].itertuples(index=False)}
+    labels = {int(r["id"]): run_choice(r)  # the name, else what the run did
+              for r in df[["id", "name", "method", "config", "model", "accuracy"]].to_dict("records")}
     if RUN_A not in st.session_state:  # first render: the pair from the URL
         st.session_state[RUN_A], st.session_state[RUN_B] = _parse(st.session_state.get(PAIR, ""))
+    for key in (RUN_A, RUN_B):  # a renamed run stays chosen (its label changed)
+        run_choice_id(key)
     if st.session_state[RUN_A] not in ids:
         st.session_state[RUN_A] = None
     if st.session_state.get(RUN_B) not in [BASE, *ids]:
@@ -91,21 +96,32 @@ def compare_section(store, df: pd.DataFrame, selected: int | None) -> None:
     except CompressionError as exc:
         show_error(exc)
         return
-    _view(out, *(("baseline", f"run {a}") if b == BASE else (f"run {a}", f"run {b}")))
+    # the names as they are now (the comparison is cached; a run may have been renamed since)
+    now = {r["id"]: r for r in (store.get(a), None if b == BASE else store.get(b)) if r is not None}
+    runs = [{**r, "name": now.get(r.get("id"), r).get("name")} for r in (out["run_a"], out["run_b"])]
+    out["cmp"]["name_a"], out["cmp"]["name_b"] = pair_names(*runs)
+    _view(out)
 
 
-def _view(out: dict, name_a: str, name_b: str) -> None:
+def _who(cmp: dict, side: str) -> str:
+    """One side as the caption says it: “name” (run 8, prune of cnn), or the uncompressed model."""
+    run_id, name = cmp[f"run_{side}"], cmp[f"name_{side}"]
+    return name if run_id is None else f"“{name}” (run {run_id}, {cmp[f'method_{side}']} of {cmp[f'model_{side}']})"
+
+
+def _view(out: dict) -> None:
     cmp, data = out["cmp"], cache.dataset(out["cmp"]["dataset"])
+    name_a, name_b = cmp["name_a"], cmp["name_b"]  # the names the user gave, else what the runs did
+    # the names in full once; the tiles and image captions, too narrow for them, say A and B
+    st.markdown(f"**A**: {_who(cmp, 'a')}  \n**B**: {_who(cmp, 'b')}")
+    st.caption(f"On the first {cmp['n']:,} {cmp['dataset']} test images; differences are B minus A.")
     m = st.columns(5)
     m[0].metric("Agreement", fmt_pct(cmp["agreement"]), help="Images on which both predict the same class.")
-    m[1].metric(f"Accuracy, {name_a}", fmt_pct(cmp["accuracy_a"]))
-    m[2].metric(f"Accuracy, {name_b}", fmt_pct(cmp["accuracy_b"]),
+    m[1].metric("Accuracy of A", fmt_pct(cmp["accuracy_a"]), help=name_a)
+    m[2].metric("Accuracy of B", fmt_pct(cmp["accuracy_b"]), help=name_b,
                 delta=f"{(cmp['accuracy_b'] - cmp['accuracy_a']) * 100:+.2f} points")
     m[3].metric("Right → wrong", f"{cmp['right_to_wrong']:,}", help=f"Right for {name_a}, wrong for {name_b}.")
     m[4].metric("Wrong → right", f"{cmp['wrong_to_right']:,}", help=f"Wrong for {name_a}, right for {name_b}.")
-    st.caption(f"{name_a} ({cmp['method_a']}, {cmp['model_a']}) against {name_b} ({cmp['method_b']}, "
-               f"{cmp['model_b']}) on the first {cmp['n']:,} {cmp['dataset']} test images; differences are "
-               f"{name_b} minus {name_a}.")
     c = st.columns(2)
     c[0].plotly_chart(per_class_chart(cmp, name_a, name_b), key="explorer_cmp_per_class", width="stretch")
     c[1].plotly_chart(confusion_diff_chart(cmp, data.classes, name_a, name_b), key="explorer_cmp_confusion",
@@ -121,9 +137,9 @@ def _view(out: dict, name_a: str, name_b: str) -> None:
                      true_class=true)
     if rows:
         shown = rows[:MAX_THUMBNAILS]
-        st.image([thumbnail(data.test.images[r["index"]].numpy()) for r in shown], width=84,
-                 caption=[f"#{r['index']} {r['true']} · {name_a}: {r['a']} · {name_b}: {r['b']}" for r in shown])
-        st.caption("Under each image: its index in the test set, its true class, then each run's prediction.")
+        st.caption("Under each image: its index in the test set, its true class, then what A and B predicted.")
+        st.image([thumbnail(data.test.images[r["index"]].numpy()) for r in shown], width=84,  # A, B: names are long
+                 caption=[f"#{r['index']} {r['true']} · A: {r['a']} · B: {r['b']}" for r in shown])
         if len(rows) > len(shown):
             st.caption(f"The first {len(shown)} of {len(rows):,} flipped images.")
     else:

@@ -10,6 +10,8 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
+from compression.charts.format import NO_CHANGE, UNRELIABLE
+from compression.charts.glossary import explain
 from compression.charts.pareto import comparison_frame, explorer_frame, path_frame
 from compression.pareto import COSTS, pipeline_path
 from ui import results
@@ -29,9 +31,14 @@ URL_STATE: dict[str, tuple[str, Any]] = {
     "explorer_cmp": ("cmp", ""),  # the compare view: "12,base" (run 12 against its baseline) or "12,15"
     "explorer_hidden": ("hidden", False),  # show hidden runs too
     "explorer_tags": ("tags", []),  # runs with any of these tags (tags have no commas)
-    "explorer_story": ("story", False),  # the story view: the starred runs, with their names
+    "explorer_story": ("story", False),  # the story view: the starred runs, with their names; without
+    #                                      "story" in the URL, on when runs are starred (story_default)
     "explorer_owners": ("owners", []),  # who made the runs (e-mails have no commas)
 }
+FILTER_KEYS = {"explorer_models": "model", "explorer_methods": "method", "explorer_devices": "device",
+               "explorer_runtimes": "runtime", "explorer_owners": "made by", "explorer_dates": "dates",
+               "explorer_tags": "tags", "explorer_hidden": "hidden runs shown",
+               "explorer_sim": "simulated gains on the frontier"}
 
 
 def _decode(text: str, default: Any) -> Any:
@@ -75,14 +82,32 @@ def restore_url_state() -> None:
     for key, (name, default) in URL_STATE.items():
         if name in params:
             st.session_state[key] = _decode(params[name], default)
-        elif key != "explorer_dates":  # date_input takes its default from `value`
+        elif key not in ("explorer_dates", "explorer_story"):  # dates: from `value`; story: story_default
             st.session_state[key] = default
 
 
-def save_url_state(dataset: str) -> None:
-    """Write the current view into the URL (only what differs from the defaults)."""
+def story_default(df: pd.DataFrame) -> bool:
+    """The explorer opens on the story (the starred runs, named) when any shown run is starred."""
+    return bool((df["starred"] & ~df["hidden"]).any()) if len(df) else False
+
+
+def open_on_story(df: pd.DataFrame) -> None:
+    """Without "story" in the URL, the story view is on when runs are starred."""
+    if "explorer_story" not in st.session_state:
+        st.session_state["explorer_story"] = story_default(df)
+
+
+def save_url_state(dataset: str, *, story: bool = False) -> None:
+    """Write the current view into the URL (only what differs from the defaults). The story view is
+    written whenever it is on, and as off ("story=0") where it would open on (`story`: runs are
+    starred, story_default), so a link keeps its view when runs are starred or unstarred later."""
     wanted = {"dataset": dataset}
     for key, (name, default) in URL_STATE.items():
+        if key == "explorer_story":
+            on = bool(st.session_state.get(key, story))
+            if on or story:  # on: always said; off: where the page would open on it
+                wanted[name] = _encode(on)
+            continue
         value = st.session_state.get(key, default)
         if isinstance(value, list) or isinstance(default, tuple):
             value = type(default)(value or ())
@@ -90,6 +115,17 @@ def save_url_state(dataset: str) -> None:
             wanted[name] = _encode(value)
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
+
+
+def run_choice_id(key: str) -> None:
+    """A run picker's choice as its run id again after the run was renamed: a selectbox's browser
+    side sends back the label it showed ("run 12 · “old name” · ..."), which is no longer an option
+    once the label has changed, and would drop the choice."""
+    import re
+    value = st.session_state.get(key)
+    match = re.match(r"run (\d+) · ", value) if isinstance(value, str) else None
+    if match:
+        st.session_state[key] = int(match.group(1))
 
 
 def keep_valid(key: str, options: list) -> None:
@@ -115,16 +151,68 @@ def _frame(path: str, dataset: str, revision: tuple) -> pd.DataFrame:
 
 
 def table_columns() -> dict:
-    """Display formats of the runs tables (the numbers stay numbers, so sorting is numeric)."""
+    """Display formats of the runs tables (the numbers stay numbers, so sorting is numeric), with
+    the glossary's words as the columns' help icons."""
     pct = st.column_config.NumberColumn(format="%.2f")
+    ci = st.column_config.NumberColumn(format="%.2f", help=explain("interval (95 % CI)"))
+    latency = explain(NO_CHANGE, UNRELIABLE, "simulated")
     return {"created (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-            "accuracy (%)": pct, "95% CI low (%)": pct, "95% CI high (%)": pct,
+            "accuracy (%)": pct, "95% CI low (%)": ci, "95% CI high (%)": ci,
+            "name": st.column_config.TextColumn(help="The run's name, else what it did in a few words."),
+            "config": st.column_config.TextColumn(help="What the run did, in a few words; its full config is in "
+                                                       "its details and in the report."),
             "x smaller than baseline": st.column_config.NumberColumn(format="%.2fx"),
+            "size vs baseline": st.column_config.TextColumn(help=explain("stored size", "simulated")),
+            "latency vs baseline": st.column_config.TextColumn(help=latency),
+            "MACs vs baseline": st.column_config.TextColumn(help=explain("MACs", "simulated")),
             "accuracy change (points)": st.column_config.NumberColumn(format="%+.2f"),
             "latency (ms)": st.column_config.NumberColumn(format="%.3f"),
             "runtime": st.column_config.TextColumn(help="Where latency was timed: eager, compile (torch.compile) or "
                                                         "onnxruntime; runs stored before runtimes were recorded: eager."),
-            "MACs / image": st.column_config.NumberColumn(format="%,.0f")}
+            "on frontier": st.column_config.CheckboxColumn(help=explain("Pareto frontier")),
+            "MACs / image": st.column_config.NumberColumn(format="%,.0f", help=explain("MACs"))}
+
+
+def filters(df: pd.DataFrame) -> dict[str, Any]:
+    """The filters, folded away in an expander whose title says which are on (the chart and the story
+    come first): model, method, device, runtime, who made the runs, dates, tags, hidden runs,
+    simulated gains. Returns filter_frame's keyword arguments plus `with_sim` (simulated gains on
+    the frontier)."""
+    for key, col in (("explorer_models", "model"), ("explorer_methods", "method"), ("explorer_devices", "device"),
+                     ("explorer_runtimes", "runtime"), ("explorer_owners", "owner")):
+        keep_valid(key, sorted(df[col].unique()))
+    all_tags = sorted({t for tags in df["tags"] for t in tags})
+    keep_valid("explorer_tags", all_tags)
+    on = [word for key, word in FILTER_KEYS.items() if st.session_state.get(key)]
+    # keyed: its identity is the key, so it stays open while its title follows the filters
+    with st.expander("Filters" + (f" (on: {', '.join(on)})" if on else ": all runs"), expanded=False,
+                     key="explorer_filters", icon=":material/filter_list:"):
+        f = st.columns([1, 1, 1, 1, 1, 1.5])
+        out = dict(
+            models=f[0].multiselect("Model", sorted(df["model"].unique()), key="explorer_models", placeholder="all models"),
+            methods=f[1].multiselect("Method", sorted(df["method"].unique()), key="explorer_methods",
+                                     placeholder="all methods"),
+            devices=f[2].multiselect("Device", sorted(df["device"].unique()), key="explorer_devices",
+                                     placeholder="all devices"),
+            runtimes=f[3].multiselect("Latency runtime", sorted(df["runtime"].unique()), key="explorer_runtimes",
+                                      placeholder="all runtimes", help="Where each run's latency was timed (its "
+                                      "baseline on the same runtime). Latencies are comparable only within one runtime."),
+            owners=f[4].multiselect("Made by", sorted(df["owner"].unique()), key="explorer_owners", placeholder="anyone",
+                                    help="Who made each run: the signed-in user, or local (the app without sign-in, "
+                                         "the CLI's --user or OS user name)."),
+            dates=f[5].date_input("Created between (UTC)", value=(), key="explorer_dates", format="YYYY-MM-DD",
+                                  help="Pick a first and a last day; leave empty for any date."))
+        g = st.columns([3, 2, 3])
+        out["tags"] = g[0].multiselect("Tags", all_tags, key="explorer_tags",
+                                       placeholder="any tag (runs with any of those chosen)")
+        out["hidden"] = g[1].toggle("Show hidden runs", key="explorer_hidden", help="Hidden runs stay in the store; "
+                                    "they are left out of the chart, tables, CSV and report.")
+        out["with_sim"] = g[2].toggle(
+            "Simulated gains on the frontier", key="explorer_sim",
+            help="By default the frontier on an axis uses every run whose number on that axis is real: an "
+                 "unstructured prune counts on stored size (its sparse file is real) but not on latency (it runs "
+                 "dense kernels). Switch on to let simulated numbers in too.\n\n" + explain("simulated"))
+    return out
 
 
 def compared_pair() -> tuple[int, int | None] | None:

@@ -20,13 +20,13 @@ from typing import Any
 import streamlit as st
 
 from compression.charts.format import fmt_ms, fmt_ms_spread
-from compression.device import heavy_job
+from compression.device import eval_batch_size, heavy_job
 from compression.progressive import Stage
 from compression.runtime_table import time_model
 from ui import cache, live
 
 PAGE = "home-timing"
-BATCHES = (1, 256)
+BATCHES = (1, 256)   # batch 1, and the evaluation's batch (fewer for large images: batches())
 NOISY = 0.25         # a spread above this share of its median: the machine was busy while timing
 BUSY_CORES = 0.5     # other programs using more than this many cores while timing: busy too
 RETIME_AFTER = 5.0   # seconds after a busy timing before it is timed once more, by itself
@@ -37,6 +37,12 @@ def noisy(t: dict[str, Any]) -> bool:
     """A wide spread, or other programs busy meanwhile (that slows every round alike: no spread shows it)."""
     return (any(r["spread_ms"] > NOISY * r["median_ms"] for r in t["rows"])
             or (t.get("other_cores") or 0.0) > BUSY_CORES)
+
+
+def batches(device: str, shape: tuple[int, ...]) -> tuple[int, int]:
+    """Batch 1, and the batch the test set is evaluated in (256 up to 3 x 32 x 32; 16 for 224-px photos,
+    whose activations at 256 took ~3 GB)."""
+    return (1, min(BATCHES[-1], eval_batch_size(device, shape)))
 
 
 def timing(name: str, dataset_name: str, device: str, runtime: str) -> dict[str, Any] | None:
@@ -50,7 +56,7 @@ def timing(name: str, dataset_name: str, device: str, runtime: str) -> dict[str,
 
         def timed() -> dict[str, Any]:
             with heavy_job(f"time {name}", device):  # one heavy job at a time: nothing of ours runs beside it
-                out = time_model(model, shape, device, runtime, batch_sizes=BATCHES)
+                out = time_model(model, shape, device, runtime, batch_sizes=batches(device, shape))
             return {**out, "timed_at": time.strftime("%H:%M:%S %Z")}
         first = timed()
         if not noisy(first):
@@ -84,7 +90,8 @@ def show(cols, below, name: str, dataset_name: str, device: str, runtime: str, r
     t = timing(name, dataset_name, device, runtime)
     if t is None:
         cols[0].metric("Latency (batch 1)", "timing…", help=f"Being timed on {runtime_label}, {device}.")
-        cols[1].metric("Images / s", "timing…", help=f"Batch {BATCHES[-1]}, being timed on {runtime_label}, {device}.")
+        big = batches(device, cache.dataset(dataset_name).input_shape)[-1]
+        cols[1].metric("Images / s", "timing…", help=f"Batch {big}, being timed on {runtime_label}, {device}.")
         return
     one, big = t["rows"]
     where = f"{runtime_label}, {device}"

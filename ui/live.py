@@ -108,9 +108,11 @@ def precompute(page: str, key: Hashable, work: Work, *, cancelled: Callable[[], 
     run_to_end(stage_cache(page), key, work, cancelled=cancelled)
 
 
-def stage_caption(n: int, of: int, *, refining: bool = True) -> str:
-    """'on 1,000 of 10,000 test images (refining…)'."""
-    return f"on {n:,} of {of:,} test images" + (" (refining…)" if refining else "")
+def stage_caption(n: int, of: int, *, classes: int | None = None, refining: bool = True) -> str:
+    """'on a stratified sample of 500 of 10,000 test images, every class (refining…)': the preview
+    subset (compression.preview_subset), the same images every time."""
+    from compression.preview_subset import describe
+    return f"on {describe(n, of, classes)}" + (" (refining…)" if refining else "")
 
 
 def clear(page: str) -> None:

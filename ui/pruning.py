@@ -51,7 +51,7 @@ def outcome_view(outcome: PruneOutcome, base_model: torch.nn.Module, run_id: int
 
 
 def subset_view(part, base_model: torch.nn.Module, model: str, dataset: str, device: str) -> dict:
-    """The first stage for the page: accuracy on the first test images (with its interval, against
+    """The first stage for the page: accuracy on the preview sample of test images (with its interval, against
     the unpruned model on the same images), the counts, the file's bytes, the layers and the
     histogram; no latency yet (the full stage brings it, with the file to keep or download)."""
     unstructured = part.config["method"] == "unstructured"

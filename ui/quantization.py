@@ -1,6 +1,6 @@
 """Cached core calls, staged live results and background jobs for the Quantization page (the core
 does the work). A post-training run answers in stages (ui.live, like the Pruning page): accuracy on
-the first test images with its interval, the packed file's bytes and bits per weight at once, then
+a stratified sample of the test images with its interval, the packed file's bytes and bits per weight at once, then
 all test images and latency (at 8 bits the int8 kernel, its choice on disk: kernel_cache.py)."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _preview(result, artifact: bytes) -> dict[str, Any]:
 
 
 def subset_view(part, model: str, dataset: str, device: str) -> dict[str, Any]:
-    """The first stage for the page: accuracy on the first test images (with its interval, against
+    """The first stage for the page: accuracy on the preview sample of test images (with its interval, against
     the float model on the same images), the packed file's bytes and bits per weight (the same
     bytes the full stage writes), the layer table; latency, Keep and the download come with the full
     result."""

@@ -110,7 +110,7 @@ def accuracy_caption(r: Mapping[str, Any], partial: bool, original: str) -> None
     lo, hi = wilson_interval(r["accuracy"], r["accuracy_n"])
     interval = f"95 % interval {lo * 100:.2f}–{hi * 100:.2f} %"
     if partial:
-        st.caption(f"Test accuracy {stage_caption(r['accuracy_n'], r['of'])}: {interval}; {original} on the same "
+        st.caption(f"Test accuracy {stage_caption(r['accuracy_n'], r['of'], classes=r.get('classes'))}: {interval}; {original} on the same "
                    f"images: {fmt_pct(r['baseline']['accuracy'])}.")
     else:
         st.caption(f"Test accuracy on all {r['accuracy_n']:,} test images: {interval}.")

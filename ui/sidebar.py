@@ -11,6 +11,7 @@ import streamlit as st
 from compression import CompressionError
 from compression.data import Dataset, dataset_names
 from compression.data_status import dataset_availability
+from compression.imagefolder import uploaded_names
 from compression.device import describe_device, device_queue, get_device, steady_allocator
 from compression.models import expected_input, model_card, zoo_names
 from compression.refs import ENTRY, TORCHVISION, all_references, entry_points, parse, torchvision_architectures
@@ -63,13 +64,14 @@ def _choose_dataset() -> str | None:
     if isinstance(kept, str) and kept.startswith("imagefolder:"):  # a shared link names the folder
         st.session_state.update({"keep_sidebar_folder": kept.split(":", 1)[1], "keep_sidebar_dataset": IMAGE_FOLDER})
     available = _availability()
-    usable = [n for n in dataset_names() if available[n][0]]
+    usable = [n for n in dataset_names() if available[n][0]] + uploaded_names()  # uploaded: compression.datasets_upload
     missing = [n for n in dataset_names() if not available[n][0]]
     choice = _persistent_select(
         "Dataset", usable + [IMAGE_FOLDER] + missing, "sidebar_dataset",
-        format_func=lambda n: n if n == IMAGE_FOLDER or available[n][0] else f"{n} (not installed)",
+        format_func=lambda n: n if n not in available or available[n][0] else f"{n} (not installed)",
         help="; ".join(f"{n}: {available[n][1]}" for n in dataset_names())
-             + "; an image folder holds train/<class>/ and test/<class>/ images (RGB, 32x32).")
+             + "; an image folder holds train/<class>/ and test/<class>/ images of any size (resized to 32x32 "
+               "unless its path ends in ?size=N); a zip of one can be uploaded on the home page.")
     if choice in missing:
         st.caption(f"{choice} is {available[choice][1]}.")
         return None

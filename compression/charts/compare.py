@@ -25,6 +25,26 @@ A_COLOR, B_COLOR = "#7f7f7f", "#1f77b4"
 WORSE, BETTER = "#d62728", "#2ca02c"
 
 
+def _wrapped(text: str, width: int) -> str:
+    """Text on lines of at most `width` characters (<br>, HTML-escaped): a name is never cut off."""
+    import html
+    import textwrap
+    return "<br>".join(html.escape(line) for line in textwrap.wrap(text, width, break_long_words=False,
+                                                                    break_on_hyphens=False)) or html.escape(text)
+
+
+def _title(text: str, detail: str) -> dict:
+    """A chart title with the runs' names on lines of their own (wrapped, never cut off by the
+    chart's width: names can be 80 characters), at the top of a margin tall enough for its lines."""
+    return dict(text=f"{text}<br><span style='font-size:12px;color:#555'>{_wrapped(detail, 60)}</span>",
+                y=1, yref="container", yanchor="top", pad=dict(t=12))
+
+
+def _top(title: dict) -> int:
+    """The top margin a _title needs: 34 px for its first line, 17 for each line after."""
+    return 44 + 17 * title["text"].count("<br>")
+
+
 def per_class_chart(cmp: dict, name_a: str = "A", name_b: str = "B", height: int = 520) -> go.Figure:
     """Top: accuracy of a and of b per class; bottom: b - a in points, red where b is worse.
     Classes sorted by the difference (worst first); classes without images are left out."""
@@ -32,7 +52,7 @@ def per_class_chart(cmp: dict, name_a: str = "A", name_b: str = "B", height: int
     names = [c["class"] for c in rows]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.55, 0.45])
     for key, name, color in (("a", name_a, A_COLOR), ("b", name_b, B_COLOR)):
-        fig.add_trace(go.Bar(x=names, y=[c[key] * 100 for c in rows], name=name, marker_color=color,
+        fig.add_trace(go.Bar(x=names, y=[c[key] * 100 for c in rows], name=_wrapped(name, 40), marker_color=color,
                              customdata=[c["n"] for c in rows],
                              hovertemplate="%{x}: %{y:.1f} % of %{customdata} images<extra>" + name + "</extra>"),
                       row=1, col=1)
@@ -42,10 +62,13 @@ def per_class_chart(cmp: dict, name_a: str = "A", name_b: str = "B", height: int
                          text=[f"{d:+.1f}" for d in diff], textposition="outside",
                          hovertemplate="%{x}: %{y:+.2f} points<extra>difference</extra>"), row=2, col=1)
     fig.update_yaxes(title_text="accuracy (%)", range=[0, 105], row=1, col=1)
-    fig.update_yaxes(title_text=f"{name_b} − {name_a} (points)", zeroline=True, zerolinecolor="#444", row=2, col=1)
-    fig.update_layout(barmode="group", height=height, margin=dict(l=60, r=20, t=40, b=90),
-                      title=f"Per-class accuracy, sorted by the difference ({cmp['n']:,} test images)",
-                      legend=dict(orientation="h", y=-0.12, x=1, xanchor="right"))
+    fig.update_yaxes(title_text="difference (points)", zeroline=True, zerolinecolor="#444", row=2, col=1)
+    fig.update_xaxes(automargin=True, row=2, col=1)  # slanted class names are given the room they need
+    title = _title(f"Per-class accuracy, sorted by the difference ({cmp['n']:,} test images)",
+                   f"difference: {name_b} minus {name_a}")
+    fig.update_layout(barmode="group", height=height, margin=dict(l=60, r=20, t=_top(title), b=120), title=title,
+                      # at the foot of the figure, below the slanted class names (never over them)
+                      legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", x=1, xanchor="right"))
     return fig
 
 
@@ -59,9 +82,9 @@ def confusion_diff_chart(cmp: dict, classes: Sequence[str], name_a: str = "A", n
         z=z, x=list(classes), y=list(classes), zmin=-lim, zmax=lim, zmid=0, text=text, texttemplate="%{text}",
         colorscale=[[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]], colorbar=dict(title="images"),
         hovertemplate="true %{y}, predicted %{x}: %{z:+d} images<extra></extra>"))
-    fig.update_layout(title=f"Where errors moved: confusion of {name_b} minus {name_a}", height=height,
-                      xaxis=dict(title="predicted class", side="bottom"),
-                      yaxis=dict(title="true class", autorange="reversed"), margin=dict(l=60, r=20, t=40, b=40))
+    title = _title("Where errors moved", f"confusion of {name_b} minus {name_a}")
+    fig.update_layout(title=title, height=height, xaxis=dict(title="predicted class", side="bottom"),
+                      yaxis=dict(title="true class", autorange="reversed"), margin=dict(l=60, r=20, t=_top(title), b=40))
     return fig
 
 
@@ -140,8 +163,15 @@ _METRIC_AXES = (("accuracy", "accuracy (%)", False), ("size_bytes", "stored size
                 ("params", "parameters", True), ("macs", "MACs / image", True), ("latency_ms", "latency (ms)", False))
 
 
+MAX_CATEGORIES = 8   # a text knob with more values than this is left out: its ticks would overlap
+MAX_TICK_TEXT = 12   # characters of a category written beside its axis (longer ones end in "…")
+LABEL_ANGLE = -30    # axis titles at a slant: parallel, so neighbours never overlap at any width
+
+
 def _knob_values(runs: pd.DataFrame, max_knobs: int) -> dict[str, list]:
-    """Config knobs that vary across the runs (plain values only), the most common first."""
+    """Config knobs whose value differs between runs (two values at least: a knob that only some
+    methods have, with one value, says no more than the method axis), plain values only, the most
+    varied first; text knobs with long values (a pipeline's spec) or too many values are left out."""
     seen: dict[str, int] = {}
     for cfg in runs["config"]:
         for k, v in (cfg or {}).items():
@@ -151,16 +181,30 @@ def _knob_values(runs: pd.DataFrame, max_knobs: int) -> dict[str, list]:
     distinct = {k: len({str((cfg or {}).get(k)) for cfg in runs["config"]}) for k in seen}
     for k in sorted(seen, key=lambda k: (-distinct[k], -seen[k], k)):
         vals = [(cfg or {}).get(k) for cfg in runs["config"]]
-        present = {str(v) for v in vals if v is not None}
-        if len(present) >= 2 or (len(present) == 1 and None in vals):
-            out[k] = vals
+        present = {v for v in vals if v is not None and not isinstance(v, (dict, list, tuple))}
+        text = [v for v in present if isinstance(v, str)]
+        if len(present) < 2 or (text and (len(present) > MAX_CATEGORIES or max(map(len, text)) > 24)):
+            continue
+        out[k] = vals
         if len(out) >= max_knobs:
             break
     return out
 
 
+def _short(text: str, limit: int = MAX_TICK_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _knob_label(key: str) -> str:
+    """A config key as an axis title: 'finetune_epochs' -> 'fine-tune epochs'."""
+    words = {"finetune": "fine-tune", "calibration": "calib.", "activation": "act.", "student": "student",
+             "temperature": "temperature (T)"}
+    return " ".join(words.get(w, w) for w in key.split("_"))
+
+
 def _axis(label: str, values: list) -> dict:
-    """One Parcoords dimension: numeric (missing values drawn below the range, tick '–') or categorical."""
+    """One Parcoords dimension: numeric (missing values drawn below the range, tick '–'; whole numbers
+    ticked at their own values) or categorical (ticks cut at MAX_TICK_TEXT characters)."""
     numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
     if numeric:
         nums = [float(v) for v in values if v is not None and math.isfinite(float(v))]
@@ -169,30 +213,37 @@ def _axis(label: str, values: list) -> dict:
             return dict(label=label, values=[float(v) for v in values])
         span = (hi - lo) or 1.0
         missing = lo - 0.15 * span
-        ticks = [missing, *np.linspace(lo, hi, 4)] if hi > lo else [missing, lo]
+        whole = sorted({v for v in nums}) if all(v.is_integer() for v in nums) and len(set(nums)) <= 6 else None
+        ticks = [missing, *(whole or (np.linspace(lo, hi, 4) if hi > lo else [lo]))]
         return dict(label=label, values=[missing if v is None else float(v) for v in values],
                     range=[missing, hi], tickvals=ticks, ticktext=["–", *(f"{t:.3g}" for t in ticks[1:])])
     cats = sorted({str(v) for v in values if v is not None})
     order = (["–"] if None in values else []) + cats
     return dict(label=label, values=[order.index("–" if v is None else str(v)) for v in values],
-                tickvals=list(range(len(order))), ticktext=order, range=[-0.2, len(order) - 0.8] if len(order) > 1 else [-1, 1])
+                tickvals=list(range(len(order))), ticktext=[_short(t) for t in order],
+                range=[-0.2, len(order) - 0.8] if len(order) > 1 else [-1, 1])
 
 
 def _log_axis(label: str, values: Sequence[float], fmt) -> dict:
+    """A cost on a log scale, ticked at 1, 2 and 5 times the powers of ten in its range (its own
+    lowest and highest value when the range holds fewer than two of them)."""
     logs = [math.log10(max(float(v), 1.0)) for v in values]
-    lo, hi = math.floor(min(logs)), math.ceil(max(logs))
-    ticks = list(range(lo, hi + 1)) if hi > lo else [lo]
+    lo, hi = min(logs), max(logs)
+    ticks = [math.log10(m * 10 ** e) for e in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)
+             if lo - 1e-9 <= math.log10(m * 10 ** e) <= hi + 1e-9]
+    if len(ticks) < 2:
+        ticks = sorted({lo, hi})
     return dict(label=label + " (log)", values=logs, tickvals=ticks, ticktext=[fmt(10 ** t) for t in ticks])
 
 
-def parallel_chart(runs: pd.DataFrame, *, max_knobs: int = 6, height: int = 480) -> go.Figure:
+def parallel_chart(runs: pd.DataFrame, *, max_knobs: int = 4, height: int = 480) -> go.Figure:
     """One line per run: method, model, the knobs that vary, then the metrics; colored by accuracy.
     `runs` is the explorer's frame (compression.charts.pareto.explorer_frame)."""
     runs = runs.reset_index(drop=True)
     dims = [_axis("method", list(runs["method"]))]
     if runs["model"].nunique() > 1:
         dims.append(_axis("model", list(runs["model"])))
-    dims += [_axis(f"{k} (config)" if k in ("method", "model") else k[:18], v)
+    dims += [_axis("kind" if k == "method" else f"{k} (config)" if k == "model" else _knob_label(k), v)
              for k, v in _knob_values(runs, max_knobs).items()]
     for col, label, log in _METRIC_AXES:
         vals = [float(v) * (100 if col == "accuracy" else 1) for v in runs[col]]
@@ -200,8 +251,9 @@ def parallel_chart(runs: pd.DataFrame, *, max_knobs: int = 6, height: int = 480)
                     else dict(label=label, values=vals))
     acc = [float(a) * 100 for a in runs["accuracy"]]
     fig = go.Figure(go.Parcoords(
-        dimensions=dims, line=dict(color=acc, colorscale="Viridis", showscale=True,
-                                   colorbar=dict(title="accuracy (%)"))))
-    fig.update_layout(height=height, margin=dict(l=70, r=70, t=110, b=30),
+        dimensions=dims, labelangle=LABEL_ANGLE, labelside="top", labelfont=dict(size=12),
+        tickfont=dict(size=10), rangefont=dict(size=9),
+        line=dict(color=acc, colorscale="Viridis", showscale=True, colorbar=dict(title="accuracy (%)"))))
+    fig.update_layout(height=height, margin=dict(l=80, r=70, t=140, b=30),
                       title=dict(text=f"{len(runs):,} runs: knobs and metrics (drag along an axis to filter)", y=0.98))
     return fig

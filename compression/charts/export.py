@@ -13,6 +13,7 @@ import pandas as pd
 from compression.charts.format import run_changes
 from compression.honesty import sanity_flag
 from compression.charts.story import sig
+from compression.run_labels import describe
 
 
 def iso_utc(unix: float) -> str:
@@ -49,6 +50,7 @@ def csv_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
             "run": int(r["id"]), "name": r.get("name") or "", "tags": ",".join(r.get("tags") or []),
             "starred": bool(r.get("starred")), "hidden": bool(r.get("hidden")), "group": r.get("group_id") or "",
             "created (UTC)": iso_utc(created), "model": r["model"], "dataset": r["dataset"], "method": r["method"],
+            "description": describe(r["method"], r["config"]),  # what it did, as every view says it
             "config (JSON)": json.dumps(r["config"], sort_keys=True, default=str),
             "accuracy (%)": round(r["accuracy"] * 100, 2),
             "95% CI low (%)": round(r["ci_low"] * 100, 2), "95% CI high (%)": round(r["ci_high"] * 100, 2),

@@ -23,6 +23,12 @@ def fmt_count(n: float) -> str:
     return f"{n:.0f}"
 
 
+def fmt_short_count(n: float) -> str:
+    """A count short enough for a metric tile, which cuts long values ("11,181,…"): exact below a
+    million ("266,610"), compact from there ("11.18 M"); give the exact number in the tile's help."""
+    return f"{n:,.0f}" if abs(n) < 1e6 else fmt_count(n)
+
+
 def fmt_pct(x: float, digits: int = 2) -> str:
     return f"{x * 100:.{digits}f} %"
 

@@ -17,6 +17,7 @@ from compression.charts.runs import METHOD_COLORS
 from compression.honesty import METRIC_WORDS, SIMULATABLE, sanity_flag, simulated_metrics
 from compression.metrics import wilson_interval
 from compression.pareto import COSTS, frontier_mask, runtime_of
+from compression.run_labels import describe
 
 AXIS_TITLES = {"size_bytes": "stored size (bytes)", "params": "parameters stored",
                "macs": "MACs per image", "latency_ms": "latency, batch 1 (ms)"}
@@ -42,6 +43,8 @@ def fmt_cost(cost: str, value: float) -> str:
 
 
 def config_label(config: dict | None, limit: int = 120) -> str:
+    """A config as key=value text (cut at `limit`): for the CLI and debugging. Views label a run with
+    compression.run_labels.describe / run_title, never with this."""
     text = ", ".join(f"{k}={v}" for k, v in (config or {}).items() if v is not None)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -59,7 +62,7 @@ def _hover(r: dict) -> str:
     named = f" “{html.escape(r['name'])}”" if isinstance(r.get("name"), str) and r["name"] else ""
     lines = [f"<b>run {r['id']}</b>{named} · {html.escape(r['method'])} · {html.escape(r['model'])}"
              + (f" · <i>simulated: {', '.join(METRIC_WORDS[k] for k in sim)}</i>" if sim else ""),
-             html.escape(config_label(r["config"], 80)) or "(no config)",
+             html.escape(r["label"]),
              f"accuracy {r['accuracy'] * 100:.2f} % (95% CI {lo * 100:.2f}–{hi * 100:.2f}, n={r['accuracy_n']:,})",
              f"size {fmt_cost('size_bytes', r['size_bytes'])}",
              f"params {r['params']:,} ({r['nonzero_params']:,} nonzero)",
@@ -93,7 +96,7 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
     ci = [wilson_interval(a, n) for a, n in zip(df["accuracy"], df["accuracy_n"])]
     df["ci_low"] = [lo for lo, _ in ci]
     df["ci_high"] = [hi for _, hi in ci]
-    df["label"] = [config_label(c) for c in df["config"]]
+    df["label"] = [describe(m, c) for m, c in zip(df["method"], df["config"])]  # what it did, in a few words
     df["runtime"] = [runtime_of(r) for r in df.to_dict("records")]
     df["created"] = pd.to_datetime(df["created_at"], unit="s")  # UTC
     df["simulated"] = df["simulated"].astype(bool)
@@ -314,6 +317,7 @@ def table_frame(df: pd.DataFrame, frontier: Sequence[int] = ()) -> pd.DataFrame:
     base = [b if isinstance(b, dict) else {} for b in df["baseline"]]
     out = pd.DataFrame({
         "run": df["id"].astype(int),
+        "name": [n if isinstance(n, str) else "" for n in (df["name"] if "name" in df else [None] * len(df))],
         "created (UTC)": df["created"],
         "model": df["model"], "method": df["method"], "config": df["label"],
         "accuracy (%)": df["accuracy"] * 100,
@@ -382,7 +386,7 @@ def comparison_frame(run: dict) -> pd.DataFrame:
 
 def path_frame(path: Sequence[dict]) -> pd.DataFrame:
     """A pipeline's steps, first first: run, method, config, accuracy, size."""
-    return pd.DataFrame([{"step": i + 1, "run": r["id"], "method": r["method"], "config": config_label(r["config"]),
+    return pd.DataFrame([{"step": i + 1, "run": r["id"], "method": r["method"], "config": describe(r["method"], r["config"]),
                           "accuracy (%)": round(r["accuracy"] * 100, 2), "stored size": fmt_cost("size_bytes", r["size_bytes"]),
                           "simulated": ", ".join(METRIC_WORDS[k] for k in simulated_metrics(r)) or "no"}
                          for i, r in enumerate(path)])

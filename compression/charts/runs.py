@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from compression.honesty import simulated_metrics
 from compression.metrics import wilson_interval
+from compression.run_labels import run_title
 
 METHOD_COLORS = {
     "baseline": "#444444", "prune": "#1f77b4", "distill": "#ff7f0e", "quantize": "#2ca02c",
@@ -15,13 +16,12 @@ METHOD_COLORS = {
 
 
 def runs_frame(runs: list[dict]) -> pd.DataFrame:
-    """Stored runs -> one row each with the metric columns and a short config label."""
+    """Stored runs -> one row each with the metric columns and a label (compression.run_labels.run_title)."""
     if not runs:
         return pd.DataFrame(columns=["id", "model", "method", "accuracy", "accuracy_n", "size_bytes",
                                      "params", "macs", "latency_ms", "simulated", "label"])
     df = pd.DataFrame(runs)
-    df["label"] = [", ".join(f"{k}={v}" for k, v in (c or {}).items() if v is not None)[:120]
-                   for c in df["config"]]
+    df["label"] = [run_title(r) for r in runs]  # the name, else what the run did (never the raw config)
     ci = [wilson_interval(a, n) for a, n in zip(df["accuracy"], df["accuracy_n"])]
     df["ci_low"] = [lo for lo, _ in ci]
     df["ci_high"] = [hi for _, hi in ci]

@@ -20,10 +20,10 @@ def sig(value, digits: int = 3):
 
 
 def run_title(row) -> str:
-    """The run's name, or "run N" when it has none."""
-    name = row.get("name") if isinstance(row, dict) else getattr(row, "name", None)
-    run_id = row["id"] if isinstance(row, dict) else row.id
-    return name if isinstance(name, str) and name else f"run {int(run_id)}"
+    """The run's name, else what it did in a few words (compression.run_labels.run_title: the one
+    label every picker, chart and table uses)."""
+    from compression.run_labels import run_title as title
+    return title(row)
 
 
 from compression.charts.format import CHANGE_COLUMNS as RATIO_COLUMNS
@@ -41,6 +41,12 @@ def ratios(row: dict) -> dict:
     acc = base.get("accuracy")
     out["accuracy change"] = fmt_points(row["accuracy"], acc) if acc is not None else "–"
     return out
+
+
+# the story table's columns as a page shows them: the words a reader looks for first
+STORY_ORDER = ["name", "accuracy (%)", "accuracy change", "size vs baseline", "latency vs baseline",
+               "MACs vs baseline", "warning", "model", "method", "run", "test images", "stored size (bytes)",
+               "simulated", "tags"]
 
 
 def story_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -61,23 +67,62 @@ def story_table(df: pd.DataFrame) -> pd.DataFrame:
                                        "warning", "simulated", "tags", "owner"])
 
 
-def _positions(x, log_x: bool) -> list[str]:
-    """Where each name goes: to the right of a marker near the left edge, to the left near the
-    right edge, centred above it elsewhere, so that no name runs into the axis or out of the plot."""
-    xs = [math.log10(v) if log_x and v > 0 else float(v) for v in x]
-    lo, hi = (min(xs), max(xs)) if xs else (0.0, 0.0)
-    span = hi - lo
-    return ["top center" if not span else "top right" if (v - lo) / span < 0.25
-            else "top left" if (v - lo) / span > 0.75 else "top center" for v in xs]
+WRAP = 24  # characters per line of a name written on a chart
+
+
+def wrap(text: str, width: int = WRAP) -> str:
+    """A label as lines of at most `width` characters (broken at spaces; a longer word stays whole),
+    joined with <br> for plotly, HTML-escaped: a long name is written in full, never cut off."""
+    import html
+    import textwrap
+    return "<br>".join(html.escape(line) for line in textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)) or html.escape(text)
+
+
+def _positions(x, y, log_x: bool, x_all=(), y_all=()) -> list[str]:
+    """Where each name goes, so that none runs out of the plot, over its marker's interval bar or
+    over a neighbour: to the right of a marker in the left 60 % of the plot, to its left beyond;
+    below a marker near the top of the plot (above elsewhere), and on the other side of the marker
+    than the name of a close neighbour."""
+    def scale(v):
+        return math.log10(v) if log_x and v > 0 else float(v)
+    xs, ys = [scale(v) for v in x], [float(v) for v in y]
+    if not xs:
+        return []
+    ex = xs + [scale(v) for v in x_all]  # the plot's extent: every marker drawn, not only these
+    ey = ys + [float(v) for v in y_all]
+    (x0, x1), (y0, y1) = (min(ex), max(ex)), (min(ey), max(ey))
+    fx = [(v - x0) / (x1 - x0) if x1 > x0 else 0.5 for v in xs]
+    fy = [(v - y0) / (y1 - y0) if y1 > y0 else 0.5 for v in ys]
+    side = ["right" if f < 0.6 else "left" for f in fx]
+    above = [f < 0.85 for f in fy]
+    order = sorted(range(len(xs)), key=lambda i: (fx[i], fy[i]))
+    for prev, i in zip(order, order[1:]):  # a close pair: names on either side, else one above, one below
+        if abs(fx[i] - fx[prev]) < 0.15 and side[i] == side[prev] and fx[prev] > 0.2 and fx[i] < 0.8:
+            side[prev], side[i] = "left", "right"
+        elif abs(fx[i] - fx[prev]) < 0.15 and abs(fy[i] - fy[prev]) < 0.2 and above[i] == above[prev]:
+            above[i] = not above[prev]
+    return [f"{'top' if a else 'bottom'} {s}" for a, s in zip(above, side)]
 
 
 def label_runs(fig: go.Figure, df: pd.DataFrame, cost: str, *, log_x: bool = True) -> go.Figure:
-    """Write each run's name beside its marker (a text-only trace: clicks still reach the markers)."""
-    x = df[cost].to_numpy()
-    fig.add_trace(go.Scatter(
-        x=x, y=df["accuracy"].to_numpy() * 100, mode="text", name="names",
-        text=[run_title(r) for r in df.to_dict("records")], textposition=_positions(x, log_x),
-        textfont=dict(size=12, color="#222"), hoverinfo="skip", showlegend=False, cliponaxis=False))
+    """Write each run's name (else what it did) beside its marker, wrapped, never clipped: a
+    text-only trace (clicks still reach the markers) drawn outside the axes where it must be, with
+    room above and below the markers for the names of the highest and lowest runs."""
+    x, y = df[cost].to_numpy(), df["accuracy"].to_numpy() * 100
+    points = [(float(a), float(b)) for t in fig.data if t.x is not None and t.y is not None
+              for a, b in zip(t.x, t.y) if a is not None and b is not None and a == a and b == b and (a > 0 or not log_x)]
+    positions = _positions(x, y, log_x, [a for a, _ in points], [b for _, b in points])
+    fig.add_trace(go.Scatter(  # invisible markers the size of the runs' keep the names off them and their bars
+        x=x, y=y, mode="markers+text", name="names", marker=dict(size=14, opacity=0),
+        text=[wrap(run_title(r)) for r in df.to_dict("records")], textposition=positions,
+        textfont=dict(size=12, color="#222", shadow="auto"), hoverinfo="skip", showlegend=False, cliponaxis=False))
+    drawn = [float(v) for t in fig.data for v in (t.y if t.y is not None else ()) if v is not None and v == v]
+    if "ci_low" in df:  # the runs' confidence intervals too
+        drawn += [float(v) * 100 for v in (*df["ci_low"], *df["ci_high"]) if v == v]
+    if drawn:  # the y range padded by a few lines' height, so names above / below the extremes fit
+        lo, hi = min(drawn), max(drawn)
+        pad = max((hi - lo) * 0.2, 1.0)
+        fig.update_yaxes(range=[lo - pad, hi + pad])
     return fig
 
 

@@ -50,7 +50,7 @@ def teacher_logits(teacher: nn.Module, dataset: Dataset, n: int | None = None, *
     """
     total = len(dataset.train)
     n = total if n is None else min(n, total)
-    batch_size = batch_size or eval_batch_size(device)
+    batch_size = batch_size or eval_batch_size(device, dataset.input_shape)
     key = f"{state_dict_hash(teacher)[:24]}-{dataset_fingerprint(dataset)}"
     with _LOCK:
         cached = _MEMORY.get(key)

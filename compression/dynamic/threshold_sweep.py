@@ -46,7 +46,7 @@ def exit_table(model: MultiExitNet, dataset: Dataset, *, split: str = "test", de
                limit: int | None = None, batch_size: int | None = None) -> ExitTable:
     """One pass over the split with every exit evaluated (in eval mode; the model is not changed)."""
     model = require_multi_exit(model)
-    batch_size = batch_size or eval_batch_size(device)
+    batch_size = batch_size or eval_batch_size(device, dataset.input_shape)
     outs: list[list[torch.Tensor]] = [[] for _ in range(model.num_exits)]
     for x, _ in dataset.batches(split, batch_size, device=device, limit=limit):
         for k, logits in enumerate(model.forward_all(x)):

@@ -94,15 +94,15 @@ def staged_prune(name: str, dataset: Dataset, cfg: PruneConfig, ft: FinetuneConf
                  device: torch.device | str = "cpu", model: nn.Module | None = None, first: int | None = None,
                  cancelled=lambda: False, runtime: str | None = None):
     """`run_prune` in stages (compression.progressive.staged_compress): a Stage "subset" (a Partial:
-    accuracy on the first test images) as soon as it is pruned, then the Stage "full" (a PruneOutcome,
+    accuracy on the preview's test images: compression.preview_subset) as soon as it is pruned, then the Stage "full" (a PruneOutcome,
     what run_prune returns), each config the page's settings."""
-    from compression.progressive import SUBSET, Stage, staged_compress
+    from compression.progressive import Stage, staged_compress
     from compression.pruning.method import PruneStep
     step = PruneStep(cfg.method, cfg.ratio, cfg.scope, ft.steps, ft.epochs, ft.lr, ft.split, cfg.importance,
                      distill=ft.distill, augment=ft.augment)
     settings = config_dict(cfg, ft)
     for stage in staged_compress(name, dataset, "prune", step, device=device, model=model, cancelled=cancelled,
-                                 first=SUBSET if first is None else first, seed=ft.seed, subset=ft.subset,
+                                 first=first, seed=ft.seed, subset=ft.subset,
                                  monitor_images=ft.monitor_images, options=_runtime_option(runtime)):
         if not stage.final:
             stage.value.config = dict(settings)

@@ -48,15 +48,15 @@ def staged_quantize(name: str, config: QuantConfig, *, dataset: Any = None, devi
                     model: nn.Module | None = None, first: int | None = None, kernel: bool = True,
                     cancelled: Callable[[], bool] = lambda: False, runtime: str | None = None) -> Iterator[Any]:
     """`quantize_zoo_model` in stages (compression.progressive.staged_compress): a Stage "subset"
-    (a Partial: accuracy on the first test images, the packed file's bytes) as soon as it is
+    (a Partial: accuracy on the preview's test images, the packed file's bytes) as soon as it is
     quantized, then the Stage "full" whose value is what quantize_zoo_model returns (Result,
     QuantizedModel): all test images, latency, the int8 kernel where one runs. `model`: the
     reference's model already loaded (not modified)."""
     from compression.device import get_device
-    from compression.progressive import SUBSET, Stage, staged_compress
+    from compression.progressive import Stage, staged_compress
     device = torch.device(device) if device is not None else get_device()
     for stage in staged_compress(name, dataset, "quantize", config, device=device, model=model,
-                                 first=SUBSET if first is None else first, cancelled=cancelled,
+                                 first=first, cancelled=cancelled,
                                  options=_options(kernel, runtime)):
         if stage.final:
             run = stage.value

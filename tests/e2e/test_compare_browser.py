@@ -21,11 +21,11 @@ def test_two_runs_compared_in_a_real_browser(app_url, page, screenshots, fmnist)
     page.goto(f"{app_url}/Pareto_explorer")
     page.get_by_text("Compare two runs").wait_for(timeout=120_000)
     wait_until_idle(page)
-    _pick(page, "Run", re.compile(rf"^run {a} · prune"))
+    _pick(page, "Run", re.compile(rf"^run {a} · unstructured 0.9 · mlp"))  # what each run did
     page.get_by_text("Per-class accuracy, sorted by the difference").first.wait_for(timeout=120_000)
     wait_until_idle(page, 120_000)
     assert "cmp=" in page.url and f"{a}%2Cbase" in page.url  # against its baseline by default
-    _pick(page, "against", re.compile(rf"^run {b} · quantize"))
+    _pick(page, "against", re.compile(rf"^run {b} · 4-bit per-channel · mlp"))
     page.wait_for_function(f"() => location.search.includes('cmp={a}%2C{b}')", timeout=60_000)
     wait_until_idle(page, 120_000)
     page.get_by_text("Per-class accuracy, sorted by the difference").first.wait_for(timeout=60_000)
