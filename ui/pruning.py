@@ -18,6 +18,7 @@ from compression.progressive import Stage
 from compression.pruning import (FinetuneConfig, PruneConfig, PruneOutcome, cached_sensitivity, prunable_parameters,
                                  staged_prune, sweep)
 from ui import cache, jobs, live, results, runtime_table
+from ui.downloads import model_download
 from ui.keep import keep_button
 
 SENSITIVITY_RATIOS = (0.2, 0.4, 0.6, 0.8, 0.9)
@@ -176,12 +177,8 @@ def result_card(view: dict, base: dict) -> None:
     right.plotly_chart(magnitude_histograms(view["hist"]), width="stretch")
     if partial:
         return  # Keep and the download come with the full result
-    suffix = "pt" if structured else "sparse"
     if view.get("preview"):
         keep_button(view["preview"], what="pruned model")
     runtime_table.section("prune_runtimes_job", r, view["artifact"], what="unpruned model")
-    st.download_button(f"Download the pruned model ({fmt_bytes(r['size_bytes'])})", view["artifact"],
-                       file_name=f"{r['model']}-{r['config']['method']}-{r['config']['ratio']:.2f}.{suffix}",
-                       key=f"prune_download_{r['run_id'] or view['preview']['key']}", on_click="ignore",
-                       help="Structured: a torch.save state_dict (load it with compression.pruning.load_structured). "
-                            "Unstructured: the sparse container (compression.pruning.load_sparse).")
+    model_download(f"prune_{r['run_id'] or view['preview']['key']}", r, artifact=view["artifact"],
+                   preview=view.get("preview") if not r["run_id"] else None, what="pruned model")

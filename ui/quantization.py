@@ -20,6 +20,7 @@ from compression.progressive import Stage
 from compression.quantization import (QuantConfig, bit_configs, layer_sensitivity, quantizable_layers,
                                       quantize_zoo_model, staged_quantize, sweep, weight_histogram)
 from ui import cache, jobs, live, results
+from ui.downloads import model_download
 from ui.keep import keep_button
 
 
@@ -217,6 +218,6 @@ def result_card(view: dict[str, Any], base: dict[str, Any]) -> None:
         return  # Keep and the download come with the full result
     if view.get("preview"):
         keep_button(view["preview"], what="quantized model")
-    st.download_button("Download the packed artifact", view["artifact"], key="quant_download", on_click="ignore",
-                       file_name=f"{r['model']}-{r['config']['method']}-{r['config']['bits']}bit.ceq",
-                       help="Load it with compression.quantization.load_artifact(bytes)")
+    preview = view.get("preview") if not r.get("run_id") else None
+    model_download(f"quant_{r.get('run_id') or (preview or {}).get('key')}", r, artifact=view["artifact"],
+                   preview=preview, what="quantized model")

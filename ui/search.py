@@ -15,6 +15,7 @@ from compression.charts.search import param_importances, parallel_coordinates, t
 from compression.honesty import simulated_metrics
 from compression.search import SearchConfig, SearchOutcome, best, iter_search, storage_url, study_rows
 from ui import cache, jobs
+from ui.downloads import model_download
 
 JOB = "search_job"
 FMT = {"size_bytes": fmt_bytes, "macs": fmt_count, "latency_ms": fmt_ms}
@@ -172,6 +173,9 @@ def show_final(job) -> None:
                    + _describe(chosen, cfg.objective, live.base))
     st.caption(f"Study **{name}**: {len(rows)} complete trials ({len(live.outcome.trials)} in this run); "
                "each is a stored run, on the Pareto explorer too.")
+    run = cache.run_store().get(chosen["run_id"]) if chosen.get("run_id") else None
+    if run is not None:
+        model_download(f"search_best_{run['id']}", run, what="chosen model")
     st.plotly_chart(trials_chart(rows, cfg.objective, cfg.budget, best_trial=chosen["trial"],
                                  log_x=cfg.objective != "latency_ms", title="Every trial of the study, and its front"),
                     key="search_chart_final", width="stretch")

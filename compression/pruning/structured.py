@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from compression import CompressionError
+from compression.artifact import register_reshape
 from compression.model_kinds import refuse_multi_exit, refuse_slimmable
 from compression.models import clone_model
 from compression.pruning.config import PRUNABLE, PruneConfig
@@ -195,6 +196,9 @@ def resize_to(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
                 setattr(m, bname, torch.empty_like(state[key], dtype=b.dtype))
     match_heads_(model)
     return model
+
+
+register_reshape(resize_to)  # the artifact loader shrinks a rebuilt model to a pruned state's shapes
 
 
 def load_structured(data: bytes, builder: Callable[[], nn.Module]) -> nn.Module:
