@@ -15,11 +15,15 @@ from compression import CompressionError
 def contract_of(run: Mapping[str, Any], dataset: Any = None):
     """The input contract a stored run's model expects (compression.contract.InputContract).
 
-    Today: the normalization, size and classes of the dataset it was measured on, which is what every
-    model in the store was trained and evaluated with. When runs record their model's own contract
-    (issue 27), this is the one place that reads it instead."""
+    The one its model recorded (extra.model_source.contract: the zoo card's, torchvision/timm/HF
+    metadata, or what the user stated); for runs stored before models carried their contract, the
+    normalization, size and classes of the dataset it was measured on, as they were then."""
     from compression.contract import InputContract
     from compression.data import load_dataset
+    recorded = ((run.get("extra") or {}).get("model_source") or {}).get("contract")
+    if isinstance(recorded, dict):
+        return InputContract.from_json(recorded, source=(run.get("extra") or {}).get("model_source", {}).get(
+            "contract_source") or "run")
     return InputContract.of_dataset(dataset if dataset is not None else load_dataset(run["dataset"]))
 
 
@@ -97,7 +101,9 @@ def source_of(run: Mapping[str, Any], blob: bytes, predictions: Any = None) -> S
     run = _normal(run)
     header = header_of(blob)
     model = load_artifact(blob).cpu().eval()
+    from compression.contract import model_view
     dataset = load_dataset(run["dataset"])
+    dataset = model_view(dataset, contract_of(run, dataset))  # the re-check feeds what the model expects
     return Source(run, blob, model, header["architecture"] if header else None,
                   header["payload"] if header else payload_kind(blob), dataset, contract_of(run, dataset), predictions)
 
