@@ -93,6 +93,49 @@ def add_common(parser: argparse.ArgumentParser, *, dataset: bool = True) -> None
         parser.set_defaults(loads_dataset=True)  # its problems are listed first (dataset_notes)
 
 
+def add_model(parser: argparse.ArgumentParser, flag: str = "--model", *, required: bool = True,
+              help: str | None = None, default: Any = None) -> None:
+    """--model REF and what makes it the user's model: --weights, --pretrained, --normalize,
+    --mean/--std, --input-size (folded into the reference text by `main`, see compression.refs)."""
+    parser.add_argument(flag, required=required, default=default, help=help or (
+        "model reference: a zoo or named model (see `models list`), torchvision:<arch>, timm:<arch>, "
+        "hf:<directory>, entry:<name>, or run:<id> (a stored run's artifact)"))
+    parser.add_argument("--weights", default=None, metavar="FILE",
+                        help="your state_dict for the architecture (.pt/.pth/.safetensors, read without unpickling)")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="torchvision:/timm: the published weights (local cache; downloaded when online)")
+    norm = parser.add_mutually_exclusive_group()
+    norm.add_argument("--normalize", choices=("dataset", "imagenet", "none"), default=None,
+                      help="the normalization your weights were trained with: the dataset's mean/std, ImageNet's, "
+                           "or none (pixels in [0, 1]); default: the model's own (ImageNet for torchvision/timm)")
+    norm.add_argument("--mean", default=None, metavar="A,B,C", help="per-channel mean of [0, 1] pixels (with --std)")
+    parser.add_argument("--std", default=None, metavar="A,B,C", help="per-channel std (with --mean)")
+    parser.add_argument("--input-size", type=int_range(8, 1024), default=None, metavar="N",
+                        help="resize images to N x N for the model (default: its own, else the dataset's)")
+    parser.set_defaults(_model_flags=[flag.lstrip("-").replace("-", "_")])
+
+
+def compose_reference(args: argparse.Namespace, dest: str = "model") -> None:
+    """Fold --weights, --pretrained, --normalize, --mean/--std and --input-size into args.<dest>: one
+    reference text (compression.refs.ModelRef.spec) that every job and step carries whole."""
+    from compression.refs import parse
+    text = getattr(args, dest, None)
+    given = {k: getattr(args, k, None) for k in ("weights", "normalize", "mean", "std", "input_size")}
+    pretrained = bool(getattr(args, "pretrained", False))
+    if not text:
+        if any(v is not None for v in given.values()) or pretrained:
+            raise CompressionError(f"--weights and the normalization options need --{dest.replace('_', '-')}")
+        return
+    if given["weights"] is not None and not __import__("os").path.isfile(given["weights"]):
+        raise CompressionError(f"weights file {given['weights']!r} not found")
+    setattr(args, dest, parse(text, pretrained=pretrained, **given).spec)
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of a model name (torchvision:resnet18+mine.pt -> torchvision_resnet18_mine.pt)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:64]
+
+
 def format_line(d: dict[str, Any]) -> str:
     """One readable line for a result dict."""
     if "accuracy" not in d:
@@ -118,7 +161,7 @@ def format_line(d: dict[str, Any]) -> str:
             f"size {d['size_bytes'] / 1024:9.1f} KiB{ratio}  MACs {d['macs'] / 1e6:7.3f} M  "
             f"latency {d['latency_ms']:7.3f} ms{latency}  "
             f"{'simulated: ' + ', '.join(sim) + ' ' if sim else ''}[{d['device']}{runtime}]")
-    warning = sanity_warning(d)
+    warning = extra.get("warning") or sanity_warning(d)
     return line + (f"\n  warning: {warning}" if warning else "")
 
 
@@ -200,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from compression.access import set_cli_user
         set_cli_user(getattr(args, "user", None))
+        for dest in getattr(args, "_model_flags", []):
+            compose_reference(args, dest)
         dataset_notes(args)
         executor = _executor(args)
         from compression.runtimes import using_runtime

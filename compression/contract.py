@@ -8,12 +8,20 @@ the keys of `to_json()`; model cards and artifact headers record it beside the a
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+import torch
+import torch.nn.functional as F
+
 from compression import CompressionError
+from compression.data import Dataset
 
 KEYS = ("mean", "std", "input_size", "channels", "classes")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # what torchvision's and most timm weights were trained with
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -26,18 +34,29 @@ class InputContract:
     source: str = "dataset"          # where it came from: dataset, zoo card, torchvision, timm, hf, user
 
     def __post_init__(self) -> None:
-        if self.channels not in (1, 3):
-            raise CompressionError(f"input contract: channels must be 1 or 3, got {self.channels!r}")
+        def bad(key: str, value: Any, want: str) -> None:
+            raise CompressionError(f"input contract: {key} {value!r} {want}")
+
+        def number(x: Any) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+        ch = self.channels
+        if isinstance(ch, bool) or not isinstance(ch, int) or ch not in (1, 3):
+            bad("channels", ch, "must be 1 (grayscale) or 3 (RGB)")
         for key in ("mean", "std"):
             values = getattr(self, key)
-            if len(values) != self.channels:
-                raise CompressionError(f"input contract: {key} has {len(values)} values for {self.channels} channel(s)")
+            if not isinstance(values, (tuple, list)) or len(values) != ch or not all(number(v) for v in values):
+                bad(key, values, f"must be {ch} finite number(s), one per channel")
         if any(s <= 0 for s in self.std):
-            raise CompressionError(f"input contract: std must be positive, got {list(self.std)}")
-        if len(self.input_size) != 2 or any(int(v) < 1 for v in self.input_size):
-            raise CompressionError(f"input contract: input_size must be (height, width), got {self.input_size!r}")
-        if len(self.classes) < 2:
-            raise CompressionError(f"input contract: need at least 2 classes, got {len(self.classes)}")
+            bad("std", self.std, "must be positive")
+        size = self.input_size
+        if (not isinstance(size, (tuple, list)) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 16384 for v in size)):
+            bad("input_size", size, "must be (height, width), integers in [1, 16384]")
+        if (not isinstance(self.classes, (tuple, list)) or len(self.classes) < 2
+                or not all(isinstance(c, str) for c in self.classes)):
+            bad("classes", self.classes, "must be at least 2 class names")
+        if not isinstance(self.source, str):
+            bad("source", self.source, "must be text")
 
     def to_json(self) -> dict[str, Any]:
         """The object every exported file carries (keys: mean, std, input_size, channels, classes)."""
@@ -73,3 +92,61 @@ def check_classes(contract: InputContract, classes: Sequence[str]) -> None:
     """A model's classes must be the dataset's, in number (names may differ)."""
     if len(classes) != len(contract.classes):
         raise CompressionError(f"the model predicts {len(contract.classes)} classes; the dataset has {len(classes)}")
+
+
+def chance_warning(accuracy: float, classes: int, contract: InputContract, *, points: float = 0.05) -> str | None:
+    """A baseline within `points` of chance: the likely cause is a normalization the weights were
+    not trained with; say which one is in use and how to set another (None when it is not)."""
+    chance = 1.0 / max(2, classes)
+    if accuracy > chance + points:
+        return None
+    return (f"accuracy {accuracy * 100:.1f} % is within {points * 100:.0f} points of chance ({chance * 100:.1f} %): "
+            f"the weights may expect another input normalization than the one in use ({contract.describe()}). "
+            "Set it with --normalize dataset|imagenet|none or --mean A,B,C --std A,B,C "
+            "(on the home page: the normalization of the uploaded model)")
+
+
+# ---------------------------------------------------------------------------------------------
+# the dataset seen through a contract
+
+def model_view(data: Any, contract: InputContract) -> Any:
+    """`data` (compression.data.Dataset) as the model expects it: normalized with the contract's
+    mean/std and resized to its input size. The same object when nothing differs (a zoo model on
+    its own dataset); an image folder is read again at the contract's size (better than resizing
+    a small decode); other datasets are resized per batch. Every `view.batches(...)` and
+    `view.normalize(...)` caller then feeds the model what it was trained on."""
+    from compression.data import load_dataset
+    raw = getattr(data, "raw", None) or data
+    c, h, w = raw.input_shape
+    size = tuple(int(v) for v in contract.input_size)
+    if (tuple(raw.mean) == tuple(contract.mean) and tuple(raw.std) == tuple(contract.std)
+            and size == (h, w)):
+        return raw
+    base = raw
+    if size != (h, w) and raw.name.startswith("imagefolder:") and size[0] == size[1]:
+        root = raw.name.split(":", 1)[1].rpartition("?size=")
+        path = root[0] if root[1] else root[2]
+        base = load_dataset(f"imagefolder:{path}?size={size[0]}")
+    values = {f.name: getattr(base, f.name) for f in dataclasses.fields(Dataset)}
+    values.update(mean=tuple(contract.mean), std=tuple(contract.std))
+    resize = None if tuple(base.input_shape[1:]) == size else size
+    return ContractView(**values, raw=raw, resize=resize)
+
+
+@dataclasses.dataclass(frozen=True)
+class ContractView(Dataset):
+    """A dataset normalized (and resized) for one model's input contract; `raw` is the dataset as
+    loaded. The name stays the dataset's: runs on it are runs on that dataset."""
+    raw: Any = None
+    resize: tuple[int, int] | None = None   # (height, width) batches are resized to, if any
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        c, h, w = tuple(self.test.images.shape[1:])
+        return (c, *self.resize) if self.resize else (c, h, w)
+
+    def normalize(self, images: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+        x = super().normalize(images, device)
+        if self.resize and tuple(x.shape[-2:]) != tuple(self.resize):
+            x = F.interpolate(x, size=self.resize, mode="bilinear", antialias=True, align_corners=False)
+        return x

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import math
 import re
 import shutil
 import time
@@ -48,8 +49,11 @@ class UploadLimits:
 
     def __post_init__(self) -> None:
         for key in ("max_zip_bytes", "max_total_bytes", "max_entries", "max_ratio"):
-            if getattr(self, key) <= 0:
-                raise CompressionError(f"upload limit {key} must be positive, got {getattr(self, key)!r}")
+            value = getattr(self, key)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or value <= 0 or (key != "max_ratio" and value != int(value)):
+                kind = "a positive number" if key == "max_ratio" else "a positive whole number"
+                raise CompressionError(f"upload limit {key} must be {kind}, got {value!r}")
 
 
 def check_name(name: str) -> str:

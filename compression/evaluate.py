@@ -29,19 +29,27 @@ def check_compatible(model: str, data: Dataset) -> None:
 
 
 def evaluate(model: str, *, dataset: str | None = None, weights: str | Path | None = None,
-             device: torch.device | str = "cpu", limit: int | None = None, pretrained: bool = False) -> Result:
-    """Measure any model reference (a zoo model, its architecture with the user's weights, a
-    torchvision architecture, an installed entry point) on a dataset."""
+             device: torch.device | str = "cpu", limit: int | None = None, pretrained: bool = False,
+             **options) -> Result:
+    """Measure any model reference (compression.refs: a zoo or named model, an architecture with
+    the user's weights, torchvision/timm/hf, an entry point, a stored run) on a dataset. `options`:
+    normalize, mean, std, input_size. A baseline near chance gets a warning naming the contract."""
+    from compression.contract import chance_warning
     from compression.refs import baseline, resolve
     device = torch.device(device)
-    resolved = resolve(model, dataset, device=device, weights=weights, pretrained=pretrained)
+    resolved = resolve(model, dataset, device=device, weights=weights, pretrained=pretrained, **options)
     from compression.predictions import Predictions
     from compression.training import predict
     metrics: Metrics = baseline(resolved, device, limit=limit)
-    config = {"weights": str(weights) if weights else None, "limit": limit}
-    if resolved.ref.kind == "torchvision":
-        config["pretrained"] = pretrained
+    ref = resolved.ref
+    config = {"weights": Path(ref.weights).name if ref.weights else None, "limit": limit}
+    if ref.kind in ("torchvision", "timm"):
+        config["pretrained"] = ref.pretrained
     metrics, extra = _on_runtime(resolved, metrics, device)
+    extra["model_source"] = resolved.provenance
+    warning = chance_warning(metrics.accuracy, resolved.dataset.num_classes, resolved.contract)
+    if warning:
+        extra["warning"] = warning
     extra["classes"] = resolved.dataset.num_classes  # chance level = 1 / classes (compression.honesty)
     # kept with the run like every family's, so a baseline run compares with any run on its images
     predictions = Predictions.from_logits(predict(resolved.model, resolved.dataset, "test", device=device, limit=limit))
@@ -68,50 +76,16 @@ def _on_runtime(resolved, metrics: Metrics, device: torch.device) -> tuple[Metri
 
 
 def add_user_model(base: str, weights: bytes | Path, *, name: str | None = None,
-                   filename: str | None = None, device: torch.device | str = "cpu") -> dict:
-    """Keep a user's weights for a zoo architecture as a named model every page and command can use.
-
-    The file is parsed without unpickling (compression.weights), checked against the
-    architecture (missing/unexpected keys and shapes listed), re-saved as a plain state_dict in
-    $COMPRESSION_HOME/models/, evaluated, and described by a model card like the zoo's.
-    """
-    import datetime as dt
+                   filename: str | None = None, device: torch.device | str = "cpu", **options) -> dict:
+    """Keep a user's weights for an architecture (`base`: a zoo name or any model reference) as a
+    named model every page and command can use (compression.models.named.add_named_model: the file
+    is parsed without unpickling, checked against the architecture, evaluated, and described by a
+    model card like the zoo's). `options`: dataset, normalize, mean, std, input_size."""
     import hashlib
-    import json
-    import os
-    import uuid
 
-    from compression.models import (NAME_PATTERN, MODELS_DIR, build_from_card, load_state_dict_checked,
-                                    state_dict_bytes, user_models_dir)
-    from compression.weights import read_weights
-
-    base_card = model_card(base)
-    filename = filename or (Path(weights).name if isinstance(weights, (str, Path)) else "weights.pt")
-    state = read_weights(weights, filename)
-    model = build_from_card(base)
-    load_state_dict_checked(model, state, source=filename)
-    blob = state_dict_bytes(model)
-    name = name or f"{base}-mine-{hashlib.sha256(blob).hexdigest()[:8]}"
-    if not NAME_PATTERN.match(name):
-        raise CompressionError(f"model name {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
-    if (MODELS_DIR / f"{name}.json").is_file():
-        raise CompressionError(f"model name {name!r} is taken by the zoo; choose another")
-    folder = user_models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = f"{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"  # two sessions adding at once never share a temp file
-    (folder / f".{name}.pt.{tmp}").write_bytes(blob)
-    os.replace(folder / f".{name}.pt.{tmp}", folder / f"{name}.pt")
-    data = dataset_for(base)
-    metrics = measure(model.to(device), data, device=device, artifact=blob)
-    card = {
-        "name": name, "description": f"Your weights ({filename}) for the {base} architecture.",
-        "builder": base_card["builder"], "builder_kwargs": base_card.get("builder_kwargs", {}),
-        "dataset": base_card["dataset"], "checkpoint": f"{name}.pt", "source": "uploaded",
-        "base": base, "uploaded_from": filename, "recipe": None,
-        "test_accuracy": metrics.accuracy, "accuracy_n": metrics.accuracy_n, "params": metrics.params,
-        "size_bytes": metrics.size_bytes, "macs": metrics.macs, "train_time_s": None,
-        "trained_on": None, "added_at": dt.datetime.now().isoformat(timespec="seconds"),
-    }
-    (folder / f".{name}.json.{tmp}").write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(folder / f".{name}.json.{tmp}", folder / f"{name}.json")
-    return card
+    from compression.models.named import add_named_model
+    if name is None:
+        blob = weights if isinstance(weights, (bytes, bytearray)) else Path(weights).read_bytes()
+        safe = "".join(c if c.isalnum() or c in "_.-" else "-" for c in base.split("?")[0])[:40]
+        name = f"{safe}-mine-{hashlib.sha256(blob).hexdigest()[:8]}"
+    return add_named_model(name, base, weights=weights, filename=filename, device=device, **options)

@@ -5,6 +5,8 @@ CLI, a pipeline step, a sweep point and a search trial."""
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import typing
 from typing import Any, Mapping
@@ -114,6 +116,9 @@ def make_config(name: str, values: Mapping[str, Any] | None = None) -> Any:
         raise CompressionError(f"{name}: {exc}") from None
 
 
+_KEY = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*=")  # key=value; "resnet18?weights=..." continues a reference
+
+
 def parse_spec(text: str) -> tuple[Any, Any]:
     """'prune:structured:0.5:epochs=2' -> (the prune method, its config). Positional knobs come
     first; a value may contain ':' (distill:1:teacher=torchvision:resnet18)."""
@@ -126,7 +131,7 @@ def parse_spec(text: str) -> tuple[Any, Any]:
     key = None  # the last key=value's key: a part after it without "=" continues its value, since
     #             values may hold ':' (teacher=torchvision:resnet18, entry:<name>, a JSON object)
     for part in parts:
-        if "=" in part:
+        if "=" in part and _KEY.match(part):
             key, _, value = part.partition("=")
             key = key.strip()
             values[key] = value

@@ -299,10 +299,10 @@ def apply_to(reference: Any, dataset: Any, method: str, config: Any = None, *, d
              model: nn.Module | None = None, seed: int = 0, subset: int | None = None, monitor_images: int = 2000,
              options: Mapping[str, Any] | None = None) -> Applied:
     """Resolve the reference and apply the method (see `compress` for the arguments)."""
-    from compression.refs import Resolved, resolve
+    from compression.refs import Resolved, resolve, with_model
     resolved = reference if isinstance(reference, Resolved) else resolve(reference, dataset, device=device)
     if model is not None and model is not resolved.model:
-        resolved = Resolved(resolved.ref, model, resolved.dataset, resolved.architecture)
+        resolved = with_model(resolved, model)
     m = get_method(method)
     config = _config_for(m, method, config)
     ctx = Context(resolved, device, limit, progress or (lambda entry: None), should_stop or (lambda: False),
@@ -325,6 +325,7 @@ def finish_run(applied: Applied, *, baseline: Any = None, logits: torch.Tensor |
     extra = {**out.extra, **finish_extra, "spec": spec_of(m.name, config), "stopped": out.stopped,
              "classes": resolved.dataset.num_classes,  # chance level = 1 / classes (compression.honesty)
              "compression_ratio": round(base.size_bytes / metrics.size_bytes, 3),
+             "model_source": resolved.provenance,
              "history": [{k: v for k, v in h.items() if isinstance(v, (int, float, str, bool)) or v is None}
                          for h in out.history]}
     result = Result(model=resolved.name, dataset=resolved.dataset.name, method=m.family,
@@ -369,6 +370,8 @@ def save_run(result, artifact: bytes, *, store: Any = True, parent_id: int | Non
     if tags:
         check_tags(tags)
     store = RunStore() if store is True else store
+    if parent_id is None:  # a run continued from a stored one (run:<id>) is its child
+        parent_id = (result.extra.get("model_source") or {}).get("parent_id")
     folder = Path(out_dir) if out_dir is not None else artifact_dir() / result.method
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in result.model)[:48]

@@ -1,74 +1,93 @@
-"""Model references, resolved once: a name -> a module plus its data contract.
+"""Model references, resolved once: a name -> a module plus its input contract.
 
-Kinds of reference (every method, page and command accepts all of them):
+Kinds of reference (every method, page and command accepts all of them); each is a source module
+in compression/models/ that registers itself here (`register_source`):
 
-    cnn, lenet5, ...           a zoo model (assets/models/<name>.json + checkpoint), or a user's
-                               weights kept under $COMPRESSION_HOME/models (same card format)
-    torchvision:<arch>         any torchvision classifier, random init for the dataset's classes;
-                               `pretrained=True` for the published ImageNet weights (torch cache or
-                               online), `weights=FILE` for the user's state_dict of that architecture
+    cnn, lenet5, my-net        a zoo model (assets/models/<name>.json + checkpoint), or a named model
+                               kept under $COMPRESSION_HOME/models (`models add`; same card format)
+    torchvision:<arch>         any torchvision classifier, for the dataset's classes
+    timm:<arch>                timm's create_model(arch) for the dataset's classes and channels
+    hf:<directory>             a transformers image classifier saved with save_pretrained
     entry:<name>               a builder an installed package registers under the entry-point group
-                               `compression_explorer.models`: `fn(*, num_classes, in_channels,
-                               image_size) -> nn.Module`; optional attribute `fn.dataset` names its
-                               default dataset (a team adds architectures with `pip install`)
+                               `compression_explorer.models`
+    run:<id>                   a stored run's artifact (its contract and lineage come with it)
 
-`resolve(text, dataset=...)` gives a `Resolved`: the model (eval mode, on the device), the Dataset
-it is evaluated on (checked for shape and classes), and `architecture`, the JSON-able recipe that
-rebuilds the untrained module (`rebuild(architecture)`), which artifacts record in their header.
+Options ride on the reference text, so a reference travels whole to sweep workers and pipeline
+steps: `torchvision:resnet18?weights=/data/mine.pt&normalize=none&input_size=64` (`ModelRef.spec`).
+`weights` is the user's state_dict for the architecture, `pretrained` the published weights,
+`normalize` (dataset | imagenet | none) or `mean`+`std` the normalization the weights expect,
+`input_size` the side images are resized to.
+
+`resolve(text, dataset=...)` gives a `Resolved`: the model (eval mode, on the device), its input
+contract (compression.contract), the dataset seen through that contract (normalized and resized
+as the model expects: every `dataset.batches(...)` caller feeds the model what it was trained on)
+and `architecture`, the JSON-able recipe that rebuilds the untrained module (`rebuild`), which
+artifacts record in their header with the contract under the key "contract".
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from urllib.parse import parse_qsl
 
 import torch
 import torch.nn as nn
 
 from compression import CompressionError
+from compression.contract import IMAGENET_MEAN, IMAGENET_STD, InputContract, model_view
 from compression.data import Dataset, load_dataset
+from compression.models.registry import KINDS, ModelRef, Source, register_source, source_of, sources  # noqa: F401
 
 TORCHVISION = "torchvision:"
 ENTRY = "entry:"
+TIMM = "timm:"
+HF = "hf:"
+RUN = "run:"
 ENTRY_POINT_GROUP = "compression_explorer.models"
-KINDS = ("zoo", "torchvision", "entry")
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A parsed, checked reference (no weights loaded yet)."""
-    text: str                       # as written: "cnn", "torchvision:resnet18", "entry:team.net"
-    kind: str                       # zoo | torchvision | entry
-    weights: str | None = None      # a user's state_dict file for the architecture
-    pretrained: bool = False        # torchvision: the published ImageNet weights
-
-    @property
-    def label(self) -> str:
-        """The name results are stored under (the file name added for user weights)."""
-        return f"{self.text}+{Path(self.weights).name}" if self.weights else self.text
+NORMALIZE = ("dataset", "imagenet", "none")
+OPTIONS = ("weights", "pretrained", "normalize", "mean", "std", "input_size")
 
 
 @dataclass
 class Resolved:
     ref: ModelRef
     model: nn.Module                # eval mode; shared: never modify it (methods copy)
-    dataset: Dataset
-    architecture: dict[str, Any]    # {"name", "builder", "kwargs"}: rebuild(architecture) -> untrained module
+    dataset: Dataset                # seen through the contract: normalized and sized as the model expects
+    architecture: dict[str, Any]    # {"name", "builder", "kwargs", "contract"}: rebuild() -> untrained module
     _baseline: dict = field(default_factory=dict, repr=False)
+    input_contract: InputContract | None = None
 
     @property
     def name(self) -> str:
         return self.ref.label
 
     @property
-    def contract(self):
-        """The model's input contract (compression.contract.InputContract): normalization, input
-        size, channels and classes. Today every reference is read with its dataset's own."""
-        from compression.contract import InputContract
-        return InputContract.of_dataset(self.dataset)
+    def contract(self) -> InputContract:
+        """The model's input contract: normalization, input size, channels and classes (the
+        model's own: its card, its library's metadata, or what the user stated)."""
+        if self.input_contract is not None:
+            return self.input_contract
+        return contract_for(self.ref, raw_dataset(self.dataset))
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What a stored run records about its model: reference, weights file + SHA-256, contract."""
+        out: dict[str, Any] = {"reference": self.ref.text, "spec": self.ref.spec, "kind": self.ref.kind,
+                               "contract": self.contract.to_json(), "contract_source": self.contract.source}
+        if self.ref.weights:
+            from compression.store import file_sha256
+            out["weights"] = Path(self.ref.weights).name
+            out["weights_sha256"] = file_sha256(Path(self.ref.weights))
+        if self.ref.pretrained:
+            out["pretrained"] = True
+        if self.ref.kind == "run":
+            out["parent_id"] = int(self.ref.text[len(RUN):])
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,32 +99,70 @@ def entry_points() -> dict[str, Any]:
     return {ep.name: ep for ep in installed(group=ENTRY_POINT_GROUP)}
 
 
-def parse(text: str, *, weights: str | Path | None = None, pretrained: bool = False) -> ModelRef:
-    """Check a reference's syntax and that it names something that exists; one-line errors."""
-    from compression.models import model_card
+def _floats(key: str, text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        raise CompressionError(f"{key} {text!r} must be numbers separated by commas, e.g. 0.5,0.5,0.5") from None
+    if len(values) not in (1, 3):
+        raise CompressionError(f"{key} {text!r} needs 1 (gray) or 3 (RGB) values")
+    if key == "std" and any(v <= 0 for v in values):
+        raise CompressionError(f"std {text!r} must be positive")
+    return values
+
+
+def _split_options(text: str) -> tuple[str, dict[str, str]]:
+    base, sep, query = text.rpartition("?")
+    if not sep or not query or "=" not in query:
+        return text, {}
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = [k for k in options if k not in OPTIONS]
+    if unknown:
+        raise CompressionError(f"model reference option {unknown[0]!r} unknown; use {', '.join(OPTIONS)}")
+    return base, options
+
+
+def parse(text: str, *, weights: str | Path | None = None, pretrained: bool = False,
+          normalize: str | None = None, mean: Any = None, std: Any = None,
+          input_size: int | None = None) -> ModelRef:
+    """Check a reference's syntax and that it names something that exists; one-line errors.
+    Options may be given as keywords or in the text after '?' (see the module docstring)."""
     if not isinstance(text, str) or not text.strip():
         raise CompressionError(f"model reference must be a non-empty string, got {text!r}")
-    text = text.strip()
-    weights = str(weights) if weights is not None else None
-    if pretrained and not text.startswith(TORCHVISION):
-        raise CompressionError(f"pretrained weights are for torchvision:<arch> references, not {text!r}")
-    if text.startswith(TORCHVISION):
-        arch = text[len(TORCHVISION):]
-        if arch not in torchvision_architectures():
-            raise CompressionError(f"unknown torchvision architecture {arch!r}; e.g. resnet18, mobilenet_v2, "
-                                   "efficientnet_b0 (torchvision.models.list_models())")
-        if pretrained and weights:
-            raise CompressionError(f"{text}: give either pretrained or a weights file, not both")
-        return ModelRef(text, "torchvision", weights, pretrained)
-    if text.startswith(ENTRY):
-        name = text[len(ENTRY):]
-        if name not in entry_points():
-            known = ", ".join(sorted(entry_points())) or "none installed"
-            raise CompressionError(f"no model {name!r} registered under the entry-point group "
-                                   f"{ENTRY_POINT_GROUP!r} ({known})")
-        return ModelRef(text, "entry", weights)
-    model_card(text)  # unknown zoo names fail here, listing the zoo
-    return ModelRef(text, "zoo", weights)
+    text, opts = _split_options(text.strip())
+    weights = str(weights) if weights is not None else opts.get("weights") or None
+    pretrained = bool(pretrained) or opts.get("pretrained", "") in ("1", "true", "yes")
+    normalize = normalize or opts.get("normalize") or None
+    mean = mean if mean is not None else opts.get("mean")
+    std = std if std is not None else opts.get("std")
+    size = input_size if input_size is not None else opts.get("input_size")
+    if normalize is not None and normalize not in NORMALIZE:
+        raise CompressionError(f"normalize {normalize!r} unknown; choose {', '.join(NORMALIZE)}")
+    mean = _floats("mean", mean if isinstance(mean, str) else ",".join(map(str, mean))) if mean is not None else None
+    std = _floats("std", std if isinstance(std, str) else ",".join(map(str, std))) if std is not None else None
+    if (mean is None) != (std is None) or (mean is not None and len(mean) != len(std)):
+        raise CompressionError("give --mean and --std together, with as many values each")
+    if mean is not None and normalize is not None:
+        raise CompressionError(f"give either normalize={normalize} or mean/std, not both")
+    if size is not None:
+        if not str(size).isdigit() or not 8 <= int(size) <= 1024:
+            raise CompressionError(f"input size {size!r} must be an integer in [8, 1024]")
+        size = int(size)
+    source = _source_for(text)
+    if pretrained and not source.pretrained:
+        raise CompressionError(f"pretrained weights are for torchvision:<arch> and timm:<arch> references, not {text!r}")
+    if pretrained and weights:
+        raise CompressionError(f"{text}: give either pretrained or a weights file, not both")
+    ref = ModelRef(text, source.kind, weights, pretrained, normalize, mean, std, size)
+    source.check(ref)
+    return ref
+
+
+def _source_for(text: str) -> Source:
+    for source in sources().values():
+        if source.prefix and text.startswith(source.prefix):
+            return source
+    return sources()["zoo"]
 
 
 def torchvision_architectures() -> list[str]:
@@ -120,86 +177,68 @@ def all_references() -> list[str]:
 
 
 def default_dataset(ref: ModelRef) -> str | None:
-    from compression.models import model_card
-    if ref.kind == "zoo":
-        return model_card(ref.text)["dataset"]
-    if ref.kind == "entry":
-        return getattr(_entry_builder(ref.text), "dataset", "fashion-mnist")
-    return None
+    return sources()[ref.kind].default_dataset(ref)
 
 
 # ---------------------------------------------------------------------------------------------
-# building
+# the contract and building
 
-def _entry_builder(text: str) -> Callable[..., nn.Module]:
-    name = text[len(ENTRY):]
-    ep = entry_points().get(name)
-    if ep is None:
-        raise CompressionError(f"no model {name!r} registered under the entry-point group {ENTRY_POINT_GROUP!r}")
-    try:
-        fn = ep.load()
-    except Exception as exc:  # the installed package is broken: name it in one line
-        raise CompressionError(f"entry point {name!r} ({ep.value}) could not be loaded: "
-                               f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
-    if not callable(fn):
-        raise CompressionError(f"entry point {name!r} ({ep.value}) is not a builder function")
-    return fn
-
-
-def _build_entry(text: str, kwargs: dict[str, Any]) -> nn.Module:
-    fn = _entry_builder(text)
-    try:
-        model = fn(**kwargs)
-    except TypeError as exc:  # the builder does not take the contract's keywords
-        raise CompressionError(f"entry point {text[len(ENTRY):]!r} must be a builder fn(*, num_classes, "
-                               f"in_channels, image_size) -> nn.Module; calling it with "
-                               f"{', '.join(f'{k}={v}' for k, v in kwargs.items())} failed: {exc}") from None
-    if not isinstance(model, nn.Module):
-        raise CompressionError(f"entry point {text[len(ENTRY):]!r} returned {type(model).__name__}, not an nn.Module")
-    return model
+def contract_for(ref: ModelRef, data: Dataset) -> InputContract:
+    """The model's input contract on `data`: its source's, with what the user stated on top."""
+    own = sources()[ref.kind].contract(ref, data)
+    channels = data.input_shape[0]
+    mean, std, source = own.mean, own.std, own.source
+    if ref.normalize == "dataset":
+        mean, std, source = data.mean, data.std, "user: dataset"
+    elif ref.normalize == "imagenet":
+        mean, std, source = IMAGENET_MEAN, IMAGENET_STD, "user: imagenet"
+    elif ref.normalize == "none":
+        mean, std, source = (0.0,) * channels, (1.0,) * channels, "user: none"
+    elif ref.mean is not None:
+        mean, std, source = ref.mean, ref.std, "user"
+    size = (ref.input_size, ref.input_size) if ref.input_size else tuple(own.input_size)
+    return InputContract(_channels(mean, channels), _channels(std, channels), size, channels,
+                         tuple(data.classes), source)
 
 
-def architecture_for(ref: ModelRef, dataset: Dataset) -> dict[str, Any]:
-    """The recipe that rebuilds `ref`'s untrained module for `dataset` (stored in artifacts)."""
-    from compression.models import model_card
-    c, h, _ = dataset.input_shape
-    if ref.kind == "zoo":
-        card = model_card(ref.text)
-        return {"name": ref.text, "builder": card["builder"], "kwargs": card.get("builder_kwargs", {})}
-    if ref.kind == "entry":
-        return {"name": ref.text, "builder": ref.text,
-                "kwargs": {"num_classes": dataset.num_classes, "in_channels": c, "image_size": h}}
-    kwargs: dict[str, Any] = {"arch": ref.text[len(TORCHVISION):], "num_classes": dataset.num_classes}
-    if ref.pretrained:
-        from compression.torchvision_models import imagenet_indices
-        kwargs = {"arch": kwargs["arch"], "imagenet_classes": imagenet_indices(ref.text, dataset),
-                  "mean": list(dataset.mean), "std": list(dataset.std)}
-    return {"name": ref.text, "builder": "torchvision", "kwargs": kwargs}
+def _channels(values: tuple[float, ...], channels: int) -> tuple[float, ...]:
+    """Per-channel values for `channels`: RGB statistics averaged for gray images, one value repeated."""
+    values = tuple(float(v) for v in values)
+    if len(values) == channels:
+        return values
+    if channels == 1:
+        return (sum(values) / len(values),)
+    return values[:1] * channels
+
+
+def raw_dataset(data: Dataset) -> Dataset:
+    """The dataset as loaded, under any contract view."""
+    return getattr(data, "raw", None) or data
+
+
+def architecture_for(ref: ModelRef, dataset: Dataset, contract: InputContract | None = None) -> dict[str, Any]:
+    """The recipe that rebuilds `ref`'s untrained module for `dataset` (stored in artifacts), with
+    the model's input contract under "contract"."""
+    dataset = raw_dataset(dataset)
+    contract = contract or contract_for(ref, dataset)
+    recipe = sources()[ref.kind].architecture(ref, dataset, contract)
+    return {**recipe, "contract": {**contract.to_json(), "source": contract.source}}
 
 
 def rebuild(architecture: dict[str, Any]) -> nn.Module:
     """The untrained module an architecture recipe describes (artifact headers, workers).
 
     Only builders this code knows are imported: compression's own (`compression.<module>:<fn>`),
-    torchvision's classifiers, and installed entry points; a file cannot name other code."""
+    those the sources register (torchvision, timm, hf, installed entry points); a file cannot name
+    other code."""
     builder, kwargs = architecture.get("builder"), dict(architecture.get("kwargs") or {})
-    if builder == "torchvision":
-        import torchvision.models as tvm
-        arch = kwargs.pop("arch", None)
-        if arch not in torchvision_architectures():
-            raise CompressionError(f"artifact names an unknown torchvision architecture {arch!r}")
-        if "imagenet_classes" in kwargs:
-            from compression.torchvision_models import IMAGENET_MEAN, IMAGENET_STD, Renormalize, SelectClasses
-            net = tvm.get_model(arch, weights=None)
-            return nn.Sequential(Renormalize(kwargs["mean"], kwargs["std"], IMAGENET_MEAN, IMAGENET_STD),
-                                 net, SelectClasses(kwargs["imagenet_classes"]))
-        return tvm.get_model(arch, weights=None, **kwargs)
-    if isinstance(builder, str) and builder.startswith(ENTRY):
-        return _build_entry(builder, kwargs)
+    if isinstance(builder, str):
+        for source in sources().values():
+            if builder in source.builders or (source.kind == "entry" and builder.startswith(ENTRY)):
+                return source.rebuild(builder, kwargs)
     if not isinstance(builder, str) or ":" not in builder or not builder.startswith("compression."):
         raise CompressionError(f"artifact names no usable builder ({builder!r}): only compression's own "
-                               "builders, torchvision and installed entry points are loaded")
-    import importlib
+                               "builders, torchvision, timm, hf and installed entry points are loaded")
     module, _, fn = builder.partition(":")
     try:
         return getattr(importlib.import_module(module), fn)(**kwargs)
@@ -207,42 +246,31 @@ def rebuild(architecture: dict[str, Any]) -> nn.Module:
         raise CompressionError(f"artifact names a builder this code does not have ({builder!r})") from None
 
 
-def _check_input(ref: ModelRef, data: Dataset) -> None:
-    from compression.evaluate import check_compatible
-    if ref.kind == "zoo":
-        check_compatible(ref.text, data)
-    elif ref.kind == "torchvision" and data.input_shape[0] != 3:
-        raise CompressionError(f"{ref.text} takes RGB images; dataset {data.name!r} has "
-                               f"{data.input_shape[0]} channel(s): use cifar10 or imagefolder:<path>")
-
-
 def dataset_for(ref: ModelRef | str, dataset: str | Dataset | None = None) -> Dataset:
     """The Dataset to evaluate `ref` on (its own by default), checked for shape and classes."""
     ref = parse(ref) if isinstance(ref, str) else ref
     if isinstance(dataset, Dataset):
-        data = dataset
+        data = raw_dataset(dataset)
     else:
         name = dataset or default_dataset(ref)
         if name is None:
             raise CompressionError(f"{ref.text} needs a dataset, e.g. --dataset cifar10 or imagefolder:<path>")
         data = load_dataset(name)
-    _check_input(ref, data)
+    sources()[ref.kind].check_input(ref, data)
     return data
 
 
-def load(ref: ModelRef, data: Dataset, device: torch.device | str = "cpu") -> nn.Module:
+def load(ref: ModelRef, data: Dataset, device: torch.device | str = "cpu",
+         contract: InputContract | None = None) -> nn.Module:
     """The referenced model with its weights, in eval mode on `device`."""
-    from compression.models import load_model, load_state_dict_checked, read_state_dict
-    if ref.kind == "zoo":
-        return load_model(ref.text, weights=ref.weights, device=device)
-    if ref.kind == "torchvision":
-        from compression.torchvision_models import torchvision_model
-        model = torchvision_model(ref.text, data, pretrained=ref.pretrained)
-    else:
-        model = rebuild(architecture_for(ref, data))
+    from compression.models import load_state_dict_checked, read_state_dict
+    data = raw_dataset(data)
+    contract = contract or contract_for(ref, data)
+    source = sources()[ref.kind]
+    model = source.build(ref, data, contract)
     if ref.weights:
         path = Path(ref.weights)
-        load_state_dict_checked(model, read_state_dict(path), source=path.name)
+        load_state_dict_checked(model, source.adapt_state(model, read_state_dict(path)), source=path.name)
     return model.to(device).eval()
 
 
@@ -253,10 +281,14 @@ _CACHE_ENTRIES = 16
 
 def resolve(ref: ModelRef | str, dataset: str | Dataset | None = None, *,
             device: torch.device | str = "cpu", weights: str | Path | None = None,
-            pretrained: bool = False) -> Resolved:
-    """A reference resolved to its model, dataset and rebuild recipe (cached: never modify
-    `.model`). Random-init torchvision models are seeded, so a reference means one model."""
-    ref = parse(ref, weights=weights, pretrained=pretrained) if isinstance(ref, str) else ref
+            pretrained: bool = False, **options: Any) -> Resolved:
+    """A reference resolved to its model, contract, dataset view and rebuild recipe (cached: never
+    modify `.model`). Random-init models are seeded, so a reference means one model. `options`:
+    normalize, mean, std, input_size (as in `parse`)."""
+    if isinstance(ref, str):
+        ref = parse(ref, weights=weights, pretrained=pretrained, **options)
+    elif weights is not None or pretrained or any(v is not None for v in options.values()):
+        ref = parse(ref.spec, weights=weights, pretrained=pretrained, **options)
     data = dataset_for(ref, dataset)
     device = torch.device(device)
     stamp = _weights_stamp(ref)
@@ -264,15 +296,22 @@ def resolve(ref: ModelRef | str, dataset: str | Dataset | None = None, *,
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
+    contract = contract_for(ref, data)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = load(ref, data, device)
-    resolved = Resolved(ref, model, data, architecture_for(ref, data))
+        model = load(ref, data, device, contract)
+    resolved = Resolved(ref, model, model_view(data, contract), architecture_for(ref, data, contract),
+                        input_contract=contract)
     with _LOCK:
         if len(_CACHE) >= _CACHE_ENTRIES:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = resolved
     return resolved
+
+
+def with_model(resolved: Resolved, model: nn.Module) -> Resolved:
+    """The same reference, contract and dataset view with another module (a loaded copy)."""
+    return replace(resolved, model=model, _baseline={})
 
 
 def _weights_stamp(ref: ModelRef) -> str:
@@ -290,14 +329,14 @@ def _weights_stamp(ref: ModelRef) -> str:
 
 def weights_fingerprint(ref: ModelRef) -> str:
     """SHA-256 of the weights a reference loads (zoo checkpoint or the user's file); for random-init
-    torchvision models and entry points, the reference itself (they are built seeded)."""
+    models and entry points, the reference itself (they are built seeded)."""
     from compression.store import file_sha256
     if ref.weights:
         return file_sha256(Path(ref.weights))
     if ref.kind == "zoo":
         from compression.models import checkpoint_path
         return file_sha256(checkpoint_path(ref.text))
-    return f"{ref.text}|pretrained={ref.pretrained}"
+    return f"{ref.spec}|pretrained={ref.pretrained}"
 
 
 def baseline(resolved: Resolved, device: torch.device | str = "cpu", *, limit: int | None = None):
@@ -305,8 +344,9 @@ def baseline(resolved: Resolved, device: torch.device | str = "cpu", *, limit: i
     others in memory per resolved model."""
     from compression.metrics import baseline_metrics, measure
     device = torch.device(device)
-    if resolved.ref.kind == "zoo" and not resolved.ref.weights:
-        return baseline_metrics(resolved.ref.text, resolved.dataset, device, limit=limit)
+    ref = resolved.ref
+    if ref.kind == "zoo" and ref.spec == ref.text and resolved.dataset is raw_dataset(resolved.dataset):
+        return baseline_metrics(ref.text, resolved.dataset, device, limit=limit)
     key = (device.type, limit)
     if key not in resolved._baseline:
         resolved._baseline[key] = measure(resolved.model, resolved.dataset, device=device, limit=limit)

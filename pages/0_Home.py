@@ -8,7 +8,7 @@ import streamlit as st
 from compression.charts.format import fmt_accuracy_ci, fmt_bytes, fmt_count, fmt_pct, fmt_short_count, plural
 from compression.charts.runs import accuracy_vs_size, runs_frame
 from ui import cache, home_timing
-from ui.byo import upload_panel
+from ui.byo import contract_line, upload_panel
 from ui.dataset_upload import dataset_problems, dataset_upload_panel
 from ui.sidebar import RUNTIME_LABELS, load_selection, show_error, sidebar
 
@@ -18,7 +18,7 @@ sel = sidebar()
 st.title("Compression Explorer")
 st.caption("Prune, distill, quantize, redesign and make dynamic: every number below is measured "
            "on this machine, and simulated gains are marked as such.")
-upload_panel(sel.device)
+upload_panel(sel.device, sel.dataset)
 dataset_upload_panel()
 
 data, base = load_selection(sel)
@@ -33,6 +33,7 @@ cols[2].metric("Size on disk", fmt_bytes(base["size_bytes"]), help="Bytes of the
 cols[3].metric("MACs / image", fmt_count(base["macs"]), help="Multiply-accumulates for one image, counted by torch's FLOP counter.")
 timed, timed_line = cols[4:], st.container()  # latency and images/s: timed now, filled in last (ui.home_timing)
 st.caption(f"Accuracy {fmt_accuracy_ci(base['accuracy'], base['accuracy_n'])}. Data read from `{data.source}`.")
+contract_line(sel)
 
 st.subheader("Predictions on test images")
 indices = tuple(random.Random(f"{sel.dataset}-gallery").sample(range(len(data.test)), min(8, len(data.test))))

@@ -13,6 +13,7 @@ from compression.models import architecture_names, takes_width
 from ui import cache, jobs, runtime_table
 from ui import cluster as ui_cluster
 from ui import results as results_ui
+from ui.downloads import model_download
 from ui.distillation import LABELED_CHOICES, Request, gallery_indices, gallery_logits, run_job, soft_labels
 from ui.sidebar import cli_dataset, load_selection, show_error, sidebar
 
@@ -150,6 +151,11 @@ def show_result(job: jobs.Job) -> None:
         st.markdown(f"**{best['config'].get('student')} (T={best['config'].get('temperature')}, alpha="
                     f"{best['config'].get('alpha')}) against the teacher on every runtime**")
         runtime_table.section("distill_runtimes_job", best, best["artifact_bytes"], what="teacher")
+    pick = st.selectbox("Student to download", range(len(rows)), key="distill_download_pick",
+                        format_func=lambda i: f"{rows[i]['config'].get('student')} ({rows[i].get('role', 'student')}, "
+                                              f"{fmt_pct(rows[i]['accuracy'])}) · run {rows[i].get('run_id')}")
+    model_download(f"distill_student_{rows[pick].get('run_id')}", rows[pick], artifact=rows[pick]["artifact_bytes"],
+                   what="student")
 
 
 jobs.panel(JOB, show_progress, show_result)

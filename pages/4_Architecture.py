@@ -10,6 +10,7 @@ from compression.charts.format import fmt_bytes, fmt_count, fmt_ms, fmt_pct, fmt
 from compression.charts.runs import runs_frame
 from ui import architecture as arch
 from ui import cache, jobs, results, runtime_table
+from ui.downloads import model_download
 from ui.keep import keep_button
 from ui.sidebar import show_error, sidebar
 
@@ -99,6 +100,8 @@ def converted_card(res: dict) -> None:
     results.sanity_note({**res, "baseline": base})
     keep_button(res["preview"], what="converted model (before recovery)")
     runtime_table.section("architecture_runtimes_job", res, res["preview"]["artifact"], what="original")
+    model_download("architecture_converted", res, artifact=res["preview"]["artifact"], preview=res["preview"],
+                   what="converted model")
     st.caption("Low-rank layers start from the SVD of the trained weights, so "
                "their accuracy shows at once; new depthwise and pointwise filters start untrained (a trained "
                "filter bank is far from separable), so a converted conv model needs recovery below.")
@@ -149,6 +152,7 @@ def show_result(job: jobs.Job) -> None:
                f"Stored as run {out['run_id']}.")
     results.sanity_note({**out, "baseline": base})
     runtime_table.section("architecture_recovered_runtimes_job", out, what="original")
+    model_download(f"architecture_recovered_{out['run_id']}", out, what="recovered model")
 
 
 jobs.panel(arch.JOB_KEY, show_progress, show_result)

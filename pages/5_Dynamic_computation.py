@@ -10,6 +10,7 @@ from compression.charts.format import (fmt_bytes, fmt_change, fmt_count, fmt_ms,
 from compression.dynamic import CRITERIA, EarlyExitConfig
 from ui import cache
 from ui import dynamic as dyn
+from ui.downloads import model_download
 from ui.results import metric, sanity_note
 from ui.sidebar import show_error, sidebar
 
@@ -131,6 +132,7 @@ def speed_section(name: str, cfg: EarlyExitConfig) -> None:
                fmt_change(1 / r["throughput"], 1 / r["full_throughput"], "latency_ms"),
                help="Time per batch of 256 against the full network's.")
         s[3].metric("Images / s, full network", f"{r['full_throughput']:,.0f}")
+        model_download(f"dynamic_exit_{r['run_id']}", r, what="early-exit model (every exit; the rule in its metadata)")
 
 
 def width_section() -> None:
@@ -171,6 +173,9 @@ def width_section() -> None:
     if (name, width, sel.runtime) in kept:
         st.success(f"Kept as run {kept[(name, width, sel.runtime)]}, with its file: it is on the Pareto explorer.",
                    icon=":material/bookmark:")
+        run = cache.run_store().get(kept[(name, width, sel.runtime)])
+        if run is not None:
+            model_download(f"dynamic_width_{run['id']}", run, what=f"width-{width} model")
 
 
 try:

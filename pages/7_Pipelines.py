@@ -12,6 +12,7 @@ from compression.pipeline import KINDS, RECIPES, PipelineConfig, check_compositi
 from ui import cache, jobs, runtime_table
 from ui import results as results_ui
 from ui import pipeline as ui_pipe
+from ui.downloads import model_download
 from ui.sidebar import cli_dataset, load_selection, sidebar
 
 st.set_page_config(page_title="Pipelines · Compression Explorer", layout="wide")
@@ -83,10 +84,7 @@ def show_results(results: list[dict]) -> None:
     st.plotly_chart(path_chart(results), key="pipe_path_chart", width="stretch")
     st.dataframe(steps_frame(results), hide_index=True, width="stretch")
     path = Path(final.get("artifact") or "")
-    if path.is_file():
-        st.download_button(f"Download the final model ({fmt_bytes(path.stat().st_size)})", path.read_bytes(),
-                           file_name=path.name, key="pipe_download", on_click="ignore",
-                           help="Load it with compression.pipeline.load_artifact(bytes): the same predictions.")
+    model_download("pipe_final", final, what="final model")
     if any(r["config"].get("step_spec", "").startswith("quantize") for r in results):
         st.caption("Time on every runtime is offered for pipelines without a quantize step: a quantized file "
                    "loads as float weights, which is not what an int8 kernel runs (its latency is on the card).")

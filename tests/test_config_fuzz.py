@@ -27,6 +27,8 @@ from compression.training import TrainConfig
 from compression.architecture.method import ArchitectureStep
 from compression.search import SearchConfig
 from compression.distillation.method import StudentConfig
+from compression.contract import InputContract
+from compression.datasets_upload import UploadLimits
 
 # every validated config, with keyword arguments that make a valid one (the fuzz changes one field)
 CONFIGS = {
@@ -36,6 +38,8 @@ CONFIGS = {
     PruneStep: {}, FinetuneStep: {}, DistillStep: {}, QuantizeStep: {},
     PipelineConfig: {"steps": (PruneStep(), QuantizeStep())}, BudgetConfig: {},
     ArchitectureStep: {}, SearchConfig: {}, StudentConfig: {},
+    InputContract: {"mean": (0.5,), "std": (0.25,), "input_size": (28, 28), "channels": 1, "classes": ("a", "b")},
+    UploadLimits: {},
 }
 
 FIELDS = [(cls, f.name) for cls in CONFIGS for f in dataclasses.fields(cls)]

@@ -158,7 +158,9 @@ def test_details_of_a_pipeline_run_with_its_path_and_artifact(seeded, home):
                       artifact_path="artifacts/deleted.bin")
     at = page(run=str(kept))
     labels = [b.proto.label for b in at.get("download_button")]
-    assert any("mlp-q.bin, 1,234 bytes" in label for label in labels), labels
+    # under the one name every page gives a run's file (<name or model>-<method>-<id>.cxp), with what it is
+    assert any(f"mlp-quantize-{kept}.cxp (1,234 bytes)" in label for label in labels), labels
+    assert any("Compression Explorer's own container" in c.value for c in at.caption)
     at = page(run=str(gone))
     assert any("no longer on disk" in c.value for c in at.caption)
 
@@ -309,7 +311,7 @@ def test_every_run_with_an_artifact_file_offers_it(seeded, home, monkeypatch, tm
     m = Metrics(0.88, 1000, 10, 10, 7, 10.0, 0.1, False)
     run_id = seeded.add(Result("mlp", "fashion-mnist", "quantize", {"bits": 4}, "cpu", m, m), artifact_path="rel/cwd.cxp")
     at = page(run=str(run_id))
-    (button,) = [b for b in at.get("download_button") if "cwd.cxp" in b.proto.label]
+    (button,) = [b for b in at.get("download_button") if f"mlp-quantize-{run_id}.cxp" in b.proto.label]
     assert "7 bytes" in button.proto.label
 
 

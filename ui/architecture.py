@@ -35,7 +35,7 @@ def baseline(name: str, dataset_name: str, device: str) -> dict[str, Any]:
 def converted(name: str, dataset_name: str, device: str, cfg: tuple, runtime: str = "eager") -> dict[str, Any]:
     """The converted model's measured result: a preview (with its file), stored when kept; latency
     timed on `runtime` (passed only when not eager: ui.results.runtime_kwargs)."""
-    return _converted(name, cache.dataset(dataset_name), cache.model(name, device, dataset_name), device, cfg, runtime)
+    return _converted(name, cache.model_dataset(name, device, dataset_name), cache.model(name, device, dataset_name), device, cfg, runtime)
 
 
 def _converted(name: str, data, original, device: str, cfg: tuple, runtime: str = "eager",
@@ -60,7 +60,7 @@ def live_converted(name: str, dataset_name: str, device: str, cfg: tuple, runtim
 
 def converted_work(name: str, dataset_name: str, device: str, cfg: tuple, runtime: str = "eager") -> tuple[tuple, Any]:
     """(key, work) of one conversion without recovery: what live_converted asks for (ui.warm too)."""
-    data, original = cache.dataset(dataset_name), cache.model(name, device, dataset_name)
+    data, original = cache.model_dataset(name, device, dataset_name), cache.model(name, device, dataset_name)
 
     def stages(cancelled) -> Iterator[Stage]:
         model = convert(original, ArchitectureConfig(**dict(cfg))).to(device).eval()  # a copy; the full stage measures it
@@ -94,7 +94,7 @@ def start_recovery(name: str, dataset_name: str, device: str, cfg: ArchitectureC
                    recovery: RecoveryConfig, runtime: str = "eager") -> jobs.Job:
     """Convert again (seeded: the same model as shown) and recover in a worker thread; the worker
     stores the recovered result, so leaving the page keeps it."""
-    data, original, store = cache.dataset(dataset_name), cache.model(name, device, dataset_name), cache.run_store()
+    data, original, store = cache.model_dataset(name, device, dataset_name), cache.model(name, device, dataset_name), cache.run_store()
 
     def work(job: jobs.Job) -> dict[str, Any] | None:
         model = convert(original, cfg)  # the cached model is read only: convert copies it

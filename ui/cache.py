@@ -30,7 +30,7 @@ def dataset_key(name: str, dataset_name: str | None = None) -> str:
     """The dataset a reference's model is built for: a zoo model's own; for the others the one
     named, else the sidebar's, else the entry point's default."""
     ref = parse(name)
-    if ref.kind == "zoo":
+    if ref.kind in ("zoo", "run"):  # built for their own dataset
         return default_dataset(ref)
     chosen = dataset_name or _sidebar_dataset() or default_dataset(ref)
     if chosen is None:
@@ -53,6 +53,12 @@ def resolved(name: str, device: str, dataset_name: str | None = None) -> Resolve
 @st.cache_resource(max_entries=16, show_spinner="Loading model…")
 def _resolved(name: str, dataset_name: str, device: str) -> Resolved:
     return resolve(name, dataset(dataset_name), device=device)
+
+
+def model_dataset(name: str, device: str, dataset_name: str | None = None) -> Dataset:
+    """The dataset as the model sees it: normalized and sized per its input contract (the same
+    object as `dataset(...)` when they agree). Pass this, not `dataset(...)`, with the model."""
+    return resolved(name, device, dataset_name).dataset
 
 
 def model(name: str, device: str, dataset_name: str | None = None) -> torch.nn.Module:
@@ -84,10 +90,11 @@ def baseline(name: str, dataset_name: str, device: str) -> dict:
 @st.cache_data(max_entries=64)
 def gallery_predictions(name: str, dataset_name: str, device: str, indices: tuple[int, ...]) -> list[tuple[int, float]]:
     """(predicted class, confidence) for the chosen test images."""
-    data = dataset(dataset_name)
+    r = resolved(name, device, dataset_name)
+    data = r.dataset  # seen through the model's input contract
     x = data.normalize(data.test.images[list(indices)], device)
     with torch.inference_mode():
-        probs = torch.softmax(model(name, device, dataset_name)(x).float(), dim=1).cpu()
+        probs = torch.softmax(r.model(x).float(), dim=1).cpu()
     conf, pred = probs.max(dim=1)
     return [(int(p), float(c)) for p, c in zip(pred, conf)]
 

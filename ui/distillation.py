@@ -25,7 +25,7 @@ def gallery_indices(dataset: Dataset) -> list[int]:
 @st.cache_data(max_entries=32, show_spinner=False)
 def gallery_logits(teacher: str, dataset_name: str, device: str) -> list[list[float]]:
     """The teacher's logits for the gallery images (T = 1), computed once per teacher."""
-    data = cache.dataset(dataset_name)
+    data = cache.model_dataset(teacher, device, dataset_name)  # the teacher's input contract
     x = data.normalize(data.test.images[gallery_indices(data)], device)
     with torch.inference_mode():
         return cache.model(teacher, device, dataset_name)(x).float().cpu().tolist()  # the shared model: read only

@@ -34,7 +34,8 @@ def start_attach(name: str, dataset: str, device: str, blocks: list[str], epochs
     kept as a named model (compression.dynamic.attach.save_attached)."""
     from compression.dynamic.attach import attach_exits, save_attached, train_heads
     from compression.training import TrainConfig
-    data, resolved = cache.dataset(dataset), cache.resolved(name, device, dataset)
+    resolved = cache.resolved(name, device, dataset)
+    data = resolved.dataset  # seen through the model's input contract
 
     def work(job):
         model = attach_exits(resolved.model, blocks, data.input_shape, data.num_classes)  # a copy: shared model untouched
@@ -67,8 +68,8 @@ def has_kind(name: str, dataset: str, device: str, kind: str) -> bool:
 @st.cache_resource(max_entries=16, show_spinner="Running every exit over the images (once per model)…")
 def table(name: str, dataset: str, device: str, split: str = "test") -> ExitTable:
     """Read only: shared by every session."""
-    data = cache.dataset(dataset)
     dataset_for(name, dataset)
+    data = cache.model_dataset(name, device, dataset)
     with heavy_job(f"exit table of {name}", device):
         return exit_table(cache.model(name, device, dataset), data, split=split, device=device)
 
@@ -119,7 +120,7 @@ def measure_and_store(name: str, dataset: str, device: str, cfg: EarlyExitConfig
     Early exit times itself in eager: another `runtime` is stored with that reason (runtime_fallback)."""
     from compression.methods import run_method
     with heavy_job(f"early-exit timing of {name}", device):
-        result = run_method(name, cache.dataset(dataset), "early-exit", cfg, device=device,
+        result = run_method(name, cache.model_dataset(name, device, dataset), "early-exit", cfg, device=device,
                             model=cache.model(name, device, dataset), store=cache.run_store(),
                             options={"exit_table": table(name, dataset, device), "runtime": runtime})
     return {**result.to_dict(), "run_id": result.extra["run_id"]}
@@ -130,7 +131,7 @@ def store_width(name: str, dataset: str, device: str, width: float, runtime: str
     at that width, as the CLI and pipelines store it), its latency timed on `runtime`."""
     from compression.methods import run_method
     with heavy_job(f"width {width} of {name}", device):
-        result = run_method(name, cache.dataset(dataset), "width", {"width": width}, device=device,
+        result = run_method(name, cache.model_dataset(name, device, dataset), "width", {"width": width}, device=device,
                             model=cache.model(name, device, dataset), store=cache.run_store(),
                             options={"runtime": runtime})
     return result.extra["run_id"]
@@ -138,8 +139,8 @@ def store_width(name: str, dataset: str, device: str, width: float, runtime: str
 
 @st.cache_data(max_entries=8, show_spinner="Measuring every width (accuracy on the test set, MACs, latency)…")
 def width_results(name: str, dataset: str, device: str) -> list[Result]:
-    data = cache.dataset(dataset)
     dataset_for(name, dataset)
+    data = cache.model_dataset(name, device, dataset)
     model = cache.model(name, device, dataset)
     with heavy_job(f"widths of {name}", device):
         full = measure(slim_to_static(model, model.widths[-1]).to(device), data, device=device)

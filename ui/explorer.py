@@ -4,7 +4,6 @@ runs, and the details of one run (metrics against its baseline, pipeline path, a
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +15,7 @@ from compression.charts.glossary import explain
 from compression.charts.pareto import comparison_frame, explorer_frame, path_frame
 from compression.pareto import COSTS, pipeline_path
 from ui import results
+from ui.downloads import model_download
 
 # session key -> (URL parameter, default); a value equal to its default is left out of the URL
 URL_STATE: dict[str, tuple[str, Any]] = {
@@ -257,19 +257,6 @@ def run_details(run: dict, lookup: Callable[[int], dict | None], store=None) -> 
     if len(path) > 1:
         st.caption(f"Pipeline: {len(path)} steps, drawn as a dotted line on the chart")
         st.dataframe(path_frame(path), hide_index=True, width="stretch")
-    artifact = resolve_artifact(run.get("artifact_path"))
-    if artifact is not None:
-        # the bytes are read when the button is clicked (a callable), and the click does not rerun
-        # the page, so the file is served from this run of the script: a second click works too
-        st.download_button(f"Download the compressed model ({artifact.name}, {artifact.stat().st_size:,} bytes)",
-                           data=functools.partial(_read, artifact), file_name=artifact.name,
-                           mime="application/octet-stream", key=f"explorer_artifact_{run['id']}",
-                           on_click="ignore", icon=":material/download:")
-    elif run.get("artifact_path"):
-        st.caption(f"The artifact `{run['artifact_path']}` is no longer on disk.")
-    else:
-        st.caption("No artifact file was kept for this run.")
-
-
-def _read(path: Path) -> bytes:
-    return path.read_bytes()
+    # the file is read when the button is clicked (a callable), and the click does not rerun the
+    # page, so it is served from this run of the script: a second click works too
+    model_download(f"explorer_artifact_{run['id']}", run, what="compressed model")

@@ -52,7 +52,7 @@ def timing(name: str, dataset_name: str, device: str, runtime: str) -> dict[str,
 
     def work(cancelled) -> Any:
         model = cache.model(name, device, dataset_name)
-        shape = cache.dataset(dataset_name).input_shape
+        shape = cache.model_dataset(name, device, dataset_name).input_shape
 
         def timed() -> dict[str, Any]:
             with heavy_job(f"time {name}", device):  # one heavy job at a time: nothing of ours runs beside it

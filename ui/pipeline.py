@@ -50,7 +50,7 @@ def knob_widgets(kind: str) -> str:
 def start(model: str, dataset: str, device: str, cfg: PipelineConfig, runtime: str = "eager") -> None:
     """Run the pipeline in the background; every finished step is stored (chained) at once, so
     Stop keeps the finished steps. Each step's latency is timed on `runtime`."""
-    data, base, store = cache.dataset(dataset), cache.model(model, device, dataset), cache.run_store()
+    data, base, store = cache.model_dataset(model, device, dataset), cache.model(model, device, dataset), cache.run_store()
 
     def work(job) -> list[dict]:
         done: list[dict] = []

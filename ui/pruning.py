@@ -18,6 +18,7 @@ from compression.progressive import Stage
 from compression.pruning import (FinetuneConfig, PruneConfig, PruneOutcome, cached_sensitivity, prunable_parameters,
                                  staged_prune, sweep)
 from ui import cache, jobs, live, results, runtime_table
+from ui.downloads import model_download
 from ui.keep import keep_button
 
 SENSITIVITY_RATIOS = (0.2, 0.4, 0.6, 0.8, 0.9)
@@ -72,7 +73,7 @@ def prune_work(model: str, dataset: str, device: str, method: str, ratio: float,
                steps: int, *, runtime: str = "eager") -> tuple[tuple, Any]:
     """(key, work) of one ratio without fine-tuning: what live_prune asks for (ui.warm too). The
     key holds the runtime latency is timed on (not for eager: the keys the warm start computes)."""
-    data, base = cache.dataset(dataset), cache.model(model, device, dataset)
+    data, base = cache.model_dataset(model, device, dataset), cache.model(model, device, dataset)
     cfg, ft = PruneConfig(method, ratio, scope, importance), FinetuneConfig(steps=steps)
 
     def view(stage: Stage) -> dict:
@@ -90,7 +91,7 @@ def start_job(model: str, dataset: str, device: str, cfg: PruneConfig, ft: Finet
               ratios: list[float], runtime: str = "eager") -> None:
     """Fine-tuning or a sweep in the background, each ratio a sweep job (compression.sweep: in-process,
     or on the configured cluster); each finished ratio is stored at once, with its artifact."""
-    data, base = cache.dataset(dataset), cache.model(model, device, dataset)
+    data, base = cache.model_dataset(model, device, dataset), cache.model(model, device, dataset)
     store = cache.run_store()
 
     def work(job: jobs.Job) -> list[dict]:
@@ -110,7 +111,7 @@ def start_job(model: str, dataset: str, device: str, cfg: PruneConfig, ft: Finet
 
 
 def start_sensitivity(model: str, dataset: str, device: str, method: str, importance: str) -> None:
-    data = cache.dataset(dataset)
+    data = cache.model_dataset(model, device, dataset)
 
     def work(job: jobs.Job) -> list[dict]:
         return cached_sensitivity(model, data, method=method, ratios=SENSITIVITY_RATIOS, importance=importance,
@@ -119,7 +120,7 @@ def start_sensitivity(model: str, dataset: str, device: str, method: str, import
 
 
 def stored_sensitivity(model: str, dataset: str, device: str, method: str, importance: str) -> list[dict] | None:
-    return cached_sensitivity(model, cache.dataset(dataset), method=method, ratios=SENSITIVITY_RATIOS,
+    return cached_sensitivity(model, cache.model_dataset(model, device, dataset), method=method, ratios=SENSITIVITY_RATIOS,
                               importance=importance, device=device, only_cached=True)
 
 
@@ -176,12 +177,8 @@ def result_card(view: dict, base: dict) -> None:
     right.plotly_chart(magnitude_histograms(view["hist"]), width="stretch")
     if partial:
         return  # Keep and the download come with the full result
-    suffix = "pt" if structured else "sparse"
     if view.get("preview"):
         keep_button(view["preview"], what="pruned model")
     runtime_table.section("prune_runtimes_job", r, view["artifact"], what="unpruned model")
-    st.download_button(f"Download the pruned model ({fmt_bytes(r['size_bytes'])})", view["artifact"],
-                       file_name=f"{r['model']}-{r['config']['method']}-{r['config']['ratio']:.2f}.{suffix}",
-                       key=f"prune_download_{r['run_id'] or view['preview']['key']}", on_click="ignore",
-                       help="Structured: a torch.save state_dict (load it with compression.pruning.load_structured). "
-                            "Unstructured: the sparse container (compression.pruning.load_sparse).")
+    model_download(f"prune_{r['run_id'] or view['preview']['key']}", r, artifact=view["artifact"],
+                   preview=view.get("preview") if not r["run_id"] else None, what="pruned model")

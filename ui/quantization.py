@@ -20,6 +20,7 @@ from compression.progressive import Stage
 from compression.quantization import (QuantConfig, bit_configs, layer_sensitivity, quantizable_layers,
                                       quantize_zoo_model, staged_quantize, sweep, weight_histogram)
 from ui import cache, jobs, live, results
+from ui.downloads import model_download
 from ui.keep import keep_button
 
 
@@ -62,7 +63,7 @@ def quant_work(model: str, dataset: str, device: str, config: dict[str, Any],
     While its full stage searches the int8 kernel, each stage of that search (naming the candidate)
     is kept for the page's progress bar (kernel_search_bar, drawn by the page's poll)."""
     from compression.training import tick_sink
-    data, base, cfg = cache.dataset(dataset), cache.model(model, device, dataset), config_from(config)
+    data, base, cfg = cache.model_dataset(model, device, dataset), cache.model(model, device, dataset), config_from(config)
     key = (model, dataset, device, json.dumps(config, sort_keys=True, default=str))
     key = key if runtime == "eager" else (*key, runtime)  # eager: the key the warm start fills
 
@@ -112,7 +113,7 @@ def kernel_on_disk(model: str, dataset: str, device: str, config: dict[str, Any]
     cfg = config_from(config)
     if not kernel_eligibility(cfg, device)[0]:
         return True
-    data = cache.dataset(dataset)
+    data = cache.model_dataset(model, device, dataset)
     return known(quantize(cache.model(model, device, dataset), cfg, dataset=data, device=device).model, data, cfg) is not None
 
 
@@ -167,7 +168,7 @@ def layers(model: str, dataset: str, device: str) -> list[dict[str, Any]]:
 @st.cache_data(max_entries=64, show_spinner="Quantizing one layer at a time…")
 def sensitivity(model: str, dataset: str, device: str, config: dict[str, Any]) -> list[dict[str, Any]]:
     with heavy_job(f"sensitivity {model}", device):
-        return layer_sensitivity(cache.model(model, device, dataset), config_from(config), cache.dataset(dataset),
+        return layer_sensitivity(cache.model(model, device, dataset), config_from(config), cache.model_dataset(model, device, dataset),
                                  device=device, limit=2000)
 
 
@@ -247,6 +248,6 @@ def result_card(view: dict[str, Any], base: dict[str, Any]) -> None:
         return  # Keep and the download come with the full result
     if view.get("preview"):
         keep_button(view["preview"], what="quantized model")
-    st.download_button("Download the packed artifact", view["artifact"], key="quant_download", on_click="ignore",
-                       file_name=f"{r['model']}-{r['config']['method']}-{r['config']['bits']}bit.ceq",
-                       help="Load it with compression.quantization.load_artifact(bytes)")
+    preview = view.get("preview") if not r.get("run_id") else None
+    model_download(f"quant_{r.get('run_id') or (preview or {}).get('key')}", r, artifact=view["artifact"],
+                   preview=preview, what="quantized model")

@@ -57,8 +57,10 @@ def start(job_key: str, run: Mapping[str, Any], artifact: bytes | None, *, batch
     from compression.honesty import simulated_metrics
     from compression.runtime_table import all_runtimes
     key, tables = table_key(run, batch_sizes), _tables()
-    base = cache.model(run["model"], run["device"], run["dataset"])  # shared, read only: all_runtimes copies
-    shape = cache.dataset(run["dataset"]).input_shape
+    source = (run.get("extra") or {}).get("model_source") or {}
+    reference = source.get("spec") or run["model"]  # a run of --weights records the reference that loads them
+    base = cache.model(reference, run["device"], run["dataset"])  # shared, read only: all_runtimes copies
+    shape = cache.model_dataset(reference, run["device"], run["dataset"]).input_shape
     blob = _artifact_bytes(run, artifact)
     simulated = "latency_ms" in simulated_metrics(run)
 

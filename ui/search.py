@@ -17,6 +17,7 @@ from compression.honesty import simulated_metrics
 from compression.search import (SearchConfig, SearchOutcome, best, iter_search, skipped_rows, storage_url,
                                 study_rows)
 from ui import cache, jobs
+from ui.downloads import model_download
 
 JOB = "search_job"
 FMT = {"size_bytes": fmt_bytes, "macs": fmt_count, "latency_ms": fmt_ms}
@@ -197,6 +198,9 @@ def show_final(job) -> None:
                "each is a stored run, on the Pareto explorer too."
                + (f" {plural(len(skipped), 'configuration')} predicted over the budget, not evaluated (greyed)."
                   if skipped else ""))
+    run = cache.run_store().get(chosen["run_id"]) if chosen.get("run_id") else None
+    if run is not None:
+        model_download(f"search_best_{run['id']}", run, what="chosen model")
     st.plotly_chart(trials_chart(rows, cfg.objective, cfg.budget, best_trial=chosen["trial"],
                                  log_x=cfg.objective != "latency_ms", title="Every trial of the study, and its front",
                                  skipped=skipped),

@@ -128,13 +128,16 @@ def model_options(data: Dataset) -> list[str]:
 
 
 def describe_model(reference: str, data: Dataset) -> str:
-    """The caption under the picker: a zoo model's card, else what the reference is, with the input
-    and classes it is built for (from the dataset)."""
+    """The caption under the picker: a zoo or named model's card, else what the reference is, with
+    the input and classes it is built for (from the dataset)."""
     ref = parse(reference)
+    if ref.kind == "run":
+        return f"Stored run {reference[4:]}'s model (its artifact), continued from where that run left it."
     if ref.kind == "zoo":
         card = model_card(reference)
         c, h, w, k = expected_input(reference)
-        return f"{card.get('description', '')} Input {c}x{h}x{w}, {k} classes; trained on {card['dataset']}."
+        own = "" if card.get("source") in (None, "zoo") else f" Named model ({card['source']}, {card.get('reference')})."
+        return f"{card.get('description', '')}{own} Input {c}x{h}x{w}, {k} classes; trained on {card['dataset']}."
     c, h, w = data.input_shape
     shape = f"Input {c}x{h}x{w}, {data.num_classes} classes, from the dataset."
     if ref.kind == "torchvision":
@@ -160,8 +163,10 @@ def sidebar() -> Selection:
         if data is not None:
             st.session_state[CURRENT_DATASET] = dataset
             model = _persistent_select("Model", model_options(data), "sidebar_model",
-                                       help="Zoo models trained on this dataset, installed entry-point models, and "
-                                            "for RGB images torchvision architectures (random weights).")
+                                       help="Zoo and named models (yours, added on the home page or with `models add`) "
+                                            "for this dataset, installed entry-point models, and for RGB images "
+                                            "torchvision architectures (random weights).")
+            model = choose_start(model, dataset) or model
             st.caption(describe_model(model, data))
         device = get_device()
         st.markdown(f"**Device:** `{describe_device(device)}`")
@@ -175,6 +180,35 @@ def sidebar() -> Selection:
         st.info("Choose a dataset in the sidebar that can be loaded here.")
         st.stop()
     return Selection(dataset=dataset, model=model, device=device.type, runtime=runtime)
+
+
+def starting_points(model: str, dataset: str) -> list[dict]:
+    """Kept runs of `model` on `dataset` (starred or named ones) with an artifact: what a page can
+    continue from (`run:<id>`), newest first."""
+    from ui import cache
+    try:
+        runs = cache.run_store().runs(model=model, dataset=dataset)
+    except Exception:  # an unreadable store: no starting points, the page still works
+        return []
+    return [r for r in reversed(runs) if (r.get("starred") or r.get("name")) and r.get("artifact_path")][:20]
+
+
+def choose_start(model: str, dataset: str) -> str | None:
+    """'Start from': the model itself, or one of its kept runs (run:<id>); None for the model."""
+    runs = starting_points(model, dataset)
+    if not runs:
+        return None
+    labels = {"": "the model itself"}
+    for r in runs:
+        labels[f"run:{r['id']}"] = (f"run {r['id']}: {r.get('name') or r['method']}"
+                                    f"{' *' if r.get('starred') else ''} ({r['accuracy'] * 100:.1f} %)")
+    import hashlib
+    key = hashlib.sha256(f"{model}|{dataset}".encode()).hexdigest()[:10]  # stable across server restarts
+    choice = _persistent_select("Start from", list(labels), f"sidebar_start_{key}",
+                                format_func=labels.get,
+                                help="Continue from a kept (starred or named) run of this model: every page then "
+                                     "compresses that run's model, and the new runs record it as their parent.")
+    return choice or None
 
 
 def choose_runtime() -> str:

@@ -38,7 +38,8 @@ def _result(name: str, model: nn.Module, original: nn.Module, dataset: Dataset, 
                   device=device.type, metrics=metrics, baseline=base,
                   extra={"layers": layer_table(original, model, dataset.input_shape, device),
                          "param_ratio": metrics.params / base.params,
-                         "mac_ratio": metrics.macs / base.macs, **timed, **extra}, predictions=out.predictions,
+                         "mac_ratio": metrics.macs / base.macs, "model_source": resolved.provenance, **timed,
+                         **extra}, predictions=out.predictions,
                   artifact=artifact)
 
 

@@ -6,7 +6,7 @@ recovered one; both go to the run store with their per-layer table."""
 
 import argparse
 
-from compression.cli import add_common, float_range, int_range, list_of
+from compression.cli import add_common, add_model, float_range, int_range, list_of
 
 
 def _conversion(text: str) -> str:
@@ -18,7 +18,7 @@ def _conversion(text: str) -> str:
 
 def register(subs) -> None:
     p = subs.add_parser("architecture", help="depthwise-separable convs / low-rank Linear layers, then recover")
-    p.add_argument("--model", required=True, help="zoo model name (see `zoo list`)")
+    add_model(p)
     p.add_argument("--convert", required=True, type=list_of(_conversion),
                    help="depthwise, low-rank, or both: depthwise,low-rank")
     how = p.add_mutually_exclusive_group()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from compression.cli import add_common, float_range, int_range
+from compression.cli import add_common, add_model, float_range, int_range
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -26,7 +26,7 @@ def _methods(text: str) -> tuple[str, ...]:
 
 def register(subs) -> None:
     p = subs.add_parser("budget", help="find the most accurate configuration within a size, MACs or latency budget")
-    p.add_argument("--model", required=True, help="zoo model name (see `zoo list`)")
+    add_model(p)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--max-bytes", type=int_range(1), help="stored size budget, bytes")
     which.add_argument("--max-macs", type=int_range(1), help="multiply-accumulates per image")

@@ -31,7 +31,20 @@ def register(subs) -> None:
                                          "student on hard labels alone")
     p.add_argument("--teacher", type=_names, default=["cnn"],
                    help="zoo model (default cnn); several, comma-separated, form an ensemble")
-    p.add_argument("--student", default="lenet5", help="architecture or zoo name of the student (default lenet5)")
+    p.add_argument("--teacher-weights", type=_names, default=None, metavar="FILE[,FILE...]",
+                   help="your state_dict for each teacher's architecture, in the order of --teacher")
+    p.add_argument("--student", default="lenet5",
+                   help="architecture or zoo name of the student (default lenet5), or any model reference "
+                        "(torchvision:<arch>, timm:<arch>, hf:<dir>, a named model)")
+    p.add_argument("--student-weights", default=None, metavar="FILE",
+                   help="start the student from your state_dict for its architecture (a model reference)")
+    norm = p.add_mutually_exclusive_group()
+    norm.add_argument("--normalize", choices=("dataset", "imagenet", "none"), default=None,
+                      help="the normalization the teachers' weights were trained with (the student learns on the "
+                           "first teacher's view)")
+    norm.add_argument("--mean", default=None, metavar="A,B,C", help="per-channel mean of [0, 1] pixels (with --std)")
+    p.add_argument("--std", default=None, metavar="A,B,C")
+    p.add_argument("--input-size", type=int_range(8, 1024), default=None, metavar="N", help="resize images to N x N")
     p.add_argument("--student-width", type=float_range(0, 4, lo_open=True), default=1.0,
                    help="width multiplier of the student (default 1; a copy of the teacher needs < 1)")
     p.add_argument("--student-init", choices=STUDENT_INITS, default="scratch",
@@ -57,8 +70,23 @@ def register(subs) -> None:
     p.set_defaults(run=run)
 
 
+def references(args) -> tuple[list[str], str]:
+    """The teachers and the student as references carrying their weights files (compression.refs)."""
+    from compression import CompressionError
+    from compression.refs import parse
+    teachers, files = list(args.teacher), args.teacher_weights or []
+    if files and len(files) != len(teachers):
+        raise CompressionError(f"--teacher-weights has {len(files)} file(s) for {len(teachers)} teacher(s): "
+                               "give one per teacher, in the same order")
+    options = {"normalize": args.normalize, "mean": args.mean, "std": args.std, "input_size": args.input_size}
+    teachers = [parse(t, weights=w, **options).spec for t, w in zip(teachers, files or [None] * len(teachers))]
+    student = parse(args.student, weights=args.student_weights).spec if args.student_weights else args.student
+    return teachers, student
+
+
 def run(args):
     device = parse_device(args.device) if args.device else get_device()
+    args.teacher, args.student = references(args)
     data = dataset_for(args.teacher[0], args.dataset)
     cfg = DistillConfig(temperature=args.temperature, alpha=args.alpha, epochs=args.epochs, lr=args.lr,
                         batch_size=args.batch_size, seed=args.seed, train_subset=args.train_subset,

@@ -13,12 +13,12 @@ MACs within --max-drop of the full network's accuracy) and reported on the test 
 from dataclasses import replace
 
 from compression import CompressionError
-from compression.cli import add_common, float_range, int_range, list_of
+from compression.cli import add_common, add_model, float_range, int_range, list_of
 
 
 def register(subs) -> None:
     p = subs.add_parser("early-exit", help="dynamic depth (early exits) and dynamic width (slimmable models)")
-    p.add_argument("--model", required=True, help="a multi-exit zoo model (lenet5_exits, cnn_exits) or cnn_slim")
+    add_model(p, help="a multi-exit zoo model (lenet5_exits, cnn_exits), cnn_slim, or any model reference with --attach")
     p.add_argument("--criterion", choices=("confidence", "entropy"), default="confidence",
                    help="leave when max softmax > T, or when entropy / log(classes) < T")
     how = p.add_mutually_exclusive_group()
@@ -61,7 +61,7 @@ def run(args):
         data = resolved.dataset
         full = measure(slim_to_static(model, model.widths[-1]).to(device), data, device=device, limit=args.limit)
         for cfg in configs:
-            yield width_result(model, data, cfg, name=args.model, device=device, limit=args.limit, baseline=full)
+            yield width_result(model, data, cfg, name=resolved.name, device=device, limit=args.limit, baseline=full)
         return
     artifact = None
     if args.attach:
@@ -87,13 +87,14 @@ def run(args):
                                       max_drop=args.max_drop)]
     chosen = {} if args.sweep or args.threshold is not None else {"chosen_on": "val", "max_drop": args.max_drop}
     for t in settings:
-        result = early_exit_result(model, data, EarlyExitConfig(args.criterion, t), name=args.model, device=device,
+        result = early_exit_result(model, data, EarlyExitConfig(args.criterion, t), name=resolved.name, device=device,
                                    table=table, latency_images=args.latency_images)
         if artifact is not None:
             result = replace(result, config={**result.config, "attach": list(args.attach),
                                              "attach_epochs": args.attach_epochs},
                              metrics=replace(result.metrics, size_bytes=len(artifact)))
         result = replace(result, config={**result.config, **chosen}) if chosen else result
+        result.extra["model_source"] = resolved.provenance
         if artifact is not None and not args.no_store:
             from compression.methods import save_run
             save_run(result, artifact)  # the model with its heads, as a file (run_id in extra: not stored again)
@@ -114,7 +115,7 @@ def _attach(args, resolved, device):
     model = attach_exits(resolved.model, args.attach, data.input_shape, data.num_classes).to(device)
 
     def progress(e):
-        print(f"{args.model}: exit heads epoch {e['epoch']}/{e['epochs']} loss {e['loss']:.4f} "
+        print(f"{resolved.name}: exit heads epoch {e['epoch']}/{e['epochs']} loss {e['loss']:.4f} "
               f"val {e['val_accuracy'] * 100:.2f}% ({e['seconds']:.0f} s)", file=sys.stderr)
     trained = train_heads(model, data, TrainConfig(epochs=args.attach_epochs), device=device,
                           progress=progress).model.eval()

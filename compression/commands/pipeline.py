@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from compression import CompressionError
-from compression.cli import add_common, int_range
+from compression.cli import add_common, add_model, int_range, safe_name
 
 
 def _steps(text: str):
@@ -30,7 +30,7 @@ def _recipe(text: str) -> str:
 
 def register(subs) -> None:
     p = subs.add_parser("pipeline", help="apply compression steps in order (e.g. Deep Compression), measuring each")
-    p.add_argument("--model", help="zoo model name (see `zoo list`)")
+    add_model(p, required=False)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--recipe", type=_recipe, help="a named recipe (see --list-recipes)")
     which.add_argument("--steps", type=_steps, help='comma-separated steps, e.g. "prune:structured:0.5:epochs=2,'
@@ -72,7 +72,7 @@ def run(args):
             d = outcome.result.to_dict()
             if out is not None:
                 out.mkdir(parents=True, exist_ok=True)
-                path = out / f"{args.model}-step{outcome.index}.cxp"
+                path = out / f"{safe_name(outcome.result.model)}-step{outcome.index}.cxp"
                 path.write_bytes(outcome.artifact)
                 d["artifact"] = str(path)
             if args.recipe:

@@ -6,7 +6,7 @@ One measured result per ratio (each pruned from the unpruned model)."""
 
 from pathlib import Path
 
-from compression.cli import add_common, float_range, int_range, list_of
+from compression.cli import add_common, add_model, safe_name, float_range, int_range, list_of
 from compression.device import get_device, heavy_job, parse_device
 from compression.evaluate import dataset_for
 from compression import CompressionError
@@ -17,7 +17,7 @@ RATIO = float_range(0, 1, hi_open=True)
 
 def register(subs) -> None:
     p = subs.add_parser("prune", help="prune weights or channels, optionally fine-tune, and measure")
-    p.add_argument("--model", required=True, help="model reference: a zoo name (see `zoo list`), torchvision:<arch>, entry:<name>")
+    add_model(p)
     p.add_argument("--method", choices=METHODS, default="unstructured",
                    help="unstructured: single weights (sparse file); structured: whole channels/neurons")
     ratio = p.add_mutually_exclusive_group(required=True)
@@ -55,7 +55,7 @@ def run(args):
             result = point.result.result
             if out is not None:
                 out.mkdir(parents=True, exist_ok=True)
-                path = out / f"{args.model.replace(':', '_')}-{args.method}-{result.config['ratio']:.2f}.cxp"
+                path = out / f"{safe_name(result.model)}-{args.method}-{result.config['ratio']:.2f}.cxp"
                 path.write_bytes(point.result.artifact)
                 result.extra["artifact"] = str(path)
             yield result

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from compression import CompressionError
-from compression.cli import add_common, int_range, list_of
+from compression.cli import add_common, add_model, int_range, list_of
 from compression.device import get_device, heavy_job, parse_device
 from compression.quantization.config import (BACKENDS, GRANULARITIES, METHODS, WEIGHT_BITS, QuantConfig)
 
@@ -40,7 +40,7 @@ def _layer_bits(text: str) -> tuple[str, int]:
 
 def register(subs) -> None:
     p = subs.add_parser("quantize", help="store a zoo model's weights (and activations) with fewer bits")
-    p.add_argument("--model", required=True, help="zoo model name (see `zoo list`)")
+    add_model(p)
     p.add_argument("--bits", type=_bits, default=8, help="weight bits: 1-8, or 16/32 (float references)")
     p.add_argument("--method", choices=METHODS, default="uniform")
     p.add_argument("--activation-bits", type=_activation_bits, default=None, help="none (default), 8 or 4")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from compression.cli import add_common, float_range, int_range, list_of
+from compression.cli import add_common, add_model, float_range, int_range, list_of
 
 
 def _method(text: str) -> str:
@@ -28,7 +28,7 @@ def _method(text: str) -> str:
 def register(subs) -> None:
     from compression.search import OBJECTIVES, SAMPLERS
     p = subs.add_parser("search", help="multi-objective search (Optuna) for the accuracy / cost front")
-    p.add_argument("--model", required=True, help="model reference: a zoo name, torchvision:<arch>, entry:<name>")
+    add_model(p)
     p.add_argument("--objective", choices=OBJECTIVES, default="size_bytes", help="the cost to minimize")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--max-bytes", type=int_range(1), help="hard budget on stored bytes")

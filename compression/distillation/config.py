@@ -55,6 +55,17 @@ class DistillConfig:
         return replace(self, alpha=0.0, transfer_set="labeled")
 
 
+def is_reference(architecture: str) -> bool:
+    """A student named by a model reference (torchvision:, timm:, hf:, entry:, run:, options after '?',
+    or a named model of such an architecture) rather than a registered builder with a width."""
+    if not isinstance(architecture, str):
+        return False
+    if ":" in architecture or "?" in architecture:
+        return True
+    from compression.models import model_card
+    return architecture in zoo_names() and not str(model_card(architecture).get("builder", "")).startswith("compression")
+
+
 @dataclass(frozen=True)
 class StudentSpec:
     architecture: str       # a registered architecture (lenet5, mlp, cnn, ...) or a zoo name
@@ -66,7 +77,15 @@ class StudentSpec:
             raise CompressionError(f"student width must be in (0, 4], got {self.width!r}")
         if self.init not in STUDENT_INITS:
             raise CompressionError(f"student init must be one of {', '.join(STUDENT_INITS)}, got {self.init!r}")
-        if self.init == "pretrained":
+        if not isinstance(self.architecture, str) or not self.architecture.strip():
+            raise CompressionError(f"student architecture must be a name or model reference, got {self.architecture!r}")
+        if is_reference(self.architecture):
+            from compression.refs import parse
+            parse(self.architecture)  # an unknown reference is named here
+            if self.width != 1:
+                raise CompressionError(f"student {self.architecture!r} is a model reference: its width is its own "
+                                       f"(width 1), got width {self.width}")
+        elif self.init == "pretrained":
             if self.architecture not in zoo_names():
                 raise CompressionError(f"no pretrained checkpoint for student {self.architecture!r}; "
                                        f"choose one of {', '.join(zoo_names())} or init 'scratch'")

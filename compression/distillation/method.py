@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from compression import CompressionError
 from compression.distillation.config import (MAX_TEMPERATURE, STUDENT_INITS, TRANSFER_SETS, DistillConfig,
                                              StudentSpec)
-from compression.distillation.student import (build_student, student_recipe, train_hard_label_baseline,
+from compression.distillation.student import (build_student, seen_as, student_recipe, train_hard_label_baseline,
                                               train_student)
 from compression.methods import Compressed, Context, register_method
 
@@ -83,7 +83,7 @@ def spec(cfg: StudentConfig) -> str:
     """Text parse_spec turns back into exactly `cfg`: floats written in full (repr), the teachers last
     (their references may hold ':')."""
     defaults = StudentConfig()
-    parts = ["student", cfg.student]
+    parts = ["student", f"student={cfg.student}" if ":" in cfg.student else cfg.student]  # a reference holds ':'
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if f.name not in ("student", "teachers") and value != getattr(defaults, f.name):
@@ -99,7 +99,7 @@ def apply(model, cfg: StudentConfig, ctx: Context) -> Compressed:
     from compression.refs import baseline, resolve
     student, dcfg, data = cfg.student_spec(), cfg.distill_config(), ctx.dataset
     init = build_student(student, input_shape=data.input_shape, num_classes=data.num_classes, seed=dcfg.seed,
-                         teacher=ctx.resolved.name)
+                         teacher=ctx.resolved.name, dataset=data)
     role, label = (HARD_LABELS if dcfg.alpha == 0 else DISTILLED), run_label(dcfg)
 
     def report(entry: dict) -> None:
@@ -109,7 +109,8 @@ def apply(model, cfg: StudentConfig, ctx: Context) -> Compressed:
         run = train_hard_label_baseline(init, data, dcfg, device=ctx.device, progress=report,
                                         should_stop=ctx.should_stop)
     else:
-        teachers = [model] + [resolve(t, data, device=ctx.device).model for t in cfg.teachers]
+        teachers = [model] + [seen_as(resolve(t, data, device=ctx.device), ctx.resolved.contract)
+                              for t in cfg.teachers]  # each teacher fed its own normalization
         run = train_student(init, teachers, data, dcfg, device=ctx.device, progress=report,
                             should_stop=ctx.should_stop)
     labeled = min(dcfg.train_subset or len(data.train), len(data.train))
@@ -121,7 +122,8 @@ def apply(model, cfg: StudentConfig, ctx: Context) -> Compressed:
              "train_seconds": round(run.train_seconds, 3), "setup_seconds": round(run.setup_seconds, 4)}
     history = [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in h.items()} for h in run.history]
     return Compressed(run.model, history=history, extra=extra, stopped=run.stopped,
-                      architecture=student_recipe(student, data),
+                      architecture={**student_recipe(student, data),  # trained on the teacher's view
+                                    "contract": {**ctx.resolved.contract.to_json(), "source": "teacher's"}},
                       config={"teachers": [ctx.resolved.name, *cfg.teachers]})
 
 

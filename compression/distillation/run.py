@@ -20,6 +20,7 @@ from compression.distillation.config import DistillConfig, StudentSpec
 from compression.distillation.method import DISTILLED, HARD_LABELS, StudentConfig, run_label, spec
 from compression.distillation.student import build_student
 from compression.metrics import Result
+from compression.contract import model_view
 from compression.refs import Resolved, resolve
 from compression.training import ProgressFn, StopFn
 
@@ -74,8 +75,8 @@ def distill(teachers: Sequence[str], student: StudentSpec, dataset: Dataset, cfg
     # unknown references and a dataset the teacher cannot take fail here, in one line
     resolved = [resolve(name, dataset, device=device) for name in teachers]
     configs = sweep_configs(cfg, temperatures=temperatures, alphas=alphas)
-    build_student(student, input_shape=dataset.input_shape, num_classes=dataset.num_classes, seed=cfg.seed,
-                  teacher=teachers[0])  # a student that cannot be built is named before any training
+    build_student(student, input_shape=resolved[0].dataset.input_shape, num_classes=dataset.num_classes,
+                  seed=cfg.seed, teacher=teachers[0], dataset=dataset)  # a student that cannot be built is named before any training
     # alpha = 0 is the hard-label baseline itself: trained once, first
     with_baseline = baseline or any(c.alpha == 0 for c in configs)
     plan = [StudentConfig.of(student, c, teachers[1:])
@@ -96,7 +97,7 @@ def distill(teachers: Sequence[str], student: StudentSpec, dataset: Dataset, cfg
     jobs = [Job(teachers[0], dataset.name, spec(c), device=device.type, limit=limit, seed=c.seed, **on) for c in plan]
     if here:  # the dataset as given (it may be a slice of the named one) and the teacher already loaded
         teacher = resolved[0] if resolved[0].dataset is dataset else \
-            Resolved(resolved[0].ref, resolved[0].model, dataset, resolved[0].architecture)
+            replace(resolved[0], dataset=model_view(dataset, resolved[0].contract), _baseline={})
         fn = functools.partial(_run_here, teacher=teacher, progress=report, should_stop=should_stop)
     else:
         fn = run_job

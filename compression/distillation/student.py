@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from compression import CompressionError
 from compression.data import Dataset
-from compression.distillation.config import DistillConfig, StudentSpec
+from compression.distillation.config import DistillConfig, StudentSpec, is_reference
 from compression.distillation.loss import masked_distillation_loss, soft_targets
 from compression.distillation.teacher_cache import _LOCK, _MEMORY_ENTRIES, dataset_fingerprint, teacher_logits
 from compression.models import (architecture_names, build_from_card, build_model, clone_model, load_pretrained,
@@ -47,6 +47,11 @@ def student_model(architecture: str, *, width: float = 1.0, init: str = "scratch
 
 def student_recipe(spec: StudentSpec, dataset: Dataset) -> dict:
     """The artifact's rebuild recipe for a student of `spec` built for `dataset`."""
+    if is_reference(spec.architecture):
+        from compression.refs import architecture_for, parse
+        recipe = architecture_for(parse(spec.architecture), dataset)
+        recipe.pop("contract", None)
+        return recipe
     c, h, _ = dataset.input_shape
     return {"name": spec.label, "builder": "compression.distillation.student:student_model",
             "kwargs": {"architecture": spec.architecture, "width": spec.width, "init": spec.init,
@@ -54,13 +59,16 @@ def student_recipe(spec: StudentSpec, dataset: Dataset) -> dict:
 
 
 def build_student(spec: StudentSpec, *, input_shape: tuple[int, int, int], num_classes: int,
-                  seed: int = 0, teacher: str | None = None) -> nn.Module:
+                  seed: int = 0, teacher: str | None = None, dataset: Dataset | None = None) -> nn.Module:
     """The student, freshly initialized from `seed` (the global RNG is left as it was) or pretrained.
 
     Refuses a copy of the teacher that is wider than the teacher, and a student that cannot take
     the teacher's input shape or does not give its number of classes.
     """
     c, h, w = input_shape
+    if is_reference(spec.architecture):
+        model = _reference_student(spec, dataset, seed)
+        return _checked(model, spec, input_shape, num_classes)
     arch = _builder_name(spec.architecture)
     if teacher is not None and arch == _builder_name(teacher) and spec.width > 1:
         raise CompressionError(f"a student copy of the teacher {teacher!r} must not be wider than it: "
@@ -77,6 +85,41 @@ def build_student(spec: StudentSpec, *, input_shape: tuple[int, int, int], num_c
             torch.manual_seed(seed)
             model = student_model(spec.architecture, width=spec.width, num_classes=num_classes, in_channels=c,
                                   image_size=h)
+    return _checked(model, spec, input_shape, num_classes)
+
+
+def _reference_student(spec: StudentSpec, dataset: Dataset | None, seed: int) -> nn.Module:
+    """A student named by a model reference: its untrained architecture (seeded), or with its own
+    weights (init 'pretrained', or weights/pretrained given in the reference)."""
+    from compression.refs import architecture_for, parse, rebuild, resolve
+    if dataset is None:
+        raise CompressionError(f"student {spec.architecture!r} is a model reference: it needs the dataset")
+    ref = parse(spec.architecture)
+    if spec.init == "pretrained" or ref.weights or ref.pretrained or ref.kind == "run":
+        return clone_model(resolve(ref, dataset).model).cpu()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return rebuild(architecture_for(ref, dataset))
+
+
+def seen_as(resolved, contract) -> nn.Module:
+    """`resolved.model` fed images normalized for `contract` (another model's view of the same data):
+    its own normalization restored by a per-channel affine map (exact), and its own input size by
+    resizing. The model itself is not copied or changed."""
+    own = resolved.contract
+    if tuple(own.mean) == tuple(contract.mean) and tuple(own.std) == tuple(contract.std) \
+            and tuple(own.input_size) == tuple(contract.input_size):
+        return resolved.model
+    from compression.torchvision_models import Renormalize
+    layers = [Renormalize(contract.mean, contract.std, own.mean, own.std)]
+    if tuple(own.input_size) != tuple(contract.input_size):
+        layers.append(nn.Upsample(size=tuple(own.input_size), mode="bilinear", align_corners=False))
+    device = next(resolved.model.parameters()).device
+    return nn.Sequential(*[m.to(device) for m in layers], resolved.model).eval()
+
+
+def _checked(model: nn.Module, spec: StudentSpec, input_shape, num_classes: int) -> nn.Module:
+    c, h, w = input_shape
     try:
         with torch.inference_mode():
             out = model.eval()(torch.zeros(2, c, h, w))

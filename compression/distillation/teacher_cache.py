@@ -23,8 +23,10 @@ _LOCK = threading.Lock()
 
 
 def dataset_fingerprint(dataset: Dataset) -> str:
-    """Identifies the training split: name, source, size, every label and a sample of the pixels."""
+    """Identifies the training split: name, source, size, every label, a sample of the pixels, and the
+    normalization and size it is seen with (a model's contract view, compression.contract.model_view)."""
     h = hashlib.sha256(f"{dataset.name}|{dataset.source}|{len(dataset.train)}".encode())
+    h.update(f"{tuple(dataset.mean)}|{tuple(dataset.std)}|{tuple(dataset.input_shape)}".encode())  # a model's view
     h.update(dataset.train.labels.numpy().tobytes())
     h.update(dataset.train.images[::97].contiguous().numpy().tobytes())
     return h.hexdigest()[:16]

@@ -34,7 +34,8 @@ def early_exit_latency(model: MultiExitNet, dataset: Dataset, cfg: EarlyExitConf
     mean and median over the timed images are returned beside it. `exit_index` (where each test
     image leaves, from the sweep) lets rare exits get at least `per_exit` timed images."""
     device = torch.device(device)
-    chosen = list(range(min(images, len(dataset.test))))
+    n = len(dataset.test) if exit_index is None else min(len(dataset.test), len(exit_index))  # --limit: the evaluated images
+    chosen = list(range(min(images, n)))
     if exit_index is not None:
         for k in range(model.num_exits):
             have = sum(int(exit_index[i]) == k for i in chosen)

@@ -64,10 +64,10 @@ class StepOutcome:
 
 
 def _resolved(name: Any, dataset: Dataset, device: torch.device, model: nn.Module | None):
-    from compression.refs import Resolved, resolve
+    from compression.refs import Resolved, resolve, with_model
     resolved = name if isinstance(name, Resolved) else resolve(name, dataset, device=device)
     if model is not None and model is not resolved.model:
-        resolved = Resolved(resolved.ref, model, resolved.dataset, resolved.architecture)
+        resolved = with_model(resolved, model)
     return resolved
 
 
@@ -155,7 +155,7 @@ def _outcome(i, step, out, metrics: Metrics, artifact: bytes, finish_extra: dict
         "classes": resolved.dataset.num_classes,
         "compression_ratio": round(baseline.size_bytes / metrics.size_bytes, 3),
         "gain": finish_extra.get("gain", out.extra.get("gain", "")),
-        "simulated_metrics": finish_extra["simulated_metrics"],
+        "simulated_metrics": finish_extra["simulated_metrics"], "model_source": resolved.provenance,
         **{k: finish_extra[k] for k in LATENCY_KEYS if k in finish_extra},  # runtime, spreads, the baseline re-timed
         "history": [{k: v for k, v in h.items() if isinstance(v, (int, float, str, bool)) or v is None}
                     for h in out.history],
@@ -206,12 +206,14 @@ def run_and_store(name: Any, dataset: Dataset, cfg: PipelineConfig, store, *, de
     out_dir.mkdir(parents=True, exist_ok=True)
     tag, parent = uuid.uuid4().hex[:8], None
     group = new_group_id("pipeline", tag)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(getattr(name, "name", name)))[:48]
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(getattr(name, "name", name)).split("?")[0])[:48]
     for outcome in run_pipeline(name, dataset, cfg, device=device, limit=limit, model=model,
                                 progress=progress, should_stop=should_stop, runtime=runtime):
         path = out_dir / f"{safe}-{tag}-step{outcome.index}.cxp"
         path.write_bytes(outcome.artifact)
         outcome.result.extra["artifact"] = str(path)
+        if parent is None:  # a pipeline on run:<id> continues that run
+            parent = outcome.result.extra.get("model_source", {}).get("parent_id")
         parent = store.add(outcome.result, parent_id=parent, artifact_path=str(path), group=group)
         outcome.result.extra["run_id"] = parent
         yield outcome, parent

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from compression import CompressionError
+from compression.artifact import PayloadReader, register_payload
 
 SPARSE_MAGIC = b"CXSPARS1"
 
@@ -102,3 +103,7 @@ def load_sparse(data: bytes, builder: Callable[[], nn.Module]) -> nn.Module:
     model = builder()
     load_state_dict_checked(model, read_sparse(data), source="sparse file")
     return model.eval()
+
+
+# the artifact container reads the "sparse" payload this family writes (compression.artifact)
+register_payload("sparse", PayloadReader(read_sparse, magic=SPARSE_MAGIC))

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from compression import CompressionError
+from compression.artifact import register_reshape
 from compression.model_kinds import refuse_multi_exit, refuse_slimmable
 from compression.models import clone_model
 from compression.pruning.config import PRUNABLE, PruneConfig
@@ -75,7 +76,7 @@ def prune_channels(model: nn.Module, ratio: float, *, input_shape: tuple[int, ..
         _taylor_gradients(model, calibration or [])
     scorer = _importance(importance)
     original = original or channel_counts(model)
-    plans = []  # (root module, handler, scores, current n, target kept)
+    plans = []  # (root module, handler, scores, current n, target kept, channel groups): n, kept, scores per group
     with torch.no_grad():
         for group in groups:
             root, handler = group[0].dep.target.module, group[0].dep.handler
@@ -83,14 +84,19 @@ def prune_channels(model: nn.Module, ratio: float, *, input_shape: tuple[int, ..
             scores = scorer(group)
             if scores is None or n is None or len(scores) != n:
                 continue
-            kept = max(1, round(original.get(names[root], n) * (1 - ratio)))
-            plans.append((root, handler, scores.float().cpu(), n, kept))
+            ch = _channel_groups(group)
+            if n % ch:
+                continue
+            scores = scores.float().cpu().view(ch, n // ch).mean(dim=0)  # one position of every conv group together
+            kept = max(1, round(original.get(names[root], n) / ch * (1 - ratio)))
+            plans.append((root, handler, scores, n // ch, kept, ch))
     if scope == "global":
         plans = _global_targets(plans, ratio, original, names)
-    for root, handler, scores, n, kept in plans:
+    for root, handler, scores, n, kept, ch in plans:
         if kept < n:
             drop = torch.argsort(scores, stable=True)[: n - kept].tolist()
-            graph.get_pruning_group(root, handler, sorted(drop)).prune()
+            idxs = sorted(g * n + p for g in range(ch) for p in drop)
+            graph.get_pruning_group(root, handler, idxs).prune()
     prune_heads_(model, ratio, importance, original)  # attention: whole heads, at the layer ratio
     model.zero_grad(set_to_none=True)
     return model
@@ -104,10 +110,6 @@ def _dependency_groups(model: nn.Module, input_shape: tuple[int, ...]):
     import torch_pruning as tp
 
     device = next(model.parameters()).device
-    names = {m: n for n, m in model.named_modules()}
-    for m in model.modules():
-        if isinstance(m, nn.modules.conv._ConvNd) and 1 < m.groups < m.out_channels:
-            raise CompressionError(f"grouped convolution {names[m]!r} (groups={m.groups}) is not supported")
     with warnings.catch_warnings():  # a ViT's class token and position embeddings: Torch-Pruning's
         warnings.filterwarnings("ignore", message="Unwrapped parameters")  # default (last dim) is right
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *input_shape, device=device))
@@ -115,6 +117,18 @@ def _dependency_groups(model: nn.Module, input_shape: tuple[int, ...]):
     groups = [g for g in graph.get_all_groups(ignored_layers=[output_layer(model)], root_module_types=list(PRUNABLE))
               if not any(dep.target.module in skip for dep, _ in g)]
     return graph, groups
+
+
+def _channel_groups(group) -> int:
+    """How many convolution groups the channels of a dependency group are split into: a grouped
+    convolution (1 < groups < channels, as in ResNeXt and RegNet) keeps its groups, so the same
+    positions are removed from every group (Torch-Pruning's rule), each group getting narrower."""
+    found = 1
+    for dep, _ in group:
+        m = dep.target.module
+        if isinstance(m, nn.modules.conv._ConvNd) and 1 < m.groups and not m.groups == m.in_channels == m.out_channels:
+            found = max(found, m.groups)
+    return found
 
 
 def channel_groups(model: nn.Module, input_shape: tuple[int, ...]) -> list[list[str]]:
@@ -134,21 +148,22 @@ def channel_groups(model: nn.Module, input_shape: tuple[int, ...]) -> list[list[
 
 
 def _global_targets(plans, ratio, original, names):
-    """One threshold over every layer's normalized scores; each layer keeps at least its best."""
-    total = sum(original.get(names[root], n) for root, _, _, n, _ in plans)
+    """One threshold over every layer's normalized scores; each layer keeps at least its best.
+    Counts are per conv group (a position of a grouped conv stands for `ch` channels)."""
+    total = sum(original.get(names[root], n * ch) / ch for root, _, _, n, _, ch in plans)
     keep_total = max(len(plans), round(total * (1 - ratio)))
-    current = sum(n for _, _, _, n, _ in plans)
+    current = sum(n for _, _, _, n, _, _ in plans)
     if current <= keep_total:
-        return [(r, h, s, n, n) for r, h, s, n, _ in plans]
+        return [(r, h, s, n, n, ch) for r, h, s, n, _, ch in plans]
     candidates = []  # (score, plan index): every channel except each layer's most important one
-    for i, (_, _, scores, _, _) in enumerate(plans):
+    for i, (_, _, scores, _, _, _) in enumerate(plans):
         order = torch.argsort(scores, stable=True)
         candidates += [(float(scores[j]), i) for j in order[:-1].tolist()]
     candidates.sort(key=lambda c: c[0])
     removed = [0] * len(plans)
     for _, i in candidates[: current - keep_total]:
         removed[i] += 1
-    return [(r, h, s, n, n - removed[i]) for i, (r, h, s, n, _) in enumerate(plans)]
+    return [(r, h, s, n, n - removed[i], ch) for i, (r, h, s, n, _, ch) in enumerate(plans)]
 
 
 
@@ -181,6 +196,9 @@ def resize_to(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
                 setattr(m, bname, torch.empty_like(state[key], dtype=b.dtype))
     match_heads_(model)
     return model
+
+
+register_reshape(resize_to)  # the artifact loader shrinks a rebuilt model to a pruned state's shapes
 
 
 def load_structured(data: bytes, builder: Callable[[], nn.Module]) -> nn.Module:

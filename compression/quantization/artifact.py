@@ -29,6 +29,10 @@ import torch
 import torch.nn as nn
 
 from compression import CompressionError
+from compression.artifact import MAGIC as CONTAINER_MAGIC
+from compression.artifact import PayloadReader, register_payload
+from compression.artifact import load_artifact as load_container
+from compression.artifact import read_artifact as read_container
 from compression.huffman import huffman_decode, huffman_encode
 from compression.packing import (pack_bits, pack_ternary, packed_length, positions_from_gaps, sparse_gaps,
                                  unpack_bits, unpack_ternary)
@@ -193,14 +197,10 @@ def read_header(blob: bytes | memoryview) -> tuple[dict[str, Any], memoryview]:
     return header, view[8 + size:]
 
 
-CONTAINER_MAGIC = b"CXPIPE1\0"
-
-
 def _unwrap(blob: bytes | memoryview) -> bytes | memoryview:
     """The quantized payload of a container file (compression.artifact); other bytes unchanged."""
     if bytes(blob[:8]) != CONTAINER_MAGIC:
         return blob
-    from compression.artifact import read_artifact as read_container
     header, payload = read_container(bytes(blob))
     if header["payload"] != "quantized":
         raise CompressionError(f"this artifact holds a {header['payload']} model, not quantized weights")
@@ -237,7 +237,6 @@ def load_artifact(blob: bytes | memoryview, model: nn.Module | None = None) -> n
     from compression.quantization.activations import attach_activation_quant
 
     if model is None and bytes(blob[:8]) == CONTAINER_MAGIC:
-        from compression.artifact import load_artifact as load_container
         return load_container(bytes(blob))
     state, _, header = read_artifact(blob)
     if model is None:
@@ -257,3 +256,10 @@ def load_artifact(blob: bytes | memoryview, model: nn.Module | None = None) -> n
 def packed_size_estimate(count: int, bits: int) -> int:
     """Bytes of `count` fixed-width `bits`-bit codes (for the fixed-width vs Huffman comparison)."""
     return packed_length(count, bits)
+
+
+# the artifact container reads the "quantized" payload this family writes (compression.artifact);
+# a bare quantized file records its architecture, so it loads on its own
+register_payload("quantized", PayloadReader(lambda payload: read_artifact(payload)[0],
+                                            load=lambda model, payload: load_artifact(payload, model=model),
+                                            magic=MAGIC, standalone=load_artifact))

@@ -36,7 +36,9 @@ def register_model(fn: Builder) -> Builder:
 
 def architecture_names() -> list[str]:
     for name in zoo_names():  # builders of zoo entries may live in family modules
-        _resolve_builder(model_card(name))
+        card = model_card(name)
+        if str(card.get("builder", "")).startswith("compression"):
+            _resolve_builder(card)
     return sorted(_ARCHITECTURES)
 
 
@@ -172,8 +174,12 @@ def _resolve_builder(card: dict[str, Any]) -> Builder:
 
 
 def build_from_card(name: str) -> nn.Module:
-    """The zoo entry's architecture with fresh (untrained) weights."""
+    """The zoo entry's architecture with fresh (untrained) weights. A named model's card may name
+    any builder the resolver rebuilds (torchvision, timm, hf, entry points: compression.refs.rebuild)."""
     card = model_card(name)
+    if not str(card.get("builder", "")).startswith("compression"):
+        from compression.refs import rebuild
+        return rebuild({"builder": card.get("builder"), "kwargs": card.get("builder_kwargs", {})})
     return _resolve_builder(card)(**card.get("builder_kwargs", {}))
 
 
@@ -244,7 +250,12 @@ def load_model(name: str, *, weights: str | Path | None = None, device: torch.de
 
 def expected_input(name: str) -> tuple[int, int, int, int]:
     """(channels, height, width, classes) a zoo model was built for."""
-    kw = model_card(name).get("builder_kwargs", {})
+    card = model_card(name)
+    if "input_contract" in card:  # a named model records its contract
+        contract = card["input_contract"]
+        h, w = contract["input_size"]
+        return int(contract["channels"]), int(h), int(w), len(contract["classes"])
+    kw = card.get("builder_kwargs", {})
     if "input_shape" in kw:  # builders that record it whole (compression.dynamic.attach)
         c, h, w = kw["input_shape"]
         return int(c), int(h), int(w), int(kw.get("num_classes", 10))
