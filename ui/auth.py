@@ -38,11 +38,13 @@ def identity() -> str | None:
     return str(user.get("email") or "").strip()
 
 
-def session_user() -> access.User:
-    """The acting user of this script run, from identity()."""
+def session_user() -> access.User | None:
+    """The acting user of this script run, from identity(); None outside any script run in local
+    mode (code of the command line's running in the same process acts as the command line's user)."""
     email = identity()  # a module global, looked up at each call: a test's replacement counts
     if email is None:
-        return access.LOCAL_USER
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+        return access.LOCAL_USER if get_script_run_ctx() is not None else None
     return access.signed_in_user(email)
 
 
@@ -59,7 +61,7 @@ def providers() -> list[str | None]:
 
 def require_sign_in() -> access.User:
     """The acting user; with sign-in configured and nobody signed in, the sign-in screen and stop."""
-    user = session_user()
+    user = session_user() or access.LOCAL_USER
     if user.signed_in or user.trusted:
         return user
     st.title("Compression Explorer")
