@@ -19,7 +19,7 @@ def test_search_in_a_real_browser(app_url, page, screenshots):
     trials.fill("4")
     trials.press("Enter")
     wait_until_idle(page, timeout_ms=60_000)
-    page.locator("label").filter(has_text="Budget grid first").first.click()
+    page.locator("label").filter(has_text="Solver's candidates first").first.click()
     wait_until_idle(page, timeout_ms=60_000)
     page.get_by_role("button", name="Search", exact=True).click()
     page.get_by_text("Reproduce or continue it").first.wait_for(timeout=600_000)  # the job's final view
