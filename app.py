@@ -11,12 +11,18 @@ from ui import warm
 
 if __name__ == "__main__":  # a session's script run (and AppTest's)
     from ui.navigation import pages
+    from ui.streamlit_fixes import fragments_dropped_on_stop
 
     warm.start()  # started by the lifespan already when served; here for AppTest and plain imports
     if "share" in st.query_params:  # a review link: that view, read-only, no sign-in, nothing else
         from ui.share_view import shared_page
-        st.navigation([st.Page(shared_page, title="Shared review", url_path="shared")], position="hidden").run()
+        with fragments_dropped_on_stop():
+            st.navigation([st.Page(shared_page, title="Shared review", url_path="shared")], position="hidden").run()
     else:
-        st.navigation(pages()).run()
+        with fragments_dropped_on_stop():  # a page that stops early keeps no polling fragment of its last run
+            st.navigation(pages()).run()
 else:  # imported by `streamlit run app.py` (uvicorn): the server
+    from ui.streamlit_fixes import keep_file_url_responses
+
+    keep_file_url_responses()  # an upload's answer survives a script run starting (ui/streamlit_fixes.py)
     app = st.App(__file__, lifespan=warm.lifespan)

@@ -81,8 +81,11 @@ def test_upload_a_torchvision_model_in_a_real_browser(app_url, page, screenshots
                 raise
             page.keyboard.press("Escape")
             wait_until_idle(page, 120_000)
-    wait_until_idle(page)
-    page.locator("input[type=file]").first.set_input_files(str(weights))
+    uploader = page.get_by_test_id("stFileUploader").filter(has_text="Weights file")  # not the zip's
+    wait_until_idle(page, 120_000)
+    with page.expect_file_chooser(timeout=60_000) as chooser:  # as a person does it: click Upload, pick the file
+        uploader.get_by_role("button", name="Upload", exact=True).click()
+    chooser.value.set_files(str(weights))
     page.get_by_text("colours.pt").first.wait_for(timeout=120_000)  # 45 MB: uploaded before the next widget
     wait_until_idle(page)
     select_option(page, "Normalization the weights expect", "none (pixels in [0, 1])")
