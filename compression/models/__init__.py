@@ -15,6 +15,7 @@ import importlib
 import io
 import json
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -213,7 +214,20 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], so
                  for label, items in (("missing", missing), ("unexpected", unexpected),
                                       ("shape mismatch", shapes)) if items]
         raise CompressionError(f"{source} does not fit this architecture ({'; '.join(parts)})")
-    model.load_state_dict(state)
+    model.load_state_dict(with_own_metadata(model, state, own))
+
+
+def with_own_metadata(model: nn.Module, state: dict[str, torch.Tensor], own: dict | None = None) -> dict:
+    """`state` carrying the model's own per-module versions when it has none (a dict built key by key,
+    a safetensors file): torchvision's MNASNet refuses a state_dict without its `version` entry."""
+    if getattr(state, "_metadata", None) is not None:
+        return state
+    meta = getattr(own if own is not None else model.state_dict(), "_metadata", None)
+    if meta is None:
+        return state
+    out = OrderedDict(state)
+    out._metadata = meta  # type: ignore[attr-defined]
+    return out
 
 
 def state_dict_bytes(model: nn.Module) -> bytes:

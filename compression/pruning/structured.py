@@ -71,35 +71,61 @@ def prune_channels(model: nn.Module, ratio: float, *, input_shape: tuple[int, ..
     if ratio == 0:
         return model
     names = {m: n for n, m in model.named_modules()}
-    graph, groups = _dependency_groups(model, input_shape)
-    if importance == "taylor":
-        _taylor_gradients(model, calibration or [])
-    scorer = _importance(importance)
-    original = original or channel_counts(model)
-    plans = []  # (root module, handler, scores, current n, target kept, channel groups): n, kept, scores per group
-    with torch.no_grad():
-        for group in groups:
-            root, handler = group[0].dep.target.module, group[0].dep.handler
-            n = graph.get_out_channels(root)
-            scores = scorer(group)
-            if scores is None or n is None or len(scores) != n:
-                continue
-            ch = _channel_groups(group)
-            if n % ch:
-                continue
-            scores = scores.float().cpu().view(ch, n // ch).mean(dim=0)  # one position of every conv group together
-            kept = max(1, round(original.get(names[root], n) / ch * (1 - ratio)))
-            plans.append((root, handler, scores, n // ch, kept, ch))
-    if scope == "global":
-        plans = _global_targets(plans, ratio, original, names)
-    for root, handler, scores, n, kept, ch in plans:
-        if kept < n:
-            drop = torch.argsort(scores, stable=True)[: n - kept].tolist()
-            idxs = sorted(g * n + p for g in range(ch) for p in drop)
-            graph.get_pruning_group(root, handler, idxs).prune()
-    prune_heads_(model, ratio, importance, original)  # attention: whole heads, at the layer ratio
+    where = "building the dependency graph"
+    try:
+        graph, groups = _dependency_groups(model, input_shape)
+        where = "scoring channels"
+        if importance == "taylor":
+            _taylor_gradients(model, calibration or [])
+        scorer = _importance(importance)
+        original = original or channel_counts(model)
+        plans = []  # (root module, handler, scores, current n, target kept, channel groups): n, kept, scores per group
+        with torch.no_grad():
+            for group in groups:
+                root, handler = group[0].dep.target.module, group[0].dep.handler
+                n = graph.get_out_channels(root)
+                scores = scorer(group)
+                if scores is None or n is None or len(scores) != n:
+                    continue
+                ch = _channel_groups(group)
+                if n % ch:
+                    continue
+                scores = scores.float().cpu().view(ch, n // ch).mean(dim=0)  # one position of every conv group together
+                kept = max(1, round(original.get(names[root], n) / ch * (1 - ratio)))
+                plans.append((root, handler, scores, n // ch, kept, ch))
+        if scope == "global":
+            plans = _global_targets(plans, ratio, original, names)
+        for root, handler, scores, n, kept, ch in plans:
+            if kept < n:
+                where = f"removing channels at layer {names.get(root, type(root).__name__)!r}"
+                drop = torch.argsort(scores, stable=True)[: n - kept].tolist()
+                idxs = sorted(g * n + p for g in range(ch) for p in drop)
+                graph.get_pruning_group(root, handler, idxs).prune()
+        where = "removing attention heads"
+        prune_heads_(model, ratio, importance, original)  # attention: whole heads, at the layer ratio
+        where = "the pruned model's forward pass"
+        _runs(model, input_shape)
+    except CompressionError:
+        raise
+    except Exception as exc:  # Torch-Pruning or the architecture's own code: one line, not a traceback
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise CompressionError(
+            f"structured pruning cannot prune this {type(model).__name__} ({where}: {type(exc).__name__}: {first}); "
+            "unstructured pruning, quantization and low-rank conversion do not change its graph") from None
     model.zero_grad(set_to_none=True)
     return model
+
+
+def _runs(model: nn.Module, input_shape: tuple[int, ...]) -> None:
+    """One forward pass of a zero image in eval mode (no statistics move): a graph Torch-Pruning cut
+    inconsistently (a reshape with a fixed width, a channel shuffle) fails here, not in the user's run."""
+    was = model.training
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *input_shape, device=device))
+    finally:
+        model.train(was)
 
 
 def _dependency_groups(model: nn.Module, input_shape: tuple[int, ...]):

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from compression import CompressionError
 from compression.data import Dataset
-from compression.models import clone_model
+from compression.models import clone_model, with_own_metadata
 from compression.quantization.activations import (QUANTIZABLE, attach_activation_quant, calibrate,
                                                   detach_activation_quant)
 from compression.quantization.artifact import encode_blobs, write_artifact
@@ -121,7 +121,7 @@ def quantize(model: nn.Module, config: QuantConfig, *, dataset: Dataset | None =
             row.update(encoding="float32", stored_bytes=4 * int(w.size), sqnr_db=None, levels=None)
         row["bits_per_weight"] = round(8 * row["stored_bytes"] / max(1, w.size), 3)
         report.append(row)
-    model.load_state_dict(state)
+    model.load_state_dict(with_own_metadata(model, state))
     if config.centroid_epochs and not stopped:
         from compression.quantization.centroids import finetune_centroids
         encoded, more, stopped = finetune_centroids(model, encoded, dataset, epochs=config.centroid_epochs,
@@ -133,7 +133,7 @@ def quantize(model: nn.Module, config: QuantConfig, *, dataset: Dataset | None =
             if key in encoded and encoded[key].encoding == "codebook":  # new codebook values, same codes
                 state[key] = torch.from_numpy(encoded[key].decode())
                 row["sqnr_db"] = round(sqnr_db(w, state[key].numpy()), 2)
-        model.load_state_dict(state)
+        model.load_state_dict(with_own_metadata(model, state))
     model = model.to(device).eval()
     activations = {}
     if config.activation_bits:

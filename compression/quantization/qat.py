@@ -54,17 +54,17 @@ def qat_finetune(model: nn.Module, config: QuantConfig, dataset: Dataset, *, dev
 
 
 def _with_weights(model: nn.Module, encoded) -> nn.Module:
-    from compression.models import clone_model
+    from compression.models import clone_model, with_own_metadata
     probe = clone_model(model)
     state = probe.state_dict()
     for key, enc in encoded.items():
         state[key] = torch.from_numpy(enc.decode()).to(state[key].device)
-    probe.load_state_dict(state)
+    probe.load_state_dict(with_own_metadata(probe, state))
     return probe.eval()
 
 
 def _copy_with_hooks(model: nn.Module, ranges) -> nn.Module:
-    from compression.models import clone_model
+    from compression.models import clone_model, with_own_metadata
     out = clone_model(model)
     attach_activation_quant(out, ranges)
     return out
