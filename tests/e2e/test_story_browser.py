@@ -21,6 +21,8 @@ def _story_rows(page) -> list[list[str]]:
     accuracy and the ratios first, so they are in view)."""
     grid = page.get_by_test_id("stDataFrame").first  # the story table comes first in the story view
     grid.wait_for(timeout=60_000)
+    # the grid's accessible table is filled after the canvas: seen empty ([]) right after the grid showed
+    grid.locator("th", has_text="latency vs baseline").first.wait_for(state="attached", timeout=60_000)
     head = grid.evaluate("e => [...e.querySelectorAll('th')].map(x => x.textContent)")
     assert "accuracy change" in head and "latency vs baseline" in head, head
     return grid.evaluate("e => [...e.querySelectorAll('tr')].map(r => [...r.querySelectorAll('td')]"
