@@ -104,15 +104,20 @@ def add_model(parser: argparse.ArgumentParser, flag: str = "--model", *, require
                         help="your state_dict for the architecture (.pt/.pth/.safetensors, read without unpickling)")
     parser.add_argument("--pretrained", action="store_true",
                         help="torchvision:/timm: the published weights (local cache; downloaded when online)")
+    add_input_contract(parser, "the normalization your weights were trained with: the dataset's mean/std, "
+                               "ImageNet's, or none (pixels in [0, 1]); default: the model's own (ImageNet for "
+                               "torchvision/timm)")
+    parser.set_defaults(_model_flags=[flag.lstrip("-").replace("-", "_")])
+
+
+def add_input_contract(parser: argparse.ArgumentParser, normalize_help: str) -> None:
+    """--normalize (or --mean with --std) and --input-size: the input contract a model's weights expect."""
     norm = parser.add_mutually_exclusive_group()
-    norm.add_argument("--normalize", choices=("dataset", "imagenet", "none"), default=None,
-                      help="the normalization your weights were trained with: the dataset's mean/std, ImageNet's, "
-                           "or none (pixels in [0, 1]); default: the model's own (ImageNet for torchvision/timm)")
+    norm.add_argument("--normalize", choices=("dataset", "imagenet", "none"), default=None, help=normalize_help)
     norm.add_argument("--mean", default=None, metavar="A,B,C", help="per-channel mean of [0, 1] pixels (with --std)")
     parser.add_argument("--std", default=None, metavar="A,B,C", help="per-channel std (with --mean)")
     parser.add_argument("--input-size", type=int_range(8, 1024), default=None, metavar="N",
                         help="resize images to N x N for the model (default: its own, else the dataset's)")
-    parser.set_defaults(_model_flags=[flag.lstrip("-").replace("-", "_")])
 
 
 def compose_reference(args: argparse.Namespace, dest: str = "model") -> None:

@@ -94,3 +94,19 @@ def cli_in_process(*args, home=None, env=None):
             except SystemExit as exc:  # argparse refusals
                 code = exc.code if isinstance(exc.code, int) else 1
     return subprocess.CompletedProcess(["python", "-m", "compression", *args], code, out.getvalue(), err.getvalue())
+
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+
+
+def colour_folder(root):
+    """A 3-class image folder of 32 x 32 PNGs in shades of red, green and blue (20 train, 6 test
+    images per class): a user's own data for the own-model tests."""
+    from PIL import Image
+    for split, n in (("train", 20), ("test", 6)):
+        for cls, colour in COLOURS.items():
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                shade = tuple(max(0, min(255, c + 9 * (i % 5) - 18)) for c in colour)
+                Image.new("RGB", (32, 32), shade).save(root / split / cls / f"{i}.png")
+    return root

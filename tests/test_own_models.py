@@ -10,23 +10,13 @@ import json
 
 import pytest
 import torch
-from PIL import Image
 
 from compression import CompressionError
-
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
-
+from support import colour_folder  # tests/support.py
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("colours")
-    for split, n in (("train", 20), ("test", 6)):
-        for cls, colour in COLOURS.items():
-            (root / split / cls).mkdir(parents=True)
-            for i in range(n):
-                shade = tuple(max(0, min(255, c + 9 * (i % 5) - 18)) for c in colour)
-                Image.new("RGB", (32, 32), shade).save(root / split / cls / f"{i}.png")
-    return root
+    return colour_folder(tmp_path_factory.mktemp("colours"))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ Each student is a job of the registered `student` method on the sweep executor (
 import argparse
 import sys
 
-from compression.cli import add_common, float_range, int_range, list_of
+from compression.cli import add_common, add_input_contract, float_range, int_range, list_of
 from compression.device import get_device, parse_device
 from compression.distillation import (MAX_TEMPERATURE, STUDENT_INITS, TRANSFER_SETS, DistillConfig, StudentSpec,
                                       distill)
@@ -38,13 +38,8 @@ def register(subs) -> None:
                         "(torchvision:<arch>, timm:<arch>, hf:<dir>, a named model)")
     p.add_argument("--student-weights", default=None, metavar="FILE",
                    help="start the student from your state_dict for its architecture (a model reference)")
-    norm = p.add_mutually_exclusive_group()
-    norm.add_argument("--normalize", choices=("dataset", "imagenet", "none"), default=None,
-                      help="the normalization the teachers' weights were trained with (the student learns on the "
-                           "first teacher's view)")
-    norm.add_argument("--mean", default=None, metavar="A,B,C", help="per-channel mean of [0, 1] pixels (with --std)")
-    p.add_argument("--std", default=None, metavar="A,B,C")
-    p.add_argument("--input-size", type=int_range(8, 1024), default=None, metavar="N", help="resize images to N x N")
+    add_input_contract(p, "the normalization the teachers' weights were trained with (the student learns on the "
+                          "first teacher's view)")
     p.add_argument("--student-width", type=float_range(0, 4, lo_open=True), default=1.0,
                    help="width multiplier of the student (default 1; a copy of the teacher needs < 1)")
     p.add_argument("--student-init", choices=STUDENT_INITS, default="scratch",

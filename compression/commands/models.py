@@ -9,7 +9,7 @@ command and the app lists it for its dataset. Removing one keeps the runs stored
 
 import sys
 
-from compression.cli import float_range, int_range
+from compression.cli import add_input_contract, float_range, int_range
 
 CARD_KEYS = ("name", "reference", "dataset", "source", "test_accuracy", "accuracy_n", "params", "size_bytes",
              "macs", "added_at")
@@ -35,13 +35,8 @@ def register(subs) -> None:
     add.add_argument("--lr", type=float_range(0, 1, lo_open=True), default=1e-3, help="fine-tuning learning rate")
     add.add_argument("--subset", type=int_range(1), default=None, help="fine-tune on the first N training images")
     add.add_argument("--dataset", default=None, help="the dataset (default: the model's own), or imagefolder:<path>")
-    norm = add.add_mutually_exclusive_group()
-    norm.add_argument("--normalize", choices=("dataset", "imagenet", "none"), default=None,
-                      help="the normalization the weights were trained with (default: the architecture's own: "
-                           "ImageNet for torchvision/timm, the processor's for hf, the dataset's for the zoo)")
-    norm.add_argument("--mean", default=None, metavar="A,B,C", help="per-channel mean of [0, 1] pixels (with --std)")
-    add.add_argument("--std", default=None, metavar="A,B,C")
-    add.add_argument("--input-size", type=int_range(8, 1024), default=None, metavar="N", help="resize images to N x N")
+    add_input_contract(add, "the normalization the weights were trained with (default: the architecture's own: "
+                            "ImageNet for torchvision/timm, the processor's for hf, the dataset's for the zoo)")
     add.add_argument("--limit", type=int_range(1), default=None, help="evaluate on the first N test images")
     add.add_argument("--device", default=None)
     add.add_argument("--json", action="store_true")

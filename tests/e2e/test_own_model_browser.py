@@ -6,19 +6,12 @@ import torch
 from PIL import Image
 
 from benchmarks.browser import exception_boxes, select_option, wait_until_idle
-
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
-
+from support import COLOURS, colour_folder  # tests/support.py
 
 def _folder_and_weights(root):
     import numpy
     import torchvision
-    for split, n in (("train", 20), ("test", 6)):
-        for cls, colour in COLOURS.items():
-            (root / split / cls).mkdir(parents=True)
-            for i in range(n):
-                shade = tuple(max(0, min(255, c + 9 * (i % 5) - 18)) for c in colour)
-                Image.new("RGB", (32, 32), shade).save(root / split / cls / f"{i}.png")
+    colour_folder(root)
     xs, ys = [], []
     for label, cls in enumerate(sorted(COLOURS)):
         for path in sorted((root / "train" / cls).glob("*.png")):
