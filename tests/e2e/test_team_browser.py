@@ -130,9 +130,18 @@ def test_a_share_link_opens_the_story_read_only_until_revoked_or_expired(team):
                 break
             except Exception:
                 wait_until_idle(page)
-        make.scroll_into_view_if_needed()
-        make.click(force=True)
-        page.get_by_text("?share=").first.wait_for(timeout=60_000)
+        for attempt in range(3):  # a forced click while the page still settles can be lost too (seen once in CI)
+            make.scroll_into_view_if_needed()
+            make.click(force=True)
+            try:
+                page.get_by_text("?share=").first.wait_for(timeout=20_000 if attempt < 2 else 60_000)
+                break
+            except Exception:
+                from compression import share
+                made = share.links(store, user=User("boss@example.com", "admin"))
+                if attempt == 2 or any(s.created_by == "ana@example.com" for s in made):
+                    raise  # made but not shown: a real failure, not a lost click
+                wait_until_idle(page)
         link = re.search(r"\S+\?share=\S+", page.inner_text("[data-testid='stCode']")).group(0)
     from compression import share
     with browser_page() as page:  # the reviewer: not signed in
