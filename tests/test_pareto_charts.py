@@ -5,8 +5,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from compression.charts.pareto import (baseline_points, comparison_frame, explorer_frame, filter_frame, frontier_ids,
-                                       frontier_table, pareto_chart, path_frame, run_id_of, table_frame)
+from compression.charts.pareto import (baseline_points, explorer_frame, filter_frame, frontier_ids, frontier_table,
+                                       pareto_chart, run_id_of, table_frame)
+from compression.charts.run_detail import comparison_frame, path_frame
 from compression.metrics import Metrics, wilson_interval
 
 BASE = Metrics(0.90, 1000, 1000, 500, 4000, 40000.0, 0.5, False).to_dict()  # = run 1 below

@@ -12,7 +12,8 @@ import streamlit as st
 
 from compression.charts.format import NO_CHANGE, UNRELIABLE
 from compression.charts.glossary import explain
-from compression.charts.pareto import comparison_frame, explorer_frame, path_frame
+from compression.charts.pareto import explorer_frame
+from compression.charts.run_detail import comparison_frame, path_frame
 from compression.pareto import COSTS, pipeline_path
 from ui import results
 from ui.downloads import model_download
@@ -260,3 +261,59 @@ def run_details(run: dict, lookup: Callable[[int], dict | None], store=None) -> 
     # the file is read when the button is clicked (a callable), and the click does not rerun the
     # page, so it is served from this run of the script: a second click works too
     model_download(f"explorer_artifact_{run['id']}", run, what="compressed model")
+
+
+def run_picker(shown: pd.DataFrame, frontier: list[int], selected: int | None) -> int | None:
+    """The run picker of the details: every shown run when they are few (compression.charts.
+    explorer_scale.PICKER_MAX), else the frontier, the selected run and the newest, beside a run-id
+    box that selects any shown run (the chart, table and CSV have them all). Returns the run picked."""
+    from compression.charts.explorer_scale import picker_ids
+    from compression.run_labels import run_choice
+    offered = picker_ids(shown, frontier=frontier, keep=[selected])
+    rows = shown[shown["id"].isin(offered)]
+    labels = {int(r["id"]): run_choice(r) for r in rows[["id", "name", "method", "config", "model", "accuracy"]]
+              .to_dict("records")}  # the name, else what the run did (a rename keeps the choice: run_choice_id)
+    capped = len(offered) < len(shown)
+    c = st.columns([4, 1]) if capped else [st.container()]
+    picked = c[0].selectbox("Run", offered, key="explorer_run", format_func=labels.get, index=None,
+                            placeholder="Click a marker on the chart, or pick a run here")
+    if capped:
+        c[1].number_input("Run id", min_value=1, step=1, value=None, key="explorer_run_id", placeholder="any run",
+                          on_change=_go_to_run, args=(frozenset(int(i) for i in shown["id"]),),
+                          help="Select any shown run by its id (the table and the CSV list them all).")
+        st.caption(f"The picker lists {len(offered):,} of the {len(shown):,} shown runs (the frontier, the "
+                   "selected run and the newest; type to search them): type any run's id in the box beside it.")
+    return picked
+
+
+def _go_to_run(ids: frozenset[int]) -> None:
+    """The run-id box: select that run, or say it is not among the shown runs."""
+    value = st.session_state.get("explorer_run_id")
+    if value is None:
+        return
+    if int(value) in ids:
+        st.session_state["explorer_run"] = int(value)
+    else:
+        from ui.run_manage import FLASH
+        st.session_state[FLASH] = ("error", f"Run {int(value)} is not among the shown runs (check the filters).")
+
+
+def table_rows(shown: pd.DataFrame) -> pd.DataFrame:
+    """The runs table's rows: every shown run when they fit one page (explorer_scale.TABLE_PAGE),
+    else one page of them, newest first, with a page box and a caption saying how many are shown
+    and that the CSV has them all."""
+    from compression.charts.explorer_scale import TABLE_PAGE, table_page
+    pages = max(1, -(-len(shown) // TABLE_PAGE))
+    if pages == 1:
+        return table_page(shown)[0]
+    key = "explorer_table_page"
+    if st.session_state.get(key, 1) > pages:  # fewer runs since (a filter): the last page
+        st.session_state[key] = pages
+    c = st.columns([1, 5])
+    page = c[0].number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=key)
+    rows, _ = table_page(shown, page)
+    first = (page - 1) * TABLE_PAGE + 1
+    c[1].caption(f"Runs {first:,}–{first + len(rows) - 1:,} of the {len(shown):,} shown, newest first "
+                 f"({TABLE_PAGE:,} a page; a column's sort orders this page). The CSV download below has all "
+                 f"{len(shown):,}.")
+    return rows

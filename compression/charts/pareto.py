@@ -12,7 +12,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from compression.charts.format import fmt_bytes, fmt_change, fmt_count, fmt_ms, fmt_points, latency_change, plural
-from compression.charts.format import run_field as latency_value
 from compression.charts.runs import METHOD_COLORS
 from compression.honesty import METRIC_WORDS, SIMULATABLE, sanity_flag, simulated_metrics
 from compression.metrics import wilson_interval
@@ -189,6 +188,9 @@ def baseline_points(df: pd.DataFrame) -> pd.DataFrame:
 # Above this many runs the CI bars merge into a smear and double what the browser draws (1,000 runs:
 # 2.2 s -> see docs/explorer.md); the interval stays in every point's hover and in the table.
 CI_BARS_UP_TO = 400
+# Above this many runs their markers are drawn by WebGL (scattergl: same shapes, hollow ones too, and
+# clicks): 10,000 SVG markers took seconds to draw in Chromium (docs/benchmarks.md, issue 29).
+WEBGL_FROM = 1000
 
 
 def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = True,
@@ -202,13 +204,13 @@ def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = Tr
     models = sorted(df["model"].unique())
     symbol = {m: SYMBOLS[i % len(SYMBOLS)] for i, m in enumerate(models)}
     runs = df[df["method"] != "baseline"]
-    bars = len(runs) <= CI_BARS_UP_TO
+    bars, kind = len(runs) <= CI_BARS_UP_TO, "scattergl" if len(runs) > WEBGL_FROM else "scatter"
     hollow = simulated_on(runs, cost)
     for method, part in runs.groupby("method", sort=True):  # one trace per method, shapes per point
         color = method_color(method, methods)
         shapes = [symbol[m] + ("-open" if sim else "") for m, sim in zip(part["model"], hollow[part.index])]
         traces.append(dict(
-            type="scatter", mode="markers", name=method, legendgroup=method, showlegend=False,
+            type=kind, mode="markers", name=method, legendgroup=method, showlegend=False,
             **_xy(part, cost), error_y=_ci_bars(part, color) if bars else None,
             marker=dict(size=9, color=color, symbol=shapes, line=dict(width=1.5, color=color)),
             customdata=_ids(part), hovertext=part["hover"].tolist(), hoverinfo="text"))
@@ -231,6 +233,11 @@ def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = Tr
             type="scatter", mode="markers", name=f"selected: run {selected}", **_xy(s, cost),
             marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(color="#d62728", width=3)),
             customdata=[int(selected)], hovertext=s["hover"].tolist(), hoverinfo="text"))
+    if kind == "scattergl":  # WebGL draws above SVG: the frontier, stars, path and ring too, to stay on top
+        for t in traces:
+            t["type"] = "scattergl"
+            if t.get("marker", {}).pop("angleref", None):  # no angled arrows in WebGL: dots on the path
+                t["marker"]["symbol"] = "circle"
     traces += _legend_keys(sorted(runs["method"].unique()), methods, models, symbol,
                            METRIC_WORDS[cost] if bool(hollow.any()) else "")
     return go.Figure(data=traces, layout=dict(
@@ -355,38 +362,3 @@ def frontier_table(df: pd.DataFrame, frontier: Sequence[int]) -> pd.DataFrame:
     out = table_frame(rows, frontier).drop(columns=["on frontier"])
     out["config (JSON)"] = [json.dumps(c, sort_keys=True) for c in rows["config"]]
     return out
-
-
-METRIC_ROWS = [("accuracy", "test accuracy"), ("size_bytes", "stored size"), ("params", "parameters"),
-               ("nonzero_params", "nonzero parameters"), ("macs", "MACs per image"), ("latency_ms", "latency (batch 1)")]
-
-
-def comparison_frame(run: dict) -> pd.DataFrame:
-    """One run's metrics next to its uncompressed baseline: value, baseline, and the change
-    (compression.charts.format.fmt_change; "(simulated)" where simulated_metrics lists the metric)."""
-    base = run.get("baseline") or {}
-    sim = simulated_metrics(run)
-    rows = []
-    for key, label in METRIC_ROWS:
-        value, ref = run.get(key), base.get(key)
-        if key == "accuracy":
-            shown = [f"{value * 100:.2f} % (n={run['accuracy_n']:,})",
-                     f"{ref * 100:.2f} % (n={base.get('accuracy_n', 0):,})" if ref is not None else "–",
-                     f"{(value - ref) * 100:+.2f} points" if ref is not None else "–"]
-        else:
-            fmt = {"size_bytes": lambda v: fmt_cost("size_bytes", v), "latency_ms": fmt_ms}.get(key, lambda v: f"{v:,.0f}")
-            change = fmt_change(value, ref, key, simulated=key in sim).text if ref else "–"
-            if key == "latency_ms" and ref:  # the baseline re-timed beside the run, on its runtime, when it has one
-                ref = latency_value(run, "baseline_latency_ms") or ref
-                change = latency_change(run).text
-            shown = [fmt(value), fmt(ref) if ref is not None else "–", change]
-        rows.append({"metric": label, "this run": shown[0], "uncompressed": shown[1], "change": shown[2]})
-    return pd.DataFrame(rows)
-
-
-def path_frame(path: Sequence[dict]) -> pd.DataFrame:
-    """A pipeline's steps, first first: run, method, config, accuracy, size."""
-    return pd.DataFrame([{"step": i + 1, "run": r["id"], "method": r["method"], "config": describe(r["method"], r["config"]),
-                          "accuracy (%)": round(r["accuracy"] * 100, 2), "stored size": fmt_cost("size_bytes", r["size_bytes"]),
-                          "simulated": ", ".join(METRIC_WORDS[k] for k in simulated_metrics(r)) or "no"}
-                         for i, r in enumerate(path)])
