@@ -6,6 +6,7 @@ The view (axes, filters, selection) lives in the URL: copy the link to share it.
 import streamlit as st
 
 from compression.charts.compare import parallel_chart
+from compression.charts.explorer_scale import parallel_runs
 from compression.charts.export import csv_frame
 from compression.charts.format import NO_CHANGE, UNRELIABLE, fmt_pct, plural
 from compression.charts.glossary import explain, glossary_markdown
@@ -15,11 +16,12 @@ from compression.charts.story import STORY_ORDER, story_chart, story_table
 from compression.honesty import METRIC_WORDS
 from compression.pareto import COSTS, pipeline_path
 from compression.report import report_html
-from compression.run_labels import run_choice, run_title
+from compression.run_labels import run_title
 from ui import cache
 from ui.compare import compare_section
 from ui.explorer import (compared_pair, filters, keep_valid, load_frame, open_on_story, restore_url_state,
-                         run_choice_id, run_details, save_url_state, story_default, table_columns)
+                         run_choice_id, run_details, run_picker, save_url_state, story_default, table_columns,
+                         table_rows)
 from ui.run_manage import flash
 from ui.share_view import share_box
 from ui.sidebar import show_error, sidebar
@@ -119,11 +121,7 @@ else:
 
 # ---- one run in detail --------------------------------------------------------------------------------
 st.subheader("Run details")
-# the name, else what the run did (a rename keeps the choice: run_choice_id above)
-labels = {int(r["id"]): run_choice(r) for r in shown[["id", "name", "method", "config", "model", "accuracy"]]
-          .to_dict("records")}
-picked = st.selectbox("Run", sorted(labels, reverse=True), key="explorer_run", format_func=labels.get,
-                      index=None, placeholder="Click a marker on the chart, or pick a run here")
+picked = run_picker(shown, front, selected)  # with many runs: the frontier, the newest, and a run-id box
 if picked is not None:
     try:
         run = store.get(picked)
@@ -135,14 +133,18 @@ if picked is not None:
         show_error(exc)
 
 # ---- two runs compared image by image; every shown run's knobs; a review link -------------------------
-compare_section(store, visible, picked)
+compare_section(store, visible, picked, front)
 share_box(store, [int(i) for i in shown[shown["starred"]]["id"]], compared_pair(), f"Review: {sel.dataset}")
 st.subheader("Knobs and metrics of the shown runs")
-st.plotly_chart(parallel_chart(shown), key="explorer_parallel", width="stretch")
+lines = parallel_runs(shown, front)  # thousands of lines are a smear that takes seconds to draw
+st.plotly_chart(parallel_chart(lines), key="explorer_parallel", width="stretch")
+if len(lines) < len(shown):
+    st.caption(f"{len(lines):,} of the {len(shown):,} shown runs drawn here: the frontier's and the newest "
+               "(the chart above and the table below have them all).")
 
 # ---- all shown runs, downloads ------------------------------------------------------------------------
 st.subheader("Runs")
-table = table_frame(shown, front)
+table = table_frame(table_rows(shown), front)  # with many runs: a page of them, and a caption
 st.dataframe(table, hide_index=True, width="stretch", key="explorer_table", column_config=table_columns())
 shown_ids = [int(i) for i in shown["id"]]
 
@@ -156,7 +158,7 @@ def report() -> str:
 
 
 d = st.columns(2)
-d[0].download_button(f"Download {'this run' if len(table) == 1 else f'these {len(table):,} runs'} (CSV)", lambda: csv_frame(shown, front).to_csv(index=False).encode(),
+d[0].download_button(f"Download {'this run' if len(shown) == 1 else f'these {len(shown):,} runs'} (CSV)", lambda: csv_frame(shown, front).to_csv(index=False).encode(),
                      file_name=f"runs-{sel.dataset}.csv", mime="text/csv", key="explorer_csv", on_click="ignore",
                      icon=":material/table:")
 d[1].download_button("Download a report (HTML, opens offline)", report, file_name=f"report-{sel.dataset}.html",

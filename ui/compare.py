@@ -5,10 +5,13 @@ which ui.explorer keeps in the URL as `cmp`."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pandas as pd
 import streamlit as st
 
 from compression import CompressionError
+from compression.charts.explorer_scale import picker_ids
 from compression.charts.compare import confusion_diff_chart, flip_rows, layer_frame, per_class_chart, thumbnail
 from compression.charts.format import fmt_pct
 from compression.compare import pair_names
@@ -59,15 +62,18 @@ def _ask_reevaluate(store, run: dict) -> None:
             show_error(exc)
 
 
-def compare_section(store, df: pd.DataFrame, selected: int | None) -> None:
-    """The picker and, once a run is picked, the comparison."""
-    ids = sorted((int(i) for i in df["id"]), reverse=True)
-    labels = {int(r["id"]): run_choice(r)  # the name, else what the run did
-              for r in df[["id", "name", "method", "config", "model", "accuracy"]].to_dict("records")}
+def compare_section(store, df: pd.DataFrame, selected: int | None, frontier: Sequence[int] = ()) -> None:
+    """The picker and, once a run is picked, the comparison. With many runs the pickers offer the
+    frontier, the selected run, the pair in use and the newest (explorer_scale.picker_ids): any other
+    run is compared by selecting it first ("Run N vs its baseline", or as B once it is in the pair)."""
     if RUN_A not in st.session_state:  # first render: the pair from the URL
         st.session_state[RUN_A], st.session_state[RUN_B] = _parse(st.session_state.get(PAIR, ""))
     for key in (RUN_A, RUN_B):  # a renamed run stays chosen (its label changed)
         run_choice_id(key)
+    ids = picker_ids(df, frontier=frontier, keep=[selected, st.session_state[RUN_A], st.session_state.get(RUN_B)])
+    offered = df[df["id"].isin(ids)]
+    labels = {int(r["id"]): run_choice(r)  # the name, else what the run did
+              for r in offered[["id", "name", "method", "config", "model", "accuracy"]].to_dict("records")}
     if st.session_state[RUN_A] not in ids:
         st.session_state[RUN_A] = None
     if st.session_state.get(RUN_B) not in [BASE, *ids]:
@@ -82,6 +88,9 @@ def compare_section(store, df: pd.DataFrame, selected: int | None) -> None:
     if selected is not None and (a, b) != (selected, BASE):
         c[2].button(f"Run {selected} vs its baseline", key="explorer_cmp_selected", icon=":material/compare_arrows:",
                     on_click=lambda: st.session_state.update({RUN_A: selected, RUN_B: BASE}))
+    if len(ids) < len(df):
+        st.caption(f"These pickers list {len(ids):,} of {len(df):,} runs (the frontier, the selected run, this pair "
+                   "and the newest): select any other run by its id under Run details, then compare it here.")
     st.session_state[PAIR] = "" if a is None else f"{a},{b}"
     if a is None:
         return
