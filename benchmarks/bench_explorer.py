@@ -128,7 +128,8 @@ def _core_rows(path: Path) -> list[dict]:
 def _browser_rows() -> list[dict]:
     """Real browser, side by side: the explorer with 50 and with 1,000 stored runs, and the home
     page as the machine's yardstick (a busy machine slows all three alike)."""
-    from benchmarks.browser import browser_page, chromium_available, select_option, streamlit_server, wait_until_idle
+    from benchmarks.browser import (browser_page, chromium_available, select_option, streamlit_server, wait_for_points,
+                                    wait_until_idle)
 
     if not chromium_available():
         return [{"what": "browser: skipped (Chromium or playwright not installed)"}]
@@ -148,7 +149,7 @@ def _browser_rows() -> list[dict]:
                 return time.perf_counter() - start
 
             def chart() -> None:
-                page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=120_000)
+                wait_for_points(page, 120_000)  # SVG markers, or WebGL past 1,000 runs
             def title() -> None:
                 page.get_by_role("heading", name="Pareto explorer").wait_for(timeout=120_000)
             shell: list[float] = []

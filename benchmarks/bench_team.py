@@ -201,7 +201,7 @@ def _restart_rows() -> list[dict]:
 
 def _explorer_rows() -> list[dict]:
     from benchmarks.bench_explorer import seed_store
-    from benchmarks.browser import browser_page, chromium_available, streamlit_server, wait_until_idle
+    from benchmarks.browser import browser_page, chromium_available, streamlit_server, wait_for_points, wait_until_idle
     if not chromium_available():
         return [{"store": "skipped: Chromium or playwright not installed"}]
     pg = _postgres()
@@ -218,7 +218,7 @@ def _explorer_rows() -> list[dict]:
                 def visit() -> float:
                     t = time.perf_counter()
                     page.goto(url + "/Pareto_explorer")
-                    page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=180_000)
+                    wait_for_points(page, 180_000)  # SVG markers, or WebGL past 1,000 runs
                     wait_until_idle(page, 180_000)
                     return time.perf_counter() - t
                 visit()  # warm-up: imports, plotly.js

@@ -105,6 +105,16 @@ def wait_until_idle(page, timeout_ms: int = 60_000) -> None:
         timeout=timeout_ms)
 
 
+def wait_for_points(page, timeout_ms: int = 60_000) -> None:
+    """Wait until a plotly chart has drawn data points: SVG markers (`.scatterlayer .point`), or
+    WebGL ones (a scattergl trace with data and its canvas: the Pareto explorer past 1,000 runs)."""
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.js-plotly-plot')].some(g =>
+            g.querySelector('.scatterlayer .point') || (g.querySelector('.gl-container canvas') &&
+            (g._fullData || []).some(t => t.type === 'scattergl' && t.x && t.x.length)))""",
+        timeout=timeout_ms)
+
+
 def exception_boxes(page) -> list[str]:
     return [e.inner_text() for e in page.query_selector_all("[data-testid='stException']")]
 
