@@ -103,6 +103,7 @@ def test_the_page_with_many_runs_says_what_each_part_shows_and_reaches_every_run
     oldest = min(set(range(1, N + 1)) - offered)  # a run the picker does not list
     at.number_input(key="explorer_run_id").set_value(oldest).run()  # the run-id box selects any shown run
     assert not at.exception and at.selectbox(key="explorer_run").value == oldest
+    assert at.number_input(key="explorer_run_id").value is None  # emptied for the next id
     assert at.query_params["run"] in (str(oldest), [str(oldest)])  # kept in the link
     at.number_input(key="explorer_run_id").set_value(10**6).run()  # not a shown run: one line, nothing changes
     assert at.selectbox(key="explorer_run").value == oldest

@@ -11,8 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from compression import CompressionError
-from compression.charts.explorer_scale import picker_ids
 from compression.charts.compare import confusion_diff_chart, flip_rows, layer_frame, per_class_chart, thumbnail
+from compression.charts.explorer_scale import picker_ids
 from compression.charts.format import fmt_pct
 from compression.compare import pair_names
 from compression.run_labels import run_choice

@@ -291,6 +291,7 @@ def _go_to_run(ids: frozenset[int]) -> None:
     value = st.session_state.get("explorer_run_id")
     if value is None:
         return
+    st.session_state["explorer_run_id"] = None  # emptied: the same id typed again selects it again
     if int(value) in ids:
         st.session_state["explorer_run"] = int(value)
     else:
