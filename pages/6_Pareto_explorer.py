@@ -6,7 +6,7 @@ The view (axes, filters, selection) lives in the URL: copy the link to share it.
 import streamlit as st
 
 from compression.charts.compare import parallel_chart
-from compression.charts.explorer_scale import parallel_runs
+from compression.charts.explorer_scale import PARALLEL_MAX, parallel_runs
 from compression.charts.export import csv_frame
 from compression.charts.format import NO_CHANGE, UNRELIABLE, fmt_pct, plural
 from compression.charts.glossary import explain, glossary_markdown
@@ -136,11 +136,16 @@ if picked is not None:
 compare_section(store, visible, picked, front)
 share_box(store, [int(i) for i in shown[shown["starred"]]["id"]], compared_pair(), f"Review: {sel.dataset}")
 st.subheader("Knobs and metrics of the shown runs")
-lines = parallel_runs(shown, front)  # thousands of lines are a smear that takes seconds to draw
-st.plotly_chart(parallel_chart(lines), key="explorer_parallel", width="stretch")
-if len(lines) < len(shown):
-    st.caption(f"{len(lines):,} of the {len(shown):,} shown runs drawn here: the frontier's and the newest "
-               "(the chart above and the table below have them all).")
+if len(shown) <= PARALLEL_MAX:
+    st.plotly_chart(parallel_chart(shown), key="explorer_parallel", width="stretch")
+else:  # thousands of lines are a smear that takes seconds to draw: a part of them, built when opened
+    knobs = st.expander(f"Parallel coordinates of {PARALLEL_MAX:,} of the {len(shown):,} shown runs (drawn when "
+                        "opened)", key="explorer_knobs", on_change="rerun", icon=":material/timeline:")
+    if knobs.open:
+        with knobs:
+            st.plotly_chart(parallel_chart(parallel_runs(shown, front)), key="explorer_parallel", width="stretch")
+            st.caption(f"{PARALLEL_MAX:,} of the {len(shown):,} shown runs drawn here: the frontier's and the newest "
+                       "(the chart above and the table below have them all).")
 
 # ---- all shown runs, downloads ------------------------------------------------------------------------
 st.subheader("Runs")

@@ -2,6 +2,7 @@
 WEBGL_FROM, hollow markers and the frontier kept), the pickers, the parallel chart and the table
 hold a bounded part and say so, and every run stays reachable (a run-id box, table pages, the CSV)."""
 
+import json
 import re
 
 import pandas as pd
@@ -91,9 +92,14 @@ def test_the_page_with_many_runs_says_what_each_part_shows_and_reaches_every_run
     assert PICKER_MAX <= len(options) < N
     captions = " ".join(c.value for c in at.caption)
     assert f"The picker lists {len(options):,} of the {N:,} shown runs" in captions
-    assert f"{PARALLEL_MAX:,} of the {N:,} shown runs drawn here" in captions
+    assert not [c for c in at.get("plotly_chart") if "explorer_parallel" in c.proto.id]  # folded: not built
     assert f"The CSV download below has all {N:,}" in captions
     assert "These pickers list" in captions  # the compare view's pickers are bounded too
+    at.session_state["explorer_knobs"] = True  # opened: the frontier's and the newest runs' lines
+    at.run()
+    (knobs,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "explorer_parallel" in c.proto.id]
+    assert knobs["data"][0]["type"] == "parcoords" and f"{PARALLEL_MAX:,} runs" in knobs["layout"]["title"]["text"]
+    assert f"{PARALLEL_MAX:,} of the {N:,} shown runs drawn here" in " ".join(c.value for c in at.caption)
     table = at.dataframe[-1].value
     assert len(table) == TABLE_PAGE
     at.number_input(key="explorer_table_page").set_value(2).run()

@@ -12,7 +12,8 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 PICKER_MAX = 500     # newest runs offered by a run picker (plus the frontier and the runs in use)
-PARALLEL_MAX = 1000  # lines in the parallel-coordinates chart (the frontier first, then the newest)
+PARALLEL_MAX = 1000  # lines in the parallel-coordinates chart (the frontier first, then the newest); the page
+#                      folds it, built when opened, past this many runs
 TABLE_PAGE = 1000    # rows per page of the runs table
 
 
