@@ -39,7 +39,8 @@ def values(array) -> list:
 
 def run_ids(fig: dict) -> list[int]:
     """Run ids drawn as markers (the frontier line, path and selection ring left out)."""
-    return sorted(i for t in fig["data"] if t.get("mode") == "markers" and "customdata" in t
+    return sorted(i[0] if isinstance(i, list) else i  # past 1,000 runs: [id, hover fields...] (LEAN_HOVER)
+                  for t in fig["data"] if t.get("mode") == "markers" and "customdata" in t
                   and not t["name"].startswith("selected") for i in values(t["customdata"]))
 
 

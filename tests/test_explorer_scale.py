@@ -12,7 +12,8 @@ from benchmarks.bench_explorer import seed_store
 from compression.charts.explorer_scale import (PARALLEL_MAX, PICKER_MAX, TABLE_PAGE, newest_first, parallel_runs,
                                                picker_ids, table_page)
 from compression.charts.export import csv_frame
-from compression.charts.pareto import WEBGL_FROM, explorer_frame, frontier_ids, pareto_chart, simulated_on
+from compression.charts.pareto import (LEAN_HOVER, WEBGL_FROM, explorer_frame, frontier_ids, pareto_chart, run_id_of,
+                                       simulated_on)
 from compression.store import RunStore
 from tests.test_explorer_page import figure, page, run_ids, shown_caption, values
 
@@ -36,14 +37,33 @@ def test_many_runs_are_drawn_by_webgl_every_one_once_with_hollow_markers_and_the
     drawn = [t for t in fig["data"] if t.get("x") is not None and list(t["x"]) != [None]]
     assert {t["type"] for t in drawn} == {"scattergl"}  # WebGL draws above SVG: one layer, the frontier on top
     markers = [t for t in drawn if t["mode"] == "markers" and not t["name"].startswith("selected")]
-    ids = [int(i) for t in markers if "customdata" in t for i in t["customdata"]]
-    assert sorted(ids) == sorted(int(i) for i in frame["id"])  # every run, once
-    hollow = {int(i) for t in markers for i, s in zip(t.get("customdata", []), t["marker"]["symbol"])
+    ids = [run_id_of({"customdata": c}) for t in markers if "customdata" in t for c in t["customdata"]]
+    assert sorted(ids) == sorted(int(i) for i in frame["id"])  # every run, once, as a click reads it
+    hollow = {run_id_of({"customdata": c}) for t in markers for c, s in zip(t.get("customdata", []), t["marker"]["symbol"])
               if isinstance(t["marker"]["symbol"], (list, tuple)) and s.endswith("-open")}
     simulated = set(frame.loc[simulated_on(frame, "latency_ms"), "id"].astype(int))
     assert simulated and hollow == simulated - set(frame.loc[frame["method"] == "baseline", "id"])
     (line,) = [t for t in drawn if t["name"].startswith("Pareto frontier")]
     assert line["line"]["shape"] == "hv" and len(values(line["x"])) == len(front)
+
+
+def test_the_lean_hover_says_what_the_full_hover_says(frame):
+    """Past WEBGL_FROM the hover is a template filled in the browser; filled here the way plotly does
+    (d3 formats .2f and ,), it gives each run's full hover text."""
+    fig = pareto_chart(frame, "size_bytes").to_dict()
+    hover = frame.set_index("id")["hover"]
+    checked = 0
+    for t in fig["data"]:
+        if t.get("hovertemplate") != LEAN_HOVER:
+            continue
+        for c, y in zip(t["customdata"], values(t["y"])):
+            def fill(m):
+                v = y if m.group(1) == "y" else c[int(m.group(2))]
+                return str(v) if m.group(3) is None else format(v, m.group(3))
+            text = re.sub(r"%\{(y|customdata\[(\d+)\])(?::(\.2f|,))?\}", fill, LEAN_HOVER).replace("<extra></extra>", "")
+            assert text == hover[c[0]]
+            checked += 1
+    assert checked == int((frame["method"] != "baseline").sum())
 
 
 def test_a_few_runs_stay_svg(frame):

@@ -30,7 +30,7 @@ LATENCY_COLUMNS = ("baseline_latency_ms", "latency_spread_ms", "baseline_latency
 _COLUMNS = ["id", "created", "model", "dataset", "method", "config", "label", "device", "accuracy",
             "accuracy_n", "ci_low", "ci_high", "params", "nonzero_params", "size_bytes", "macs",
             "latency_ms", "simulated", "simulated_metrics", "parent_id", "artifact_path", "baseline", "code_version",
-            "hover", "name", "tags", "starred", "hidden", "group_id", "runtime", *LATENCY_COLUMNS, "classes", "owner"]
+            "hover", "hover_data", "name", "tags", "starred", "hidden", "group_id", "runtime", *LATENCY_COLUMNS, "classes", "owner"]
 
 
 def fmt_cost(cost: str, value: float) -> str:
@@ -55,26 +55,42 @@ def method_color(method: str, methods: Sequence[str] = ()) -> str:
     return OTHER_COLORS[others.index(method) % len(OTHER_COLORS)] if method in others else OTHER_COLORS[0]
 
 
-def _hover(r: dict) -> str:
+def _hover_data(r: dict) -> list:
+    """A run's hover as fields (its name, method · model, what it did, the CI, n, size, params,
+    nonzero, MACs, latency and where, then the warning and the change against its baseline): filled
+    into LEAN_HOVER in the browser, or joined here by _hover."""
     lo, hi = wilson_interval(r["accuracy"], r["accuracy_n"])
     sim = r["simulated_metrics"]
-    named = f" “{html.escape(r['name'])}”" if isinstance(r.get("name"), str) and r["name"] else ""
-    lines = [f"<b>run {r['id']}</b>{named} · {html.escape(r['method'])} · {html.escape(r['model'])}"
-             + (f" · <i>simulated: {', '.join(METRIC_WORDS[k] for k in sim)}</i>" if sim else ""),
-             html.escape(r["label"]),
-             f"accuracy {r['accuracy'] * 100:.2f} % (95% CI {lo * 100:.2f}–{hi * 100:.2f}, n={r['accuracy_n']:,})",
-             f"size {fmt_cost('size_bytes', r['size_bytes'])}",
-             f"params {r['params']:,} ({r['nonzero_params']:,} nonzero)",
-             f"MACs {fmt_count(r['macs'])} · latency {fmt_ms(r['latency_ms'])} on {html.escape(r['device'])}, "
-             f"{html.escape(r['runtime'])}"]
+    tail = []
     flag = sanity_flag(r)
     if flag:
-        lines.append(f"<b>⚠ {html.escape(flag)}</b>")
+        tail.append(f"<b>⚠ {html.escape(flag)}</b>")
     base = r.get("baseline")
     if base and base.get("size_bytes") and r["size_bytes"]:
         size = fmt_change(r["size_bytes"], base["size_bytes"], "size_bytes", simulated="size_bytes" in sim)
-        lines.append(f"vs uncompressed: {size.text}, {fmt_points(r['accuracy'], base.get('accuracy'))}")
-    return "<br>".join(lines)
+        tail.append(f"vs uncompressed: {size.text}, {fmt_points(r['accuracy'], base.get('accuracy'))}")
+    return [f" “{html.escape(r['name'])}”" if isinstance(r.get("name"), str) and r["name"] else "",
+            f"{html.escape(r['method'])} · {html.escape(r['model'])}"
+            + (f" · <i>simulated: {', '.join(METRIC_WORDS[k] for k in sim)}</i>" if sim else ""),
+            html.escape(r["label"]), round(lo * 100, 2), round(hi * 100, 2), int(r["accuracy_n"]), fmt_cost("size_bytes", r["size_bytes"]),
+            int(r["params"]), int(r["nonzero_params"]), fmt_count(r["macs"]),
+            f"{fmt_ms(r['latency_ms'])} on {html.escape(r['device'])}, {html.escape(r['runtime'])}",
+            "".join("<br>" + t for t in tail)]
+
+
+# Past WEBGL_FROM runs the hover is this template filled from each run's _hover_data (customdata, the
+# run id first as a click reads it): the same words as _hover in a third of the bytes (10,000 runs sent
+# 4.3 MB of hover text; dropping it opened the page 0.4-1.8 s sooner at load 4, docs/benchmarks.md)
+LEAN_HOVER = ("<b>run %{customdata[0]}</b>%{customdata[1]} · %{customdata[2]}<br>%{customdata[3]}<br>accuracy "
+              "%{y:.2f} % (95% CI %{customdata[4]:.2f}–%{customdata[5]:.2f}, n=%{customdata[6]:,})<br>size "
+              "%{customdata[7]}<br>params %{customdata[8]:,} (%{customdata[9]:,} nonzero)<br>MACs %{customdata[10]} · "
+              "latency %{customdata[11]}%{customdata[12]}<extra></extra>")
+
+
+def _hover(r: dict, d: list) -> str:
+    return (f"<b>run {r['id']}</b>{d[0]} · {d[1]}<br>{d[2]}<br>accuracy {r['accuracy'] * 100:.2f} % (95% CI "
+            f"{d[3]:.2f}–{d[4]:.2f}, n={d[5]:,})<br>size {d[6]}<br>params {d[7]:,} ({d[8]:,} nonzero)<br>MACs {d[9]} · "
+            f"latency {d[10]}{d[11]}")
 
 
 def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
@@ -103,7 +119,9 @@ def explorer_frame(runs: Iterable[dict]) -> pd.DataFrame:
     extras = [e if isinstance(e, dict) else {} for e in df.get("extra", [None] * len(df))]
     for col in (*LATENCY_COLUMNS, "classes"):  # "classes": chance level (compression.honesty.run_classes)
         df[col] = pd.Series([e.get(col) for e in extras], index=df.index, dtype=object)
-    df["hover"] = [_hover(r) for r in df.to_dict("records")]
+    records = df.to_dict("records")
+    df["hover_data"] = [_hover_data(r) for r in records]
+    df["hover"] = [_hover(r, d) for r, d in zip(records, df["hover_data"])]
     return df[_COLUMNS]
 
 
@@ -213,7 +231,8 @@ def pareto_chart(df: pd.DataFrame, cost: str = "size_bytes", *, log_x: bool = Tr
             type=kind, mode="markers", name=method, legendgroup=method, showlegend=False,
             **_xy(part, cost), error_y=_ci_bars(part, color) if bars else None,
             marker=dict(size=9, color=color, symbol=shapes, line=dict(width=1.5, color=color)),
-            customdata=_ids(part), hovertext=part["hover"].tolist(), hoverinfo="text"))
+            **(dict(customdata=[[int(i), *d] for i, d in zip(part["id"], part["hover_data"])], hovertemplate=LEAN_HOVER)
+               if kind == "scattergl" else dict(customdata=_ids(part), hovertext=part["hover"].tolist(), hoverinfo="text"))))
     traces += _baselines(df, cost)
     by_id = df.set_index("id")
     if frontier:

@@ -37,7 +37,11 @@ def test_many_runs_webgl_click_run_id_box_and_csv(app_url, page, screenshots):
     page.screenshot(path=str(screenshots / "explorer-many.png"), full_page=True)
 
     at = page.evaluate(MARKER)
-    page.mouse.move(at["x"], at["y"])
+    page.mouse.move(at["x"], at["y"])  # the hover: the template filled from the run's fields (LEAN_HOVER)
+    label = page.locator(".js-plotly-plot .hoverlayer .hovertext").first
+    label.wait_for(timeout=30_000)
+    text = label.text_content()  # an SVG node
+    assert text.startswith("run ") and "accuracy" in text and "95% CI" in text and "%{" not in text, text
     page.mouse.click(at["x"], at["y"])
     page.locator("[data-testid='stMarkdown']", has_text="measured on").first.wait_for(timeout=60_000)
     wait_until_idle(page, 120_000)
