@@ -52,3 +52,46 @@ def test_structured_pruning_refuses_shufflenet_in_one_line_that_says_where():
     line = str(refused.value)
     assert "\n" not in line and "ShuffleNetV2" in line and "building the dependency graph" in line
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # never mutates the model given
+
+
+def _tiny_swin(v2: bool = False):
+    from torchvision.models.swin_transformer import (PatchMergingV2, SwinTransformer,
+                                                     SwinTransformerBlockV2)
+    torch.manual_seed(0)
+    extra = {"block": SwinTransformerBlockV2, "downsample_layer": PatchMergingV2} if v2 else {}
+    return SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[1, 1], num_heads=[2, 2],
+                           window_size=[2, 2], num_classes=3, **extra).eval()
+
+
+@pytest.mark.parametrize("v2", [False, True], ids=["swin", "swin_v2"])
+def test_structured_pruning_refuses_swin_at_once_naming_the_layer_whose_channels_cannot_be_followed(v2):
+    """Torch-Pruning multiplied Swin's channel indices at every window reshape (32,768 -> 1,048,576 ->
+    ... on Swin-T) and never finished building its groups (over 300 s in the table). Past the widest
+    layer's width no index is a channel: refused in one line, model untouched, 8-bit still runs."""
+    from compression.pruning.structured import channel_groups, prune_channels
+    model = _tiny_swin(v2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for call in (lambda: prune_channels(model, 0.5, input_shape=(3, 32, 32)),
+                 lambda: channel_groups(model, (3, 32, 32))):
+        with pytest.raises(CompressionError) as refused:
+            call()
+        line = str(refused.value)
+        assert "\n" not in line and "SwinTransformer" in line and "layer 'features." in line
+        assert "channels-last" in line and "wider than any layer" in line
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    q = quantize(model, QuantConfig(method="uniform", bits=8, granularity="channel"))
+    with torch.no_grad():
+        assert torch.isfinite(q.model(torch.rand(2, 3, 32, 32))).all()
+
+
+def test_the_index_bound_is_the_widest_layer_and_leaves_a_cnn_flatten_alone():
+    """A CNN's flatten before its classifier maps C channels to C*H*W indices: bounded by the linear
+    layer's in_features, so the bound (the widest parameter dimension) never refuses it."""
+    from compression.pruning.index_guard import widest
+    from compression.pruning.structured import prune_channels
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 16 * 16, 3)).eval()
+    assert widest(model) == 8 * 16 * 16
+    pruned = prune_channels(model, 0.5, input_shape=(3, 16, 16))
+    assert pruned[0].out_channels == 4 and pruned[3].in_features == 4 * 16 * 16

@@ -18,6 +18,7 @@ from compression.model_kinds import refuse_multi_exit, refuse_slimmable
 from compression.models import clone_model
 from compression.pruning.config import PRUNABLE, PruneConfig
 from compression.pruning.heads import attention_layers, match_heads_, prune_heads_
+from compression.pruning.index_guard import IndexBlowUp, bounded
 
 def output_layer(model: nn.Module) -> nn.Module:
     """The layer that produces the class scores (the last conv/linear): its outputs are kept."""
@@ -140,8 +141,17 @@ def _dependency_groups(model: nn.Module, input_shape: tuple[int, ...]):
         warnings.filterwarnings("ignore", message="Unwrapped parameters")  # default (last dim) is right
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *input_shape, device=device))
     skip = attention_layers(model)
-    groups = [g for g in graph.get_all_groups(ignored_layers=[output_layer(model)], root_module_types=list(PRUNABLE))
-              if not any(dep.target.module in skip for dep, _ in g)]
+    try:
+        with bounded(model):
+            groups = [g for g in graph.get_all_groups(ignored_layers=[output_layer(model)], root_module_types=list(PRUNABLE))
+                      if not any(dep.target.module in skip for dep, _ in g)]
+    except IndexBlowUp as exc:
+        layer = {m: n for n, m in model.named_modules()}.get(exc.root, type(exc.root).__name__)
+        raise CompressionError(
+            f"structured pruning cannot prune this {type(model).__name__}: the output channels of layer {layer!r} "
+            f"cannot be followed ({exc}); Torch-Pruning takes channels as dimension 1 and this model reshapes "
+            "channels-last tensors into attention windows; unstructured pruning, quantization and low-rank "
+            "conversion do not change its graph") from None
     return graph, groups
 
 
