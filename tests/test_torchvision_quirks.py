@@ -95,3 +95,24 @@ def test_the_index_bound_is_the_widest_layer_and_leaves_a_cnn_flatten_alone():
     assert widest(model) == 8 * 16 * 16
     pruned = prune_channels(model, 0.5, input_shape=(3, 16, 16))
     assert pruned[0].out_channels == 4 and pruned[3].in_features == 4 * 16 * 16
+
+
+def test_structured_pruning_of_a_torchvision_vit_narrows_its_mlps_and_keeps_multihead_attention():
+    """torchvision's ViT attends with nn.MultiheadAttention (one in_proj parameter, not q/k/v
+    layers): Torch-Pruning narrowed its embedding with the residual stream, and the class token's
+    reshape then failed (shape '[1, 768, 1]' is invalid). Attention and the residual stream are kept,
+    as for every attention module; each MLP's hidden layer loses half its neurons."""
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    from compression.pruning.structured import prune_channels
+    torch.manual_seed(0)
+    model = VisionTransformer(image_size=32, patch_size=16, num_layers=2, num_heads=2, hidden_dim=16,
+                              mlp_dim=32, num_classes=3).eval()
+    pruned = prune_channels(model, 0.5, input_shape=(3, 32, 32))
+    for block in pruned.encoder.layers:
+        assert block.mlp[0].out_features == 16 and block.mlp[3].in_features == 16  # 32 -> 16 neurons
+        assert block.self_attention.embed_dim == 16 and block.self_attention.in_proj_weight.shape == (48, 16)
+    with torch.no_grad():
+        out = pruned(torch.rand(4, 3, 32, 32))
+    assert out.shape == (4, 3) and torch.isfinite(out).all()
+    assert model.encoder.layers[0].mlp[0].out_features == 32  # the model given is untouched

@@ -45,7 +45,10 @@ def install() -> None:
         bound = _BOUND.get()
         if bound is not None and len(idxs) > bound:
             root = self._group[0].dep.target.module if self._group else dep.target.module
-            raise IndexBlowUp(root, str(dep.target.name or dep.target.module), len(idxs), bound)
+            kind = type(dep.target.module)
+            op = kind.__name__.removesuffix("Op").strip("_").lower()  # _ReshapeOp -> "a reshape"
+            where = f"a {op}" if kind.__module__.startswith("torch_pruning") else str(dep.target.name)
+            raise IndexBlowUp(root, where, len(idxs), bound)
         return plain(self, dep, idxs)
     add_dep._index_guard = True
     group_class.add_dep = add_dep

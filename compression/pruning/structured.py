@@ -133,14 +133,15 @@ def _dependency_groups(model: nn.Module, input_shape: tuple[int, ...]):
     """Torch-Pruning's dependency graph and its groups of layers whose output channels go together
     (a residual addition couples every layer that writes into it). Left out: the output layer's
     group (its outputs are the classes) and every group that touches an attention module's qkv or
-    proj: heads are removed whole (compression.pruning.heads), the residual stream is kept."""
+    proj: heads are removed whole (compression.pruning.heads), the residual stream is kept; an
+    nn.MultiheadAttention (torchvision's ViT) is kept whole, with the residual stream."""
     import torch_pruning as tp
 
     device = next(model.parameters()).device
     with warnings.catch_warnings():  # a ViT's class token and position embeddings: Torch-Pruning's
         warnings.filterwarnings("ignore", message="Unwrapped parameters")  # default (last dim) is right
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *input_shape, device=device))
-    skip = attention_layers(model)
+    skip = attention_layers(model) | {m for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
     try:
         with bounded(model):
             groups = [g for g in graph.get_all_groups(ignored_layers=[output_layer(model)], root_module_types=list(PRUNABLE))
