@@ -68,3 +68,29 @@ class bounded:
     def __exit__(self, *exc):
         _BOUND.reset(self.token)
         return False
+
+
+def failed_reshape(graph, model: nn.Module) -> str | None:
+    """After build_dependency failed while mapping indices: the named layer just before the first
+    reshape whose mapping fails (a channel shuffle's view into groups), or None if none fails."""
+    from torch_pruning import ops
+    from torch_pruning.dependency import index_mapping
+
+    names = {m: n for n, m in model.named_modules()}
+    for node in list(getattr(graph, "module2node", {}).values()):
+        if node.type != ops.OPTYPE.RESHAPE:
+            continue
+        try:
+            index_mapping.update_reshape_index_mapping(graph, node)
+        except Exception:
+            seen, todo = set(), list(node.inputs)
+            while todo:  # breadth-first back to the nearest layer of the model
+                n = todo.pop(0)
+                if n in seen:
+                    continue
+                seen.add(n)
+                if n.module in names:
+                    return names[n.module]
+                todo += n.inputs
+            return "?"
+    return None
