@@ -50,7 +50,7 @@ def test_structured_pruning_refuses_shufflenet_in_one_line_that_says_where():
     with pytest.raises(CompressionError) as refused:
         prune_channels(model, 0.5, input_shape=(3, 32, 32))
     line = str(refused.value)
-    assert "\n" not in line and "ShuffleNetV2" in line and "reshape after layer 'stage" in line
+    assert "\n" not in line and "ShuffleNetV2" in line and "after layer 'stage" in line and "through a reshape" in line
     assert "channel shuffle" in line
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # never mutates the model given
 
@@ -117,3 +117,19 @@ def test_structured_pruning_of_a_torchvision_vit_narrows_its_mlps_and_keeps_mult
         out = pruned(torch.rand(4, 3, 32, 32))
     assert out.shape == (4, 3) and torch.isfinite(out).all()
     assert model.encoder.layers[0].mlp[0].out_features == 32  # the model given is untouched
+
+
+def test_structured_pruning_refuses_a_deep_swin_naming_the_concatenation_it_cannot_map():
+    """Swin-S/B (18 blocks in stage 3): Torch-Pruning's channel inference gives up on the patch
+    merging's concatenation and crashed with "unsupported operand type(s) for +: 'int' and
+    'NoneType'"; now one line naming the layer before it and why."""
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    from compression.pruning.structured import prune_channels
+    torch.manual_seed(0)
+    model = SwinTransformer(patch_size=[4, 4], embed_dim=8, depths=[1, 1, 18, 1], num_heads=[1, 1, 1, 1],
+                            window_size=[2, 2], mlp_ratio=2.0, num_classes=3).eval()
+    with pytest.raises(CompressionError) as refused:
+        prune_channels(model, 0.5, input_shape=(3, 32, 32))
+    line = str(refused.value)
+    assert "\n" not in line and "after layer 'features." in line and "through a concatenation" in line

@@ -70,27 +70,32 @@ class bounded:
         return False
 
 
-def failed_reshape(graph, model: nn.Module) -> str | None:
-    """After build_dependency failed while mapping indices: the named layer just before the first
-    reshape whose mapping fails (a channel shuffle's view into groups), or None if none fails."""
+
+def failed_mapping(graph, model: nn.Module) -> tuple[str, str] | None:
+    """After build_dependency failed while mapping indices: (what Torch-Pruning could not map, the
+    named layer just before it) for the first reshape or concatenation whose mapping fails, or None."""
     from torch_pruning import ops
     from torch_pruning.dependency import index_mapping
 
+    why = {ops.OPTYPE.RESHAPE: (index_mapping.update_reshape_index_mapping,  # ShuffleNet
+                                "a reshape that splits channels into groups, as a channel shuffle does"),
+           ops.OPTYPE.CONCAT: (index_mapping.update_concat_index_mapping,  # Swin-S/B's patch merging
+                               "a concatenation whose inputs' channel counts it cannot infer")}
     names = {m: n for n, m in model.named_modules()}
     for node in list(getattr(graph, "module2node", {}).values()):
-        if node.type != ops.OPTYPE.RESHAPE:
+        update, what = why.get(node.type, (None, ""))
+        if update is None:
             continue
         try:
-            index_mapping.update_reshape_index_mapping(graph, node)
+            update(graph, node)
         except Exception:
             seen, todo = set(), list(node.inputs)
             while todo:  # breadth-first back to the nearest layer of the model
                 n = todo.pop(0)
-                if n in seen:
-                    continue
-                seen.add(n)
-                if n.module in names:
-                    return names[n.module]
-                todo += n.inputs
-            return "?"
+                if n not in seen:
+                    seen.add(n)
+                    if n.module in names:
+                        return what, names[n.module]
+                    todo += n.inputs
+            return what, "?"
     return None

@@ -18,7 +18,7 @@ from compression.model_kinds import refuse_multi_exit, refuse_slimmable
 from compression.models import clone_model
 from compression.pruning.config import PRUNABLE, PruneConfig
 from compression.pruning.heads import attention_layers, match_heads_, prune_heads_
-from compression.pruning.index_guard import IndexBlowUp, bounded, failed_reshape
+from compression.pruning.index_guard import IndexBlowUp, bounded, failed_mapping
 
 def output_layer(model: nn.Module) -> nn.Module:
     """The layer that produces the class scores (the last conv/linear): its outputs are kept."""
@@ -144,14 +144,13 @@ def _dependency_groups(model: nn.Module, input_shape: tuple[int, ...]):
         try:
             graph.build_dependency(model, example_inputs=torch.zeros(1, *input_shape, device=device))
         except Exception as exc:
-            layer = failed_reshape(graph, model)
-            if layer is None:
+            found = failed_mapping(graph, model)
+            if found is None:
                 raise
             raise CompressionError(
                 f"structured pruning cannot prune this {type(model).__name__}: Torch-Pruning cannot map channels "
-                f"through the reshape after layer {layer!r} ({type(exc).__name__}: it splits the channels into "
-                "groups, as a channel shuffle does); unstructured pruning, quantization and low-rank conversion "
-                "do not change its graph") from None
+                f"after layer {found[1]!r} through {found[0]} ({type(exc).__name__}); unstructured pruning, "
+                "quantization and low-rank conversion do not change its graph") from None
     skip = attention_layers(model) | {m for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
     try:
         with bounded(model):
