@@ -230,7 +230,8 @@ def torchvision_rows() -> list[dict]:
             out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
             line = next((ln for ln in out.stdout.splitlines() if ln.startswith("ROW")), None)
             rows.append(json.loads(line[3:]) if line else
-                        {"arch": arch, "structured": f"FAILS: {(out.stderr.strip().splitlines() or ['?'])[-1][:140]}"})
+                        {"arch": arch, "structured": f"FAILS: the process ended with code {out.returncode} "  # -9: killed
+                                                     f"({(out.stderr.strip().splitlines() or ['no message'])[-1][:140]})"})
         except subprocess.TimeoutExpired:
             rows.append({"arch": arch, "structured": f"not measured: over {timeout} s on this CPU"})
         print(f"{time.monotonic() - start:.0f} s", json.dumps(rows[-1]), file=sys.stderr, flush=True)
