@@ -5,7 +5,8 @@ inputs in [0, 1], no normalization) on a 10-class 32 x 32 RGB image folder made 
 (each image tinted with a random colour, so colour says nothing about the class; 2,500 train and
 1,000 test images by default). Then, through `python -m compression` with `--weights ... --normalize
 none`: evaluate (must equal the loop's accuracy to the image), 8-bit per-channel, structured 0.5 with
-one fine-tuning epoch, exits attached after layer1-3 with a threshold sweep, and prune -> quantize.
+one fine-tuning epoch (the defaults: split auto, here train, and BatchNorm statistics re-estimated),
+exits attached after layer1-3 with a threshold sweep, and prune -> quantize.
 
 Part `torchvision`: every torchvision classification architecture (random init, 3 classes, the
 smallest input it takes of 32 / 64 / 224, a handful of images): structured 0.5 and 8-bit each run
@@ -135,7 +136,9 @@ def resnet18_rows() -> list[dict]:
                 "run_id": r.get("run_id")}
     rows.append(row("quantize 8-bit per-channel", cli("quantize", *ref, "--bits", "8")[0]))
     pruned = cli("prune", *ref, "--method", "structured", "--ratio", "0.5", "--finetune-epochs", "1")[0]
-    rows.append(row("prune structured 0.5 + 1 epoch (val split)", pruned))
+    rows.append({**row("prune structured 0.5 + 1 epoch (defaults)", pruned),  # split auto, BN re-estimated
+                 "finetune_split": pruned["config"]["finetune_split"],
+                 "recalibrate_bn": pruned["config"]["finetune_recalibrate_bn"]})
     for r in cli("early-exit", *ref, "--attach", "layer1,layer2,layer3", "--attach-epochs", "2", "--sweep",
                  "--points", "6"):
         rows.append({**row(f"exits layer1-3, threshold {r['config'].get('thresholds', r['config'])}", r),

@@ -127,6 +127,22 @@ def preview_count(model: torch.nn.Module, dataset, device) -> int:
     return n
 
 
+def remember_full(model: torch.nn.Module, dataset, device, logits: torch.Tensor, seconds: float) -> None:
+    """Keep what an evaluation of `model` on the whole test split already measured (the home page's
+    baseline): its rate sets the preview count and its logits give the preview's baseline, so the
+    first slider move evaluates only the compressed model. Nothing when the count is fixed or known."""
+    if fixed_count() is not None or seconds <= 0 or logits.shape[0] != len(dataset.test):
+        return
+    key = _key(dataset, device)
+    n = count_for_rate(len(dataset.test) / seconds, len(dataset.test))
+    sample = preview_indices(dataset.test.labels, n)
+    acc = float((logits[sample].argmax(1) == dataset.test.labels[sample]).float().mean())
+    with _SUBSET_LOCK:
+        if key not in _PREVIEW_COUNTS.get(model, {}):
+            _PREVIEW_COUNTS.setdefault(model, {})[key] = n
+            _SUBSET_BASELINES.setdefault(model, {})[(*key, n)] = (acc, logits[sample])
+
+
 def subset_accuracy(model: torch.nn.Module, dataset, n: int, device, *, remember: bool = False) -> tuple[float, torch.Tensor]:
     """(accuracy, logits) of `model` on the preview's n test images (preview_indices: sorted);
     `remember`: kept per model object (the uncompressed model, read by every stage of every slider move)."""

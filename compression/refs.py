@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -349,5 +350,13 @@ def baseline(resolved: Resolved, device: torch.device | str = "cpu", *, limit: i
         return baseline_metrics(ref.text, resolved.dataset, device, limit=limit)
     key = (device.type, limit)
     if key not in resolved._baseline:
-        resolved._baseline[key] = measure(resolved.model, resolved.dataset, device=device, limit=limit)
+        if limit is None:  # every test image: its logits and rate also seed the sliders' previews
+            from compression.preview_subset import remember_full
+            from compression.training import predict
+            start = time.perf_counter()
+            logits = predict(resolved.model, resolved.dataset, "test", device=device)
+            remember_full(resolved.model, resolved.dataset, device, logits, time.perf_counter() - start)
+            resolved._baseline[key] = measure(resolved.model, resolved.dataset, device=device, logits=logits)
+        else:
+            resolved._baseline[key] = measure(resolved.model, resolved.dataset, device=device, limit=limit)
     return resolved._baseline[key]

@@ -7,7 +7,8 @@ from compression.charts.format import plural
 from compression.charts.pruning import accuracy_vs_ratio, pruning_frame, sensitivity_heatmap, steps_chart
 from compression.charts.runs import accuracy_vs_size, runs_frame
 from compression.evaluate import dataset_for
-from compression.pruning import FinetuneConfig, PruneConfig
+from compression.pruning import SPLITS, FinetuneConfig, PruneConfig
+from compression.pruning.config import BN_HELP, SPLIT_HELP
 from ui import cache, jobs
 from ui import pruning as ui_pruning
 from ui.sidebar import show_error, sidebar
@@ -50,17 +51,20 @@ f1, f2, f3, f4 = st.columns(4)
 epochs = f1.number_input("Fine-tune epochs per step (0 = none)", 0, 20, 0, key="prune_epochs")
 steps = f2.number_input("Iterative steps", 1, 10, 1, key="prune_steps",
                         help="prune → fine-tune → repeat, the ratio ramped linearly over the steps.")
-split = f3.radio("Fine-tune on", ["val", "train"], key="prune_split", horizontal=True,
-                 help="val: the 5k validation images (fast); train: the 55k training images (recovers more).")
+split = f3.radio("Fine-tune on", list(SPLITS), key="prune_split", horizontal=True,
+                 help="val: the validation images (5k on Fashion-MNIST, fast); train: the training images (55k, "
+                      "recovers more); " + SPLIT_HELP + ".")
 lr = f4.select_slider("Learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3], value=1e-3, key="prune_lr",
                       format_func=lambda v: f"{v:g}",
                       help="Adam with cosine decay; 1e-3 is half the peak the cnn and lenet5 were trained with.")
+recalibrate = st.checkbox("Re-estimate BatchNorm statistics after pruning", True, key="prune_recalibrate_bn",
+                          disabled=method == "unstructured", help=BN_HELP[0].upper() + BN_HELP[1:] + ".")
 
 try:
     if not ratios:
         raise CompressionError("pick at least one ratio for the sweep")
     cfg = PruneConfig(method=method, ratio=ratios[-1], scope=scope, importance=importance)
-    ft = FinetuneConfig(epochs=int(epochs), steps=int(steps), lr=float(lr), split=split)
+    ft = FinetuneConfig(epochs=int(epochs), steps=int(steps), lr=float(lr), split=split, recalibrate_bn=recalibrate)
 except CompressionError as exc:
     show_error(exc)
     st.stop()

@@ -243,3 +243,30 @@ def test_home_upload_for_a_torchvision_architecture(trained, home):
     assert not at.exception and not at.error
     assert at.sidebar.selectbox(key="sidebar_model").value == "colours-home"
     assert {m.label: m.value for m in at.metric}["Test accuracy"] == "100.00 %"
+
+
+def test_structured_fine_tuning_of_a_small_folder_uses_train_and_fresh_batchnorm(trained, capsys, home):
+    """The defaults a user gets: 60 training images leave a val split of 6, so "auto" fine-tunes on
+    train (monitored on val) and the BatchNorm statistics are re-estimated after pruning; the stored
+    config says both, and the pruned ResNet-18 still tells solid colours apart (chance is 1/3)."""
+    path, data = trained
+    ref = ["--model", "torchvision:resnet18", "--weights", str(path), "--normalize", "none", "--dataset", data]
+    r = _cli(capsys, "prune", *ref, "--method", "structured", "--ratio", "0.5", "--finetune-epochs", "1")[0]
+    assert r["config"]["finetune_split"] == "train" and r["config"]["finetune_recalibrate_bn"] is True
+    assert [h["monitor"] for h in r["history"]] == ["val[:2000]"] * 2
+    assert r["accuracy"] >= 0.9
+    off = _cli(capsys, "prune", *ref, "--method", "structured", "--ratio", "0.5", "--finetune-epochs", "1",
+               "--finetune-split", "val", "--no-recalibrate-bn")[0]
+    assert off["config"]["finetune_split"] == "val" and off["config"]["finetune_recalibrate_bn"] is False
+    from compression.store import RunStore
+    store = RunStore()
+    assert store.get(r["run_id"])["config"]["finetune_split"] == "train"
+    assert store.get(off["run_id"])["config"]["finetune_recalibrate_bn"] is False
+
+
+def test_prune_help_states_the_fine_tuning_defaults(capsys):
+    from compression.cli import main
+    with pytest.raises(SystemExit):
+        main(["prune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "auto (default): val when it holds 5,000 images" in text and "--no-recalibrate-bn" in text

@@ -69,6 +69,36 @@ def test_measured_count_and_its_logits(fmnist, monkeypatch):
     assert acc == pytest.approx(float((logits.argmax(1) == sample.labels).float().mean()))
 
 
+def test_the_home_baseline_seeds_the_preview(tmp_path, monkeypatch):
+    """The baseline of a non-zoo model evaluates every test image once: its rate gives the preview
+    count and its logits the preview's baseline, so a slider's first move does not evaluate the
+    uncompressed model again."""
+    from compression import preview_subset
+    from compression.data import load_dataset
+    from compression.refs import baseline, resolve
+    from compression.training import predict
+    from support import colour_folder  # tests/support.py
+    monkeypatch.setenv("COMPRESSION_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("COMPRESSION_PREVIEW_IMAGES", raising=False)
+    monkeypatch.setattr(preview_subset, "_PREVIEW_COUNTS", preview_subset.weakref.WeakKeyDictionary())
+    monkeypatch.setattr(preview_subset, "_SUBSET_BASELINES", preview_subset.weakref.WeakKeyDictionary())
+    folder = load_dataset(f"imagefolder:{colour_folder(tmp_path / 'colours')}")
+    resolved = resolve("torchvision:resnet18", folder, device="cpu")  # not the zoo: its baseline in memory
+    data = resolved.dataset
+    m = baseline(resolved, "cpu")
+    monkeypatch.setattr(preview_subset, "measure_count", lambda *a: pytest.fail("the baseline was evaluated again"))
+    n = preview_subset.preview_count(resolved.model, data, torch.device("cpu"))
+    assert n == len(data.test)  # 18 images: a split under the minimum is previewed whole
+    calls = []
+    monkeypatch.setattr("compression.training.predict", lambda *a, **k: calls.append(a) or predict(*a, **k))
+    acc, logits = preview_subset.subset_accuracy(resolved.model, data, n, torch.device("cpu"), remember=True)
+    assert not calls and logits.shape[0] == n
+    sample = data.test.take(preview_indices(data.test.labels, n))
+    assert torch.allclose(logits, predict(resolved.model, data, sample), atol=1e-4)
+    assert acc == pytest.approx(float((logits.argmax(1) == sample.labels).float().mean()))
+    assert m.accuracy_n == len(data.test)
+
+
 def test_fixed_count_setting(monkeypatch, fmnist):
     from compression.preview_subset import preview_count
     monkeypatch.setenv("COMPRESSION_PREVIEW_IMAGES", "250")

@@ -117,6 +117,24 @@ def test_global_scope_zeroes_exactly_the_fraction_overall_with_one_threshold(zoo
     assert table["1"]["kept_weights"] < table["5"]["kept_weights"]
 
 
+def test_smallest_entries_are_those_a_stable_sort_ranks_first():
+    """The linear-time selection (kthvalue, then ties by position) zeroes exactly the entries a stable
+    argsort of |w| puts first: stored runs keep their masks."""
+    from compression.pruning.unstructured import _zero_smallest_
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(100):
+        tensors = [torch.randint(-4, 5, (int(torch.randint(1, 40, (1,), generator=gen)), 3), generator=gen).float() / 2
+                   for _ in range(3)]  # few distinct values: many ties, zeros among them
+        ratio = float(torch.rand(1, generator=gen))
+        flat = torch.cat([t.reshape(-1).abs() for t in tensors])
+        expected = torch.ones(flat.numel(), dtype=torch.bool)
+        expected[torch.argsort(flat, stable=True)[:round(ratio * flat.numel())]] = False
+        copies = [t.clone() for t in tensors]
+        _zero_smallest_(copies, ratio)
+        assert torch.equal(torch.cat([c.reshape(-1) for c in copies]),
+                           torch.where(expected, torch.cat([t.reshape(-1) for t in tensors]), torch.zeros(())))
+
+
 @pytest.mark.parametrize("ratio", [0.5, 0.9, 0.995])
 def test_sparse_artifact_round_trips_bit_for_bit(zoo, ratio):
     for name, model in zoo.items():

@@ -148,6 +148,11 @@ def test_fine_tuning_runs_as_a_job_and_stores_its_result(home):
     assert phases == ["pruned", "fine-tuned"]
     assert result["config"]["finetune_epochs"] == 1 and result["sparsity"] == pytest.approx(0.8, abs=1e-3)
     assert "Test accuracy" in _metrics(at)
+    # the default split says its rule, and the run stores what it meant: Fashion-MNIST has 5,000 val images
+    split = at.radio(key="prune_split")
+    assert split.value == "auto" and "val when it holds 5,000 images" in split.help
+    assert "BatchNorm" in at.checkbox(key="prune_recalibrate_bn").help
+    assert result["config"]["finetune_split"] == "val" and result["config"]["finetune_recalibrate_bn"] is True
 
 
 def test_sensitivity_runs_once_then_comes_from_the_cache(home):

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from compression.charts.compare import LABEL_ANGLE, MAX_CATEGORIES, MAX_TICK_TEXT, parallel_chart
-from compression.charts.format import fmt_short_count
+from compression.charts.format import fmt_count, fmt_short_count
 from compression.charts.glossary import GLOSSARY, explain
 from compression.charts.pareto import explorer_frame
 from compression.charts.story import WRAP, story_chart
@@ -82,6 +82,12 @@ def test_counts_fit_a_metric_tile():
     assert fmt_short_count(266_610) == "266,610"          # exact while it fits
     assert fmt_short_count(11_181_642) == "11.18 M"       # resnet18: "11,181,…" in a tile before
     assert len(fmt_short_count(123_456_789)) <= 8
+
+
+def test_counts_take_the_unit_they_round_to():
+    assert fmt_count(999_999_999) == "1.00 G"             # was "1000.00 M"
+    assert fmt_count(999_994_999) == "999.99 M"
+    assert (fmt_count(999_999), fmt_count(999), fmt_count(1_820_000_000)) == ("1.00 M", "999", "1.82 G")
 
 
 def test_the_glossary_explains_the_jargon():

@@ -182,8 +182,12 @@ def test_delete_removes_predictions_and_the_artifact_under_the_data_folder_only(
     (home / "artifacts" / "rel.cxp").write_bytes(b"x")
     assert store.predictions(parent) is not None
 
+    from compression.export.source import exports_dir
+    (exports_dir(parent)).mkdir(parents=True)
+    (exports_dir(parent) / "model.onnx").write_bytes(b"o")  # exported from the run, with its re-check
     gone = store.delete(parent)
     assert gone["id"] == parent and gone["detached"] == [child] and gone["artifact_removed"] is True
+    assert gone["exports_removed"] is True and not exports_dir(parent).exists() and exports_dir(child).parent.is_dir()
     assert store.get(parent) is None and store.predictions(parent) is None and not ours.exists()
     assert store.get(child)["parent_id"] is None  # the child stays, detached
 

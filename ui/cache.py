@@ -81,8 +81,10 @@ def _run_store(url: str) -> RunStore:
 def baseline(name: str, dataset_name: str, device: str) -> dict:
     """The model's metrics as given on `dataset_name` (on disk across restarts: its latency_ms is
     the one timed then; the home page times latency and images/s now, ui.home_timing)."""
-    data = dataset(dataset_name)
-    r = resolve(name, data, device=device)  # refuses a dataset of the wrong shape
+    if dataset_key(name, dataset_name) == dataset_name:  # the pages' shared model: its baseline seeds their previews
+        r = resolved(name, device, dataset_name)
+    else:
+        r = resolve(name, dataset(dataset_name), device=device)  # refuses a dataset of the wrong shape
     with heavy_job(f"baseline of {name}", device):
         return reference_baseline(r, device).to_dict()
 

@@ -64,7 +64,9 @@ def _delete(store, run_id: int) -> None:
         return
     if st.session_state.get("explorer_run") == run_id:
         st.session_state["explorer_run"] = None
-    what = " and its artifact file" if gone["artifact_removed"] else ""
+    files = [w for w, done in (("its artifact file", gone["artifact_removed"]),
+                               ("its exported files", gone.get("exports_removed"))) if done]
+    what = f" and {' and '.join(files)}" if files else ""
     _say(f"Run {run_id}{what} deleted." + (f" Runs {', '.join(map(str, gone['detached']))} no longer have a parent."
                                            if gone["detached"] else ""), ":material/delete:")
 

@@ -17,8 +17,9 @@ def fmt_bytes(n: float) -> str:
 
 
 def fmt_count(n: float) -> str:
+    """1.82 G, 266.61 k, 950: the unit chosen after rounding (999,999,999 is 1.00 G, not 1000.00 M)."""
     for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
+        if abs(n) >= size * (1 - 5e-6):  # what would print as 1000.00 of the unit below
             return f"{n / size:.2f} {unit}"
     return f"{n:.0f}"
 

@@ -1,6 +1,6 @@
 """python -m compression prune --model NAME --method {unstructured,structured} --ratio R
     [--scope {layer,global}] [--importance {l1,l2,taylor}] [--finetune-epochs N] [--steps K]
-    [--finetune-split {val,train}] [--lr LR] [--seed S] [--sweep R1,R2,...] [--out DIR] --json
+    [--finetune-split {auto,val,train}] [--no-recalibrate-bn] [--lr LR] [--seed S] [--sweep R1,R2,...] [--out DIR] --json
 
 One measured result per ratio (each pruned from the unpruned model)."""
 
@@ -11,6 +11,7 @@ from compression.device import get_device, heavy_job, parse_device
 from compression.evaluate import dataset_for
 from compression import CompressionError
 from compression.pruning import IMPORTANCES, METHODS, SCOPES, SPLITS
+from compression.pruning.config import BN_HELP, SPLIT_HELP
 
 RATIO = float_range(0, 1, hi_open=True)
 
@@ -27,7 +28,9 @@ def register(subs) -> None:
     p.add_argument("--importance", choices=IMPORTANCES, default="l1", help="channel importance (structured)")
     p.add_argument("--finetune-epochs", type=int_range(0, 100), default=0, help="epochs after each pruning step")
     p.add_argument("--steps", type=int_range(1, 20), default=1, help="prune -> fine-tune cycles, ratio ramped")
-    p.add_argument("--finetune-split", choices=SPLITS, default="val", help="images to fine-tune on")
+    p.add_argument("--finetune-split", choices=SPLITS, default="auto", help="images to fine-tune on; " + SPLIT_HELP)
+    p.add_argument("--no-recalibrate-bn", dest="recalibrate_bn", action="store_false",
+                   help="keep the BatchNorm statistics as pruned; default: " + BN_HELP)
     p.add_argument("--lr", type=float_range(0, 1, lo_open=True), default=1e-3, help="fine-tuning learning rate (Adam, cosine decay)")
     p.add_argument("--seed", type=int_range(0), default=0)
     p.add_argument("--out", default=None, help="folder to write each pruned artifact to")
@@ -44,7 +47,7 @@ def run(args):
     data = dataset_for(args.model, args.dataset)  # any model reference; a bad one fails before any work
     ratios = args.sweep if args.sweep is not None else [args.ratio]
     steps = [PruneStep(args.method, r, args.scope, args.steps, args.finetune_epochs, args.lr, args.finetune_split,
-                       args.importance) for r in ratios]  # bad values fail before any work
+                       args.importance, recalibrate_bn=args.recalibrate_bn) for r in ratios]  # bad values fail before any work
     jobs = [Job(args.model, data.name, spec_of("prune", s), device=device.type, limit=args.limit, seed=args.seed,
                 group=f"prune sweep {args.model}" if len(steps) > 1 else None) for s in steps]
     out = Path(args.out) if args.out else None

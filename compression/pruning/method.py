@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from compression.methods import Compressed, Context, register_method
-from compression.pruning.config import IMPORTANCES, METHODS, SCOPES, SPLITS, FinetuneConfig, PruneConfig
+from compression.pruning.config import (BN_HELP, IMPORTANCES, METHODS, SCOPES, SPLIT_HELP, SPLITS, FinetuneConfig,
+                                        PruneConfig)
 from compression.pruning.run import describe_gain, layer_table
 from compression.pruning.schedule import prune_finetune
 from compression.pruning.sparse_format import sparse_bytes
@@ -30,6 +31,7 @@ class PruneStep:
     importance: str = "l1"         # structured: l1 | l2 | taylor; unstructured: |w|
     distill: float = 0.0           # weight of the unpruned model's soft labels (T=4) while fine-tuning
     augment: bool = False          # random 2-px shifts and flips while fine-tuning
+    recalibrate_bn: bool = True    # structured + fine-tuning: BatchNorm statistics re-estimated after each pruning step
     kind = "prune"
 
     def __post_init__(self):
@@ -38,7 +40,8 @@ class PruneStep:
 
     def finetune_config(self, **context) -> FinetuneConfig:
         return FinetuneConfig(epochs=self.epochs, steps=self.steps, lr=self.lr, split=self.split,
-                              distill=self.distill, augment=self.augment, **context)
+                              distill=self.distill, augment=self.augment, recalibrate_bn=self.recalibrate_bn,
+                              **context)
 
     def prune_config(self) -> PruneConfig:
         return PruneConfig(self.method, self.ratio, self.scope, self.importance)
@@ -47,11 +50,13 @@ class PruneStep:
         """As the Pruning page stores its runs: the pruning knobs, then finetune_* (charts read them)."""
         return {"method": self.method, "ratio": self.ratio, "scope": self.scope, "importance": self.importance,
                 "steps": self.steps, "finetune_epochs": self.epochs, "finetune_lr": self.lr,
-                "finetune_split": self.split, "finetune_distill": self.distill, "finetune_augment": self.augment}
+                "finetune_split": self.split, "finetune_distill": self.distill, "finetune_augment": self.augment,
+                "finetune_recalibrate_bn": self.recalibrate_bn}
 
     def spec(self) -> str:
         extra = "".join(f":{k}={getattr(self, k)}" for k, d in (("lr", 1e-3), ("split", "train"), ("importance", "l1"),
-                                                               ("distill", 0.0), ("augment", False))
+                                                               ("distill", 0.0), ("augment", False),
+                                                               ("recalibrate_bn", True))
                         if getattr(self, k) != d)
         return (f"prune:{self.method}:{self.ratio:g}:scope={self.scope}:steps={self.steps}:epochs={self.epochs}"
                 f"{extra}")
@@ -77,7 +82,7 @@ def apply(model: nn.Module, cfg: PruneStep, ctx: Context) -> Compressed:
                for h in run.history]
     return Compressed(pruned, payload=sparse_bytes(pruned) if sparse else None, kind="sparse" if sparse else "dense",
                       simulated=sparse, simulated_metrics=("latency_ms",), history=history, extra=extra, stopped=run.stopped,
-                      state={"sparse": sparse})
+                      state={"sparse": sparse}, config={"finetune_split": ft.for_dataset(ctx.dataset).split})
 
 
 register_method(
@@ -91,6 +96,7 @@ register_method(
            "steps": {"min": 1, "max": 20, "help": "prune -> fine-tune cycles, the ratio ramped"},
            "epochs": {"min": 0, "max": 100, "help": "fine-tuning epochs after each cycle"},
            "lr": {"min": 0.0, "max": 1.0, "min_open": True, "help": "fine-tuning learning rate (Adam, cosine)"},
-           "split": {"choices": list(SPLITS), "help": "images to fine-tune on"},
+           "split": {"choices": list(SPLITS), "help": "images to fine-tune on; " + SPLIT_HELP},
            "importance": {"choices": list(IMPORTANCES), "help": "channel score (structured)"},
-           "distill": {"min": 0.0, "max": 1.0, "help": "weight of the unpruned model's soft labels while fine-tuning"}})
+           "distill": {"min": 0.0, "max": 1.0, "help": "weight of the unpruned model's soft labels while fine-tuning"},
+           "recalibrate_bn": {"help": BN_HELP}})

@@ -80,8 +80,9 @@ def run_prune(name: str, dataset: Dataset, cfg: PruneConfig, ft: FinetuneConfig 
     `runtime` where latency is timed (compression.runtimes; None: the process default)."""
     from compression.methods import compress
     from compression.pruning.method import PruneStep
+    ft = ft.for_dataset(dataset)  # "auto" stored as the split it means
     step = PruneStep(cfg.method, cfg.ratio, cfg.scope, ft.steps, ft.epochs, ft.lr, ft.split, cfg.importance,
-                     distill=ft.distill, augment=ft.augment)
+                     distill=ft.distill, augment=ft.augment, recalibrate_bn=ft.recalibrate_bn)
     run = compress(name, dataset, "prune", step, device=device, limit=limit, progress=progress,
                    should_stop=should_stop, model=model, baseline=baseline, seed=ft.seed, subset=ft.subset,
                    monitor_images=ft.monitor_images, options=_runtime_option(runtime))
@@ -98,8 +99,9 @@ def staged_prune(name: str, dataset: Dataset, cfg: PruneConfig, ft: FinetuneConf
     what run_prune returns), each config the page's settings."""
     from compression.progressive import Stage, staged_compress
     from compression.pruning.method import PruneStep
+    ft = ft.for_dataset(dataset)
     step = PruneStep(cfg.method, cfg.ratio, cfg.scope, ft.steps, ft.epochs, ft.lr, ft.split, cfg.importance,
-                     distill=ft.distill, augment=ft.augment)
+                     distill=ft.distill, augment=ft.augment, recalibrate_bn=ft.recalibrate_bn)
     settings = config_dict(cfg, ft)
     for stage in staged_compress(name, dataset, "prune", step, device=device, model=model, cancelled=cancelled,
                                  first=first, seed=ft.seed, subset=ft.subset,
@@ -137,14 +139,15 @@ def sweep(name: str, dataset: Dataset, cfg: PruneConfig, ratios: Iterable[float]
     ratios = list(ratios)
     for r in ratios:
         PruneConfig(cfg.method, r, cfg.scope, cfg.importance)  # refuse a bad ratio before any work
+    ft = ft.for_dataset(dataset)
     fixed = FinetuneConfig(epochs=ft.epochs, steps=ft.steps, lr=ft.lr, split=ft.split, subset=ft.subset,
-                           augment=ft.augment, distill=ft.distill, seed=ft.seed)
+                           augment=ft.augment, distill=ft.distill, seed=ft.seed, recalibrate_bn=ft.recalibrate_bn)
     if ft != fixed:  # what a job does not carry: the page never sets it
         raise CompressionError(f"a pruning sweep fine-tunes with batch {fixed.batch_size} and monitors "
                                f"{fixed.monitor_images} images; got {ft.batch_size} and {ft.monitor_images}")
     device = torch.device(device)
     steps = [PruneStep(cfg.method, r, cfg.scope, ft.steps, ft.epochs, ft.lr, ft.split, cfg.importance,
-                       distill=ft.distill, augment=ft.augment) for r in ratios]
+                       distill=ft.distill, augment=ft.augment, recalibrate_bn=ft.recalibrate_bn) for r in ratios]
     on = {"runtime": check_runtime(runtime)} if runtime else {}
     jobs = [Job(name, dataset.name, step.spec(), device=device.type, limit=limit, subset=ft.subset, seed=ft.seed, **on)
             for step in steps]

@@ -12,7 +12,8 @@ import torch.nn as nn
 
 from compression.data import Dataset
 from compression.models import clone_model
-from compression.pruning.config import FinetuneConfig, PruneConfig
+from compression.pruning.batchnorm import recalibrate_bn
+from compression.pruning.config import BN_IMAGES, FinetuneConfig, PruneConfig
 from compression.pruning.structured import channel_counts, prune_channels
 from compression.pruning.unstructured import apply_masks, prune_weights, weight_masks
 from compression.teacher import frozen_teacher_loss
@@ -51,7 +52,8 @@ def _seeded(seed: int):
 
 def monitor_split(ft: FinetuneConfig) -> tuple[str, int]:
     """Where the live accuracy is measured: held-out val images when fine-tuning on train, else
-    the first test images (never trained on; the final number uses all test images)."""
+    the first test images (never trained on; the final number uses all test images). `ft.split`
+    is resolved ("auto": FinetuneConfig.for_dataset)."""
     return ("val" if ft.split == "train" else "test"), ft.monitor_images
 
 
@@ -62,9 +64,13 @@ def prune_finetune(model: nn.Module, dataset: Dataset, cfg: PruneConfig, ft: Fin
     """Prune to cfg.ratio in ft.steps steps (linear ramp), fine-tuning ft.epochs after each.
 
     Unstructured masks are re-applied after every optimizer step, so pruned weights stay zero.
-    Stop keeps what was done: the model as pruned (and fine-tuned) so far, with the ratio reached.
+    Structured with fine-tuning and ft.recalibrate_bn: after each pruning step the BatchNorm running
+    statistics are re-estimated on BN_IMAGES images of the fine-tuning split (compression.pruning.batchnorm).
+    ft.split "auto" is resolved for `dataset` (FinetuneConfig.for_dataset). Stop keeps what was
+    done: the model as pruned (and fine-tuned) so far, with the ratio reached.
     """
     device = torch.device(device)
+    ft = ft.for_dataset(dataset)
     current = clone_model(model).to(device).eval()
     original = channel_counts(current)
     split, limit = monitor_split(ft)
@@ -92,6 +98,8 @@ def prune_finetune(model: nn.Module, dataset: Dataset, cfg: PruneConfig, ft: Fin
                            if cfg.method == "structured" and cfg.importance == "taylor" else None)
             current = prune(current, PruneConfig(cfg.method, r, cfg.scope, cfg.importance),
                             input_shape=dataset.input_shape, calibration=calibration, original=original)
+            if cfg.method == "structured" and ft.epochs and ft.recalibrate_bn:
+                recalibrate_bn(current, dataset, dataset.split(ft.split).head(ft.subset), BN_IMAGES, device=device, seed=ft.seed)
             run.model, run.steps_done, run.ratio_reached = current, k, r
             done += 1
             report({"phase": "pruned", "prune_step": k, "prune_steps": ft.steps, "ratio": r,

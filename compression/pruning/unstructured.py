@@ -28,8 +28,12 @@ def _zero_smallest_(tensors: list[torch.Tensor], ratio: float) -> None:
     k = int(round(ratio * flat.numel()))
     if k == 0:
         return
-    drop = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
-    drop[torch.argsort(flat, stable=True)[:k]] = True
+    # the k smallest, ties by position (what a stable argsort's first k are), in linear time: the k-th
+    # smallest value by selection, every entry below it, then the first of those equal to it
+    threshold = torch.kthvalue(flat, k).values
+    drop = flat < threshold
+    ties = (flat == threshold).nonzero().flatten()[:k - int(drop.sum())]
+    drop[ties] = True
     start = 0
     with torch.no_grad():
         for t in tensors:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -281,7 +282,13 @@ class RunStore(StoreConnection):
             with contextlib.suppress(FileNotFoundError):
                 file.unlink()
                 removed = True
-        return {**out, "detached": children, "artifact_removed": removed}
+        from compression.export.source import exports_dir  # its exported files and re-check reports:
+        exports = exports_dir(key)                         # a later run given the same id must not show them
+        had_exports = exports.is_dir()
+        if had_exports:
+            shutil.rmtree(exports, ignore_errors=True)
+        return {**out, "detached": children, "artifact_removed": removed,
+                "exports_removed": had_exports and not exports.exists()}
 
     def _owned_artifact(self, path: str | None) -> Path | None:
         """The artifact file if it is the app's to remove: under the data folder or the artifacts
