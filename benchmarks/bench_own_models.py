@@ -16,6 +16,11 @@ Accuracy and size numbers, not timings: they do not depend on the machine's load
     python -m benchmarks own_models                 # both parts
     python -m benchmarks own_models:resnet18        # OWN_TRAIN=2500 OWN_TEST=1000 OWN_EPOCHS=5
     python -m benchmarks own_models:torchvision     # OWN_ARCH_TIMEOUT=600 seconds per architecture
+    OWN_ARCHS=swin_t,maxvit_t python -m benchmarks own_models:torchvision   # re-check a few
+    OWN_ARCHS=-vit_h_14,-regnet_y_128gf python -m benchmarks own_models:torchvision   # all but these
+
+With OWN_ARCHS the rows are saved to results/own_models.torchvision+subset.json (the whole table's
+file is kept).
 """
 
 from __future__ import annotations
@@ -201,21 +206,38 @@ def one_architecture(arch: str) -> dict:
     return row
 
 
-def torchvision_rows() -> list[dict]:
+def chosen_architectures() -> list[str]:
+    """Every torchvision classifier, or OWN_ARCHS: a comma list of names, or of -names to leave out."""
     from compression.torchvision_models import classification_architectures
+    every = classification_architectures()
+    asked = [a.strip() for a in os.environ.get("OWN_ARCHS", "").split(",") if a.strip()]
+    unknown = [a for a in asked if a.lstrip("-") not in every]
+    if unknown:
+        raise SystemExit(f"error: OWN_ARCHS names {unknown[0]!r}, not a torchvision classification architecture")
+    if not asked:
+        return every
+    os.environ["BENCH_PARTS"] = "torchvision,subset"  # saved beside the whole table, not over it
+    left_out = {a[1:] for a in asked if a.startswith("-")}
+    named = [a for a in asked if not a.startswith("-")]
+    return [a for a in (named or every) if a not in left_out]
+
+
+def torchvision_rows() -> list[dict]:
     timeout = int(os.environ.get("OWN_ARCH_TIMEOUT", 600))
     rows = []
-    for arch in classification_architectures():
+    for arch in chosen_architectures():
+        start = time.monotonic()
         code = ("import json, sys; from benchmarks.bench_own_models import one_architecture; "
                 f"print('ROW' + json.dumps(one_architecture({arch!r})))")
         try:
             out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
             line = next((ln for ln in out.stdout.splitlines() if ln.startswith("ROW")), None)
             rows.append(json.loads(line[3:]) if line else
-                        {"arch": arch, "structured": f"FAILS: {(out.stderr.strip().splitlines() or ['?'])[-1][:140]}"})
+                        {"arch": arch, "structured": f"FAILS: the process ended with code {out.returncode} "  # -9: killed
+                                                     f"({(out.stderr.strip().splitlines() or ['no message'])[-1][:140]})"})
         except subprocess.TimeoutExpired:
             rows.append({"arch": arch, "structured": f"not measured: over {timeout} s on this CPU"})
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        print(f"{time.monotonic() - start:.0f} s", json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
 

@@ -18,6 +18,7 @@ from compression.model_kinds import refuse_multi_exit, refuse_slimmable
 from compression.models import clone_model
 from compression.pruning.config import PRUNABLE, PruneConfig
 from compression.pruning.heads import attention_layers, match_heads_, prune_heads_
+from compression.pruning.index_guard import IndexBlowUp, bounded, failed_mapping
 
 def output_layer(model: nn.Module) -> nn.Module:
     """The layer that produces the class scores (the last conv/linear): its outputs are kept."""
@@ -132,16 +133,36 @@ def _dependency_groups(model: nn.Module, input_shape: tuple[int, ...]):
     """Torch-Pruning's dependency graph and its groups of layers whose output channels go together
     (a residual addition couples every layer that writes into it). Left out: the output layer's
     group (its outputs are the classes) and every group that touches an attention module's qkv or
-    proj: heads are removed whole (compression.pruning.heads), the residual stream is kept."""
+    proj: heads are removed whole (compression.pruning.heads), the residual stream is kept; an
+    nn.MultiheadAttention (torchvision's ViT) is kept whole, with the residual stream."""
     import torch_pruning as tp
 
     device = next(model.parameters()).device
+    graph = tp.DependencyGraph()
     with warnings.catch_warnings():  # a ViT's class token and position embeddings: Torch-Pruning's
         warnings.filterwarnings("ignore", message="Unwrapped parameters")  # default (last dim) is right
-        graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, *input_shape, device=device))
-    skip = attention_layers(model)
-    groups = [g for g in graph.get_all_groups(ignored_layers=[output_layer(model)], root_module_types=list(PRUNABLE))
-              if not any(dep.target.module in skip for dep, _ in g)]
+        try:
+            graph.build_dependency(model, example_inputs=torch.zeros(1, *input_shape, device=device))
+        except Exception as exc:
+            found = failed_mapping(graph, model)
+            if found is None:
+                raise
+            raise CompressionError(
+                f"structured pruning cannot prune this {type(model).__name__}: Torch-Pruning cannot map channels "
+                f"after layer {found[1]!r} through {found[0]} ({type(exc).__name__}); unstructured pruning, "
+                "quantization and low-rank conversion do not change its graph") from None
+    skip = attention_layers(model) | {m for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
+    try:
+        with bounded(model):
+            groups = [g for g in graph.get_all_groups(ignored_layers=[output_layer(model)], root_module_types=list(PRUNABLE))
+                      if not any(dep.target.module in skip for dep, _ in g)]
+    except IndexBlowUp as exc:
+        layer = {m: n for n, m in model.named_modules()}.get(exc.root, type(exc.root).__name__)
+        raise CompressionError(
+            f"structured pruning cannot prune this {type(model).__name__}: the output channels of layer {layer!r} "
+            f"cannot be followed ({exc}); Torch-Pruning takes channels as dimension 1 and this model reshapes "
+            "channels-last tensors into attention windows; unstructured pruning, quantization and low-rank "
+            "conversion do not change its graph") from None
     return graph, groups
 
 
