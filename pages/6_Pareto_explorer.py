@@ -6,20 +6,20 @@ The view (axes, filters, selection) lives in the URL: copy the link to share it.
 import streamlit as st
 
 from compression.charts.compare import parallel_chart
-from compression.charts.explorer_scale import PARALLEL_MAX, parallel_runs
+from compression.charts.explorer_scale import DRAWN_MAX, PARALLEL_MAX, drawn_runs, parallel_runs
 from compression.charts.export import csv_frame
 from compression.charts.format import NO_CHANGE, UNRELIABLE, fmt_pct, plural
 from compression.charts.glossary import explain, glossary_markdown
-from compression.charts.pareto import (AXIS_TITLES, filter_frame, frontier_ids, frontier_table, pareto_chart,
-                                       run_id_of, simulated_on, table_frame)
-from compression.charts.story import STORY_ORDER, story_chart, story_table
+from compression.charts.pareto import (AXIS_TITLES, filter_frame, frontier_ids, frontier_table, run_id_of,
+                                       simulated_on, table_frame)
+from compression.charts.story import STORY_ORDER, story_table
 from compression.honesty import METRIC_WORDS
 from compression.pareto import COSTS, pipeline_path
 from compression.report import report_html
 from compression.run_labels import run_title
 from ui import cache
 from ui.compare import compare_section
-from ui.explorer import (compared_pair, filters, keep_valid, load_frame, open_on_story, restore_url_state,
+from ui.explorer import (chart, compared_pair, filters, keep_valid, load_frame, open_on_story, restore_url_state,
                          run_choice_id, run_details, run_picker, save_url_state, story_default, table_columns,
                          table_rows)
 from ui.run_manage import flash
@@ -76,6 +76,11 @@ run_choice_id("explorer_run")  # a renamed run stays chosen
 keep_valid("explorer_run", [int(i) for i in shown["id"]])
 selected = st.session_state.get("explorer_run")
 path = [int(r["id"]) for r in pipeline_path(selected, store.get)] if selected is not None else []
+draw_all = story or len(shown) <= DRAWN_MAX or st.toggle(
+    f"Draw all {len(shown):,} runs", key="explorer_draw_all",
+    help=f"The chart draws {DRAWN_MAX:,} of them: every frontier, starred and uncompressed run, the selected run "
+         "with its pipeline and a fixed sample of the rest. All of them take a few seconds more to draw.")
+drawn = shown if draw_all else drawn_runs(shown, front, [selected, *path])
 
 
 def pick_from_chart() -> None:
@@ -86,10 +91,8 @@ def pick_from_chart() -> None:
         st.session_state["explorer_run"] = ids[0]
 
 
-if story:  # the starred runs, each labelled with its name
-    fig = story_chart(shown, cost, log_x=log_x, frontier=front, selected=selected)
-else:
-    fig = pareto_chart(shown, cost, log_x=log_x, frontier=front, path=path, selected=selected)
+fig = (chart(store, sel.dataset, shown, cost, story=True, log_x=log_x, frontier=front, selected=selected) if story
+       else chart(store, sel.dataset, drawn, cost, log_x=log_x, frontier=front, path=path, selected=selected))
 st.plotly_chart(fig, key="explorer_chart", on_select=pick_from_chart, selection_mode="points", width="stretch")
 n_sim = int(simulated_on(shown, cost).sum())
 if cost == "latency_ms" and shown["runtime"].nunique() > 1:  # a frontier across runtimes mixes what it compares
@@ -100,7 +103,9 @@ st.caption(f"{len(shown):,} of {plural(len(df), 'run')} shown · {plural(shown['
            f"{len(front)} on the frontier"
            + (f" · {n_sim} hollow: {METRIC_WORDS[cost]} simulated for that run" if n_sim else "")
            + " · black stars: uncompressed models" + (f" · {n_hidden} hidden" if n_hidden and not with_hidden else "")
-           + ".")
+           + "." + (f" The chart draws {len(drawn):,} of them: every frontier, starred and uncompressed run, the selected "
+                    "one and a fixed sample of the rest (the frontier, tables and CSV use all; “Draw all” draws each)."
+                    if len(drawn) < len(shown) else ""))
 if story:
     st.subheader("The story: starred runs against their baselines",
                  help=explain(NO_CHANGE, UNRELIABLE, "simulated", "interval (95 % CI)"))

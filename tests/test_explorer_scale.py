@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from benchmarks.bench_explorer import seed_store
-from compression.charts.explorer_scale import (PARALLEL_MAX, PICKER_MAX, TABLE_PAGE, newest_first, parallel_runs,
-                                               picker_ids, table_page)
+from compression.charts.explorer_scale import (DRAWN_MAX, PARALLEL_MAX, PICKER_MAX, TABLE_PAGE, drawn_runs,
+                                               newest_first, parallel_runs, picker_ids, table_page)
 from compression.charts.export import csv_frame
 from compression.charts.pareto import (LEAN_HOVER, WEBGL_FROM, explorer_frame, frontier_ids, pareto_chart, run_id_of,
                                        simulated_on)
@@ -28,7 +28,21 @@ def frame(tmp_path_factory):
 
 
 def test_bounds_are_below_the_seeded_runs():
-    assert max(WEBGL_FROM, TABLE_PAGE, PICKER_MAX, PARALLEL_MAX) < N - 3  # 3 baseline runs are not markers
+    assert max(WEBGL_FROM, TABLE_PAGE, PICKER_MAX, PARALLEL_MAX, DRAWN_MAX) < N - 3  # 3 baseline runs are not markers
+
+
+def test_the_chart_draws_the_frontier_the_starred_the_chosen_and_a_fixed_sample(frame):
+    front = frontier_ids(frame, "size_bytes")
+    starred = frame.assign(starred=frame["id"].isin([7, 8]))
+    drawn = drawn_runs(starred, front, keep=[5, None, 9])
+    ids = set(drawn["id"].astype(int))
+    assert len(drawn) == DRAWN_MAX and set(front) | {5, 7, 8, 9} <= ids
+    assert set(frame.loc[frame["method"] == "baseline", "id"].astype(int)) <= ids
+    assert drawn_runs(starred, front, keep=[5, None, 9])["id"].tolist() == drawn["id"].tolist()  # the same each time
+    assert list(drawn.index) == sorted(drawn.index)  # in the frame's order
+    assert len(drawn_runs(frame.head(DRAWN_MAX), front)) == DRAWN_MAX  # when all fit, all of them
+    fig = pareto_chart(drawn, "size_bytes", frontier=front).to_dict()
+    assert {t["type"] for t in fig["data"] if t.get("customdata")} == {"scatter"}  # up to 1,000: SVG, as before
 
 
 def test_many_runs_are_drawn_by_webgl_every_one_once_with_hollow_markers_and_the_frontier(frame):
@@ -105,9 +119,12 @@ def test_the_page_with_many_runs_says_what_each_part_shows_and_reaches_every_run
     seed_store(home / "runs.sqlite", N)
     at = page()
     assert not at.exception and not at.error
+    assert len(run_ids(figure(at))) == DRAWN_MAX and shown_caption(at).startswith(f"{N:,} of {N:,} runs shown")
+    assert f"The chart draws {DRAWN_MAX:,} of them" in shown_caption(at)
+    at.toggle(key="explorer_draw_all").set_value(True).run()  # every run, by WebGL
     fig = figure(at)
     assert {t["type"] for t in fig["data"] if t.get("customdata")} == {"scattergl"}
-    assert len(run_ids(fig)) == N and shown_caption(at).startswith(f"{N:,} of {N:,} runs shown")
+    assert len(run_ids(fig)) == N and "The chart draws" not in shown_caption(at)
     options = at.selectbox(key="explorer_run").options
     assert PICKER_MAX <= len(options) < N
     captions = " ".join(c.value for c in at.caption)

@@ -1,6 +1,7 @@
-"""What the Pareto explorer sends to the browser when a store holds thousands of runs: the chart
-keeps every run (WebGL past compression.charts.pareto.WEBGL_FROM) and the frontier is computed
-over all of them, but the run pickers, the parallel-coordinates chart and the runs table hold a
+"""What the Pareto explorer sends to the browser when a store holds thousands of runs: the frontier
+is computed over all of them; the chart draws DRAWN_MAX of them (every frontier, starred, baseline
+and selected run and a fixed sample of the rest; "Draw all" draws each, by WebGL past
+compression.charts.pareto.WEBGL_FROM), and the run pickers, the parallel-coordinates chart and the runs table hold a
 bounded part (the frontier, the runs in use, the newest), each saying how many it shows; the CSV
 download always has every shown run. 10,000 runs opened in 15-33 s in Chromium before this (a
 10,000-line parallel chart, three 10,000-label pickers, a 10,000-row table; docs/benchmarks.md)."""
@@ -15,6 +16,8 @@ PICKER_MAX = 500     # newest runs offered by a run picker (plus the frontier an
 PARALLEL_MAX = 1000  # lines in the parallel-coordinates chart (the frontier first, then the newest); the page
 #                      folds it, built when opened, past this many runs
 TABLE_PAGE = 1000    # rows per page of the runs table
+DRAWN_MAX = 1000     # markers the Pareto chart draws unless "Draw all" is on: up to 1,000 are SVG and the page
+#                      opened in 1.8 s; 2,000 (WebGL) took 2.4 s and 10,000 3.1-3.4 s (Chromium without a GPU)
 
 
 def newest_first(df: pd.DataFrame) -> pd.DataFrame:
@@ -45,6 +48,22 @@ def parallel_runs(df: pd.DataFrame, frontier: Sequence[int] = (), limit: int = P
     on = df["id"].isin(list(frontier))
     rest = newest_first(df[~on]).index[:max(0, limit - int(on.sum()))]
     return df[on | df.index.isin(rest)]
+
+
+def drawn_runs(df: pd.DataFrame, frontier: Sequence[int] = (), keep: Iterable[int | None] = (),
+               limit: int = DRAWN_MAX, seed: int = 0) -> pd.DataFrame:
+    """The rows of `df` the chart draws: all when they fit, else every baseline, frontier run,
+    starred run and run in `keep` (the selected one, its pipeline), and a fixed random sample of the
+    rest (seeded: the same runs on every rerun), at most `limit` in all unless the must-haves are
+    more; in `df`'s order."""
+    if len(df) <= limit:
+        return df
+    keep_ids = set(frontier) | {int(i) for i in keep if i is not None}
+    must = df["id"].isin(keep_ids) | (df["method"] == "baseline") | df["starred"].astype(bool)
+    rest = df[~must]
+    room = max(0, limit - int(must.sum()))
+    sample = rest.sample(n=room, random_state=seed).index if room < len(rest) else rest.index
+    return df[must | df.index.isin(sample)]
 
 
 def table_page(df: pd.DataFrame, page: int = 1, size: int = TABLE_PAGE) -> tuple[pd.DataFrame, int]:

@@ -1,5 +1,5 @@
-"""The Pareto explorer in headless Chromium with more runs than its SVG, picker, parallel-chart and
-table bounds (issue 29): the markers drawn by WebGL, a click on one selects its run, the run-id box
+"""The Pareto explorer in headless Chromium with more runs than its SVG, drawn, picker, parallel-chart
+and table bounds (issue 29): a sample drawn, then "Draw all": the markers drawn by WebGL, a click on one selects its run, the run-id box
 selects a run the picker does not list, and the CSV download has every run."""
 
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmarks.bench_explorer import seed_store
 from benchmarks.browser import exception_boxes, wait_for_points, wait_until_idle
-from compression.charts.explorer_scale import PICKER_MAX
+from compression.charts.explorer_scale import DRAWN_MAX, PICKER_MAX
 from compression.store import RunStore
 
 N = 1100  # above WEBGL_FROM, TABLE_PAGE and PARALLEL_MAX (1,000) and PICKER_MAX (500)
@@ -28,6 +28,12 @@ def test_many_runs_webgl_click_run_id_box_and_csv(app_url, page, screenshots):
     seed_store(home / "runs.sqlite", N)  # beside the fixture's baseline run
     total = len(RunStore(home / "runs.sqlite").runs(include_hidden=True))
     page.goto(f"{app_url}/Pareto_explorer")
+    wait_for_points(page, 120_000)
+    wait_until_idle(page, 120_000)
+    assert page.locator(".js-plotly-plot .scatterlayer .point").count() == DRAWN_MAX  # a sample, in SVG
+    assert f"The chart draws {DRAWN_MAX:,} of them" in page.inner_text("body")
+    page.get_by_text(f"Draw all {total:,} runs").click()
+    page.wait_for_function("() => !document.querySelector('.js-plotly-plot .scatterlayer .point')", timeout=120_000)
     wait_for_points(page, 120_000)
     wait_until_idle(page, 120_000)
     assert not page.locator(".js-plotly-plot .scatterlayer .point").count()  # no SVG marker: WebGL
