@@ -252,3 +252,16 @@ def test_save_run_keeps_a_run_on_purpose_and_refuses_bad_tags_before_writing(hom
     with pytest.raises(CompressionError, match="'a,b'"):
         save_run(_result(2), b"\x02", tags=["a,b"])
     assert sorted((home / "artifacts").rglob("*.cxp")) == files and RunStore().count() == 1
+
+
+def test_the_sidebar_offers_the_newest_kept_runs_first(home):
+    """'Start from' lists the model's starred or named runs with an artifact, newest first (it
+    listed the 20 oldest)."""
+    from ui.sidebar import starting_points
+    store = RunStore()
+    ids = [store.add(_result(i), artifact_path=f"artifacts/{i}.cxp") for i in range(25)]
+    for i in ids:
+        store.update(i, starred=True)
+    plain = store.add(_result(99))  # not kept: not offered
+    offered = [r["id"] for r in starting_points("mlp", "fashion-mnist")]
+    assert offered == sorted(ids, reverse=True)[:20] and plain not in offered

@@ -190,7 +190,7 @@ def starting_points(model: str, dataset: str) -> list[dict]:
         runs = cache.run_store().runs(model=model, dataset=dataset)
     except Exception:  # an unreadable store: no starting points, the page still works
         return []
-    return [r for r in reversed(runs) if (r.get("starred") or r.get("name")) and r.get("artifact_path")][:20]
+    return [r for r in runs if (r.get("starred") or r.get("name")) and r.get("artifact_path")][:20]  # runs(): newest first
 
 
 def choose_start(model: str, dataset: str) -> str | None:
