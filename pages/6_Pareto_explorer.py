@@ -10,8 +10,7 @@ from compression.charts.explorer_scale import DRAWN_MAX, PARALLEL_MAX, drawn_run
 from compression.charts.export import csv_frame
 from compression.charts.format import NO_CHANGE, UNRELIABLE, fmt_pct, plural
 from compression.charts.glossary import explain, glossary_markdown
-from compression.charts.pareto import (AXIS_TITLES, filter_frame, frontier_ids, frontier_table, run_id_of,
-                                       simulated_on, table_frame)
+from compression.charts.pareto import AXIS_TITLES, filter_frame, frontier_ids, run_id_of, simulated_on
 from compression.charts.story import STORY_ORDER, story_table
 from compression.honesty import METRIC_WORDS
 from compression.pareto import COSTS, pipeline_path
@@ -19,9 +18,9 @@ from compression.report import report_html
 from compression.run_labels import run_title
 from ui import cache
 from ui.compare import compare_section
-from ui.explorer import (chart, compared_pair, filters, keep_valid, load_frame, open_on_story, restore_url_state,
+from ui.explorer import (compared_pair, filters, keep_valid, load_frame, open_on_story, restore_url_state,
                          run_choice_id, run_details, run_picker, save_url_state, story_default, table_columns,
-                         table_rows)
+                         table_rows, view)
 from ui.run_manage import flash
 from ui.share_view import share_box
 from ui.sidebar import show_error, sidebar
@@ -91,8 +90,8 @@ def pick_from_chart() -> None:
         st.session_state["explorer_run"] = ids[0]
 
 
-fig = (chart(store, sel.dataset, shown, cost, story=True, log_x=log_x, frontier=front, selected=selected) if story
-       else chart(store, sel.dataset, drawn, cost, log_x=log_x, frontier=front, path=path, selected=selected))
+fig = (view(store, sel.dataset, shown, "story_chart", cost, log_x=log_x, frontier=front, selected=selected) if story
+       else view(store, sel.dataset, drawn, "pareto_chart", cost, log_x=log_x, frontier=front, path=path, selected=selected))
 st.plotly_chart(fig, key="explorer_chart", on_select=pick_from_chart, selection_mode="points", width="stretch")
 n_sim = int(simulated_on(shown, cost).sum())
 if cost == "latency_ms" and shown["runtime"].nunique() > 1:  # a frontier across runtimes mixes what it compares
@@ -118,8 +117,8 @@ if front:
     best = shown.set_index("id").loc[front[-1]]
     st.markdown(f"{plural(len(front), 'run')}, cheapest first. The most accurate is run {front[-1]}, "
                 f"“{run_title(best.to_dict())}” ({best['method']} of {best['model']}, {fmt_pct(best['accuracy'])}).")
-    st.dataframe(frontier_table(shown, front), hide_index=True, width="stretch", key="explorer_frontier_table",
-                 column_config=table_columns())
+    st.dataframe(view(store, sel.dataset, shown, "frontier_table", front), hide_index=True, width="stretch",
+                 key="explorer_frontier_table", column_config=table_columns())
 else:
     st.caption(f"No run qualifies (every shown run's {METRIC_WORDS[cost]} is simulated; switch on "
                "“Simulated gains on the frontier”).")
@@ -154,7 +153,7 @@ else:  # thousands of lines are a smear that takes seconds to draw: a part of th
 
 # ---- all shown runs, downloads ------------------------------------------------------------------------
 st.subheader("Runs")
-table = table_frame(table_rows(shown), front)  # with many runs: a page of them, and a caption
+table = view(store, sel.dataset, table_rows(shown), "table_frame", front)  # many runs: a page, and a caption
 st.dataframe(table, hide_index=True, width="stretch", key="explorer_table", column_config=table_columns())
 shown_ids = [int(i) for i in shown["id"]]
 

@@ -152,3 +152,22 @@ def test_the_page_with_many_runs_says_what_each_part_shows_and_reaches_every_run
     assert at.selectbox(key="explorer_run").value == oldest
     assert any("Run 1000000 is not among the shown runs" in e.value for e in at.error)
     assert [b.proto.label for b in at.get("download_button")][0].startswith(f"Download these {N:,} runs (CSV)")
+
+
+def test_the_chart_and_tables_are_built_once_per_store_revision_and_view(home, monkeypatch):
+    """A second session (or a click that reruns the page) reuses the figure and tables built for the
+    same store revision and view; a stored run makes them again."""
+    from compression.charts import pareto
+    seed_store(home / "runs.sqlite", 30)
+    built = []
+    real = pareto.pareto_chart
+    monkeypatch.setattr(pareto, "pareto_chart", lambda *a, **k: built.append(1) or real(*a, **k))
+    first = page()
+    assert not first.exception and len(built) == 1
+    again = page()
+    assert len(built) == 1 and figure(again) == figure(first)  # the same view: not built again
+    page(x="macs")
+    assert len(built) == 2  # another x-axis: another figure
+    RunStore(home / "runs.sqlite").update(1, starred=True)  # the store changed: built anew
+    page()
+    assert len(built) == 3

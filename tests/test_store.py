@@ -265,3 +265,15 @@ def test_the_sidebar_offers_the_newest_kept_runs_first(home):
     plain = store.add(_result(99))  # not kept: not offered
     offered = [r["id"] for r in starting_points("mlp", "fashion-mnist")]
     assert offered == sorted(ids, reverse=True)[:20] and plain not in offered
+
+
+def test_kept_runs_are_the_starred_or_named_ones_with_an_artifact(store_url):
+    store = RunStore(store_url)
+    starred = store.add(_result(1), artifact_path="artifacts/a.cxp")
+    named = store.add(_result(2), artifact_path="artifacts/b.cxp")
+    no_file = store.add(_result(3))
+    plain = store.add(_result(4), artifact_path="artifacts/c.cxp")
+    store.update(starred, starred=True)
+    store.update(named, name="the small one")
+    store.update(no_file, starred=True)
+    assert [r["id"] for r in store.runs(kept=True)] == [named, starred] and plain > named

@@ -4,6 +4,7 @@ runs, and the details of one run (metrics against its baseline, pipeline path, a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -151,21 +152,25 @@ def _frame(path: str, dataset: str, revision: tuple) -> pd.DataFrame:
     return explorer_frame(RunStore(path).runs(dataset=dataset, include_hidden=True))
 
 
-def chart(store, dataset: str, shown: pd.DataFrame, cost: str, *, story: bool = False, **kwargs):
-    """The explorer's chart (story_chart or pareto_chart), built once per store revision and view and
-    shared by every session: 10,000 runs take about 0.5 s to build and validate, and any click on the
-    page reruns the script. Read only (st.plotly_chart copies it)."""
-    view = tuple((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in sorted(kwargs.items()))
-    key = (str(store.path), dataset, store.revision(), tuple(int(i) for i in shown["id"]), cost, story, view)
-    return _chart(key, shown, kwargs)
+def view(store, dataset: str, rows: pd.DataFrame, what: str, *args, **kwargs):
+    """`what` (pareto_chart, story_chart, table_frame or frontier_table) of `rows`, built once per
+    store revision, rows and arguments and shared by every session: with 10,000 runs the chart
+    takes about 0.5 s to build and validate and the tables 0.1 s, and any click on the page reruns
+    the script. Read only (Streamlit copies what it sends)."""
+    def frozen(v):
+        return tuple(v) if isinstance(v, (list, tuple)) else v
+    ids = hashlib.sha256(rows["id"].to_numpy(dtype="int64").tobytes()).hexdigest()  # hashed by us: fast
+    key = (str(store.path), dataset, store.revision(), ids, what, repr(tuple(frozen(a) for a in args)),
+           repr(tuple((k, frozen(v)) for k, v in sorted(kwargs.items()))))
+    return _view(key, rows, args, kwargs)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _chart(key: tuple, _shown: pd.DataFrame, _kwargs: dict):
-    from compression.charts.pareto import pareto_chart
-    from compression.charts.story import story_chart
-    cost, story = key[4], key[5]
-    return (story_chart if story else pareto_chart)(_shown, cost, **_kwargs)
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _view(key: tuple, _rows: pd.DataFrame, _args: tuple, _kwargs: dict):
+    from compression.charts import pareto, story
+    build = {"pareto_chart": pareto.pareto_chart, "story_chart": story.story_chart,
+             "table_frame": pareto.table_frame, "frontier_table": pareto.frontier_table}[key[4]]
+    return build(_rows, *_args, **_kwargs)
 
 
 def table_columns() -> dict:

@@ -187,10 +187,9 @@ def starting_points(model: str, dataset: str) -> list[dict]:
     continue from (`run:<id>`), newest first."""
     from ui import cache
     try:
-        runs = cache.run_store().runs(model=model, dataset=dataset)
+        return cache.run_store().runs(model=model, dataset=dataset, kept=True, limit=20)  # newest first
     except Exception:  # an unreadable store: no starting points, the page still works
         return []
-    return [r for r in runs if (r.get("starred") or r.get("name")) and r.get("artifact_path")][:20]  # runs(): newest first
 
 
 def choose_start(model: str, dataset: str) -> str | None:

@@ -124,11 +124,11 @@ class RunStore(StoreConnection):
     def runs(self, *, model: str | None = None, dataset: str | None = None,
              method: str | None = None, limit: int | None = None, tag: str | None = None,
              starred: bool | None = None, group: str | None = None, owner: str | None = None,
-             include_hidden: bool = False) -> list[dict[str, Any]]:
+             include_hidden: bool = False, kept: bool = False) -> list[dict[str, Any]]:
         """Stored runs, newest first, as flat dicts (config, baseline, extra and tags decoded).
         Hidden runs are left out unless `include_hidden`; `starred` True / False keeps only the
         starred / the others; `tag` only the runs with that tag; `group` one group's runs; `owner`
-        the runs one person made."""
+        the runs one person made; `kept` only the starred or named runs that have an artifact."""
         q = select(runs)
         for col, value in ((runs.c.model, model), (runs.c.dataset, dataset), (runs.c.method, method),
                            (runs.c.group_id, group), (runs.c.owner, owner)):
@@ -143,6 +143,9 @@ class RunStore(StoreConnection):
                             .bindparams(tag=json.dumps([tag.strip()])))
         if starred is not None:
             q = q.where(runs.c.starred == int(bool(starred)))
+        if kept:
+            q = q.where(((runs.c.starred == 1) | ((runs.c.name.is_not(None)) & (runs.c.name != "")))
+                        & runs.c.artifact_path.is_not(None))
         if not include_hidden:
             q = q.where(runs.c.hidden == 0)
         q = q.order_by(runs.c.id.desc())
