@@ -6,8 +6,7 @@ The view (axes, filters, selection) lives in the URL: copy the link to share it.
 import streamlit as st
 
 from compression.charts.compare import parallel_chart
-from compression.charts.explorer_scale import (DRAWN_MAX, PARALLEL_MAX, PARALLEL_OPEN, drawn_runs, parallel_runs,
-                                               shown_words)
+from compression.charts.explorer_scale import DRAWN_MAX, PARALLEL_MAX, drawn_runs, parallel_runs, shown_words
 from compression.charts.export import csv_frame
 from compression.charts.format import NO_CHANGE, UNRELIABLE, fmt_pct, plural
 from compression.charts.glossary import explain, glossary_markdown
@@ -141,18 +140,17 @@ if picked is not None:
 compare_section(store, visible, picked, front)
 share_box(store, [int(i) for i in shown[shown["starred"]]["id"]], compared_pair(), f"Review: {sel.dataset}")
 st.subheader("Knobs and metrics of the shown runs")
-if len(shown) <= PARALLEL_OPEN:
-    st.plotly_chart(parallel_chart(shown), key="explorer_parallel", width="stretch")
-else:  # hundreds of lines take seconds to draw (1,000: 2 of the page's 4 s): built when opened, at most PARALLEL_MAX
-    lines = min(len(shown), PARALLEL_MAX)
-    knobs = st.expander(f"Parallel coordinates of {shown_words(lines, len(shown), 'shown runs')} (drawn when opened)",
-                        key="explorer_knobs", on_change="rerun", icon=":material/timeline:")
-    if knobs.open:
-        with knobs:
-            st.plotly_chart(parallel_chart(parallel_runs(shown, front)), key="explorer_parallel", width="stretch")
-            if lines < len(shown):
-                st.caption(f"{PARALLEL_MAX:,} of the {len(shown):,} shown runs drawn here: the frontier's and the "
-                           "newest (the chart above and the table below have them all).")
+# folded, built when opened: plotly draws it by WebGL, which took 1.2 s of a 50-run page's 2.7 s and 2 of a 1,000-run
+# page's 4 s in Chromium without a GPU; at most PARALLEL_MAX lines (the frontier's and the newest)
+lines = min(len(shown), PARALLEL_MAX)
+knobs = st.expander(f"Parallel coordinates of {shown_words(lines, len(shown), 'shown runs')} (drawn when opened)",
+                    key="explorer_knobs", on_change="rerun", icon=":material/timeline:")
+if knobs.open:
+    with knobs:
+        st.plotly_chart(parallel_chart(parallel_runs(shown, front)), key="explorer_parallel", width="stretch")
+        if lines < len(shown):
+            st.caption(f"{PARALLEL_MAX:,} of the {len(shown):,} shown runs drawn here: the frontier's and the "
+                       "newest (the chart above and the table below have them all).")
 
 # ---- all shown runs, downloads ------------------------------------------------------------------------
 st.subheader("Runs")

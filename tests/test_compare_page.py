@@ -63,6 +63,9 @@ def test_two_runs_compared_from_the_url(store_home):
                for t in at.markdown)
     layers = next(d.value for d in at.dataframe if "layer" in d.value)
     assert list(layers["layer"]) == ["1", "3", "5"] and "4-bit per-channel: bits" in layers
+    assert not [c for c in at.get("plotly_chart") if "explorer_parallel" in c.proto.id]  # folded until opened
+    at.session_state["explorer_knobs"] = True
+    at.run()
     assert chart(at, "explorer_parallel")["data"][0]["type"] == "parcoords"
     assert at.query_params["cmp"] == f"{a},{b}"
 

@@ -13,9 +13,8 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 PICKER_MAX = 500     # newest runs offered by a run picker (plus the frontier and the runs in use)
-PARALLEL_MAX = 1000  # lines in the parallel-coordinates chart (the frontier first, then the newest)
-PARALLEL_OPEN = 200  # past this many shown runs the page folds that chart, built when opened: 1,000 lines took
-#                      2 s of the 4 s in which the explorer opened with 1,000 runs (Chromium, quiet 2-core machine)
+PARALLEL_MAX = 1000  # lines in the parallel-coordinates chart (the frontier first, then the newest); the page
+#                      folds that chart, built when opened (its WebGL took 1.2-2 s of a page's open without a GPU)
 TABLE_PAGE = 1000    # rows per page of the runs table
 DRAWN_MAX = 1000     # markers the Pareto chart draws unless "Draw all" is on: up to 1,000 are SVG and the page
 #                      opened in 1.8 s; 2,000 (WebGL) took 2.4 s and 10,000 3.1-3.4 s (Chromium without a GPU)
