@@ -78,7 +78,7 @@ path = [int(r["id"]) for r in pipeline_path(selected, store.get)] if selected is
 draw_all = story or len(shown) <= DRAWN_MAX or st.toggle(
     f"Draw all {len(shown):,} runs", key="explorer_draw_all",
     help=f"The chart draws {DRAWN_MAX:,} of them: every frontier, starred and uncompressed run, the selected run "
-         "with its pipeline and a fixed sample of the rest. All of them take a few seconds more to draw.")
+         "with its pipeline and a fixed sample of the rest. All of them take longer to draw (WebGL).")
 drawn = shown if draw_all else drawn_runs(shown, front, [selected, *path])
 
 

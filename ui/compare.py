@@ -15,9 +15,8 @@ from compression.charts.compare import confusion_diff_chart, flip_rows, layer_fr
 from compression.charts.explorer_scale import picker_ids
 from compression.charts.format import fmt_pct
 from compression.compare import pair_names
-from compression.run_labels import run_choice
 from ui import cache
-from ui.explorer import run_choice_id
+from ui.explorer import choice_labels, run_choice_id
 from ui.sidebar import show_error
 
 PAIR, RUN_A, RUN_B = "explorer_cmp", "explorer_cmp_a", "explorer_cmp_b"
@@ -71,9 +70,7 @@ def compare_section(store, df: pd.DataFrame, selected: int | None, frontier: Seq
     for key in (RUN_A, RUN_B):  # a renamed run stays chosen (its label changed)
         run_choice_id(key)
     ids = picker_ids(df, frontier=frontier, keep=[selected, st.session_state[RUN_A], st.session_state.get(RUN_B)])
-    offered = df[df["id"].isin(ids)]
-    labels = {int(r["id"]): run_choice(r)  # the name, else what the run did
-              for r in offered[["id", "name", "method", "config", "model", "accuracy"]].to_dict("records")}
+    labels = choice_labels(df, ids)
     if st.session_state[RUN_A] not in ids:
         st.session_state[RUN_A] = None
     if st.session_state.get(RUN_B) not in [BASE, *ids]:

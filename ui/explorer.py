@@ -285,16 +285,21 @@ def run_details(run: dict, lookup: Callable[[int], dict | None], store=None) -> 
     model_download(f"explorer_artifact_{run['id']}", run, what="compressed model")
 
 
+def choice_labels(df: pd.DataFrame, ids) -> dict[int, str]:
+    """{run id: its picker label (the name, else what the run did)} for the runs of `df` in `ids`."""
+    from compression.run_labels import run_choice
+    rows = df[df["id"].isin(list(ids))]
+    return {int(r["id"]): run_choice(r)
+            for r in rows[["id", "name", "method", "config", "model", "accuracy"]].to_dict("records")}
+
+
 def run_picker(shown: pd.DataFrame, frontier: list[int], selected: int | None) -> int | None:
     """The run picker of the details: every shown run when they are few (compression.charts.
     explorer_scale.PICKER_MAX), else the frontier, the selected run and the newest, beside a run-id
     box that selects any shown run (the chart, table and CSV have them all). Returns the run picked."""
     from compression.charts.explorer_scale import picker_ids
-    from compression.run_labels import run_choice
     offered = picker_ids(shown, frontier=frontier, keep=[selected])
-    rows = shown[shown["id"].isin(offered)]
-    labels = {int(r["id"]): run_choice(r) for r in rows[["id", "name", "method", "config", "model", "accuracy"]]
-              .to_dict("records")}  # the name, else what the run did (a rename keeps the choice: run_choice_id)
+    labels = choice_labels(shown, offered)  # a rename keeps the choice: run_choice_id
     capped = len(offered) < len(shown)
     c = st.columns([4, 1]) if capped else [st.container()]
     picked = c[0].selectbox("Run", offered, key="explorer_run", format_func=labels.get, index=None,
